@@ -1,0 +1,43 @@
+"""Input validation shared by the attention modules: clear errors instead of deep tracebacks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+
+def check_choice(module: str, option: str, value: object, choices: Iterable[object]) -> None:
+    """Raise a ValueError naming the option and its valid values if ``value`` is not one of them."""
+    choices = tuple(choices)
+    if value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{module}: {option}={value!r} is not valid; choose one of {valid}")
+
+
+def check_positive(module: str, option: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{module}: {option} must be positive, got {value!r}")
+
+
+def check_feature_map(module: str, x: torch.Tensor, channels: int) -> None:
+    """Require a 4-D (N, C, H, W) tensor with the channel count the module was built for."""
+    if x.dim() != 4:
+        raise ValueError(
+            f"{module} expects a 4-D input (N, C, H, W); got shape {tuple(x.shape)}"
+        )
+    if x.shape[1] != channels:
+        raise ValueError(
+            f"{module} was built for {channels} channels; got input with {x.shape[1]} channels "
+            f"(shape {tuple(x.shape)})"
+        )
+
+
+def check_train_batch(module: str, x: torch.Tensor, training: bool, reason: str) -> None:
+    """BatchNorm over per-sample vectors cannot normalise a batch of one in training mode."""
+    if training and x.shape[0] < 2:
+        raise ValueError(
+            f"{module} needs a batch of at least 2 samples in training mode ({reason}); "
+            f"got batch size {x.shape[0]}. Use a larger batch, drop the last incomplete batch, "
+            f"or call .eval()."
+        )

@@ -1,0 +1,50 @@
+"""CBAM: Convolutional Block Attention Module (Woo, Park, Lee, Kweon, ECCV 2018).
+
+Channel attention, then spatial attention, applied in sequence:
+
+    Mc = sigmoid(MLP(GAP(x)) + MLP(GMP(x)))          shared MLP C -> C/r -> C, biases, ReLU inside
+    x1 = x * Mc
+    Ms = sigmoid(BN(conv7x7([mean_C(x1); max_C(x1)])))   conv 2 -> 1, padding 3, no bias
+    y  = x1 * Ms
+
+Follows the paper's channel order [mean; max] for the spatial descriptor (the authors' code stacks
+[max; mean], which only permutes the conv's input weights). As in the authors' code, the spatial BN
+weight starts at 0 so Ms starts at 0.5 everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._checks import check_feature_map, check_positive
+from .registry import register_attention
+
+
+@register_attention("cbam")
+class CBAM(nn.Module):
+    default_placement = "block"
+
+    def __init__(
+        self, channels: int, reduction: int = 16, kernel_size: int = 7, min_channels: int = 1
+    ) -> None:
+        super().__init__()
+        check_positive("CBAM", "reduction", reduction)
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"CBAM: kernel_size must be a positive odd int, got {kernel_size!r}")
+        self.channels = channels
+        hidden = max(channels // reduction, min_channels)
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1)
+        )
+        self.spatial_conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        self.spatial_bn = nn.BatchNorm2d(1)
+        nn.init.zeros_(self.spatial_bn.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_feature_map("CBAM", x, self.channels)
+        avg = self.mlp(x.mean((2, 3), keepdim=True))
+        peak = self.mlp(x.amax((2, 3), keepdim=True))
+        x = x * torch.sigmoid(avg + peak)
+        descriptor = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.spatial_bn(self.spatial_conv(descriptor)))

@@ -1,0 +1,73 @@
+"""Name-to-class factory for attention modules, in the manner of timm's ``create_attn``.
+
+Every module takes ``channels`` as its first positional argument and maps (N, C, H, W) to the same
+shape. A class declares where it goes in a backbone by default through two class attributes that the
+backbones read, so a backbone never needs to know a module by name:
+
+* ``default_placement``: ``"block"`` (inside every residual block, on the residual branch after the
+  last normalisation, before the addition) or ``"stage"`` (after a stage of blocks);
+* ``default_stages``: for stage modules, ``"all"`` or ``"all_but_last"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import TypeVar
+
+from torch import nn
+
+_REGISTRY: dict[str, type[nn.Module]] = {}
+
+M = TypeVar("M", bound=type[nn.Module])
+
+
+def register_attention(name: str) -> Callable[[M], M]:
+    """Class decorator that makes a module available to :func:`build_attention` as ``name``."""
+
+    def decorator(cls: M) -> M:
+        if name in _REGISTRY:
+            raise ValueError(f"attention {name!r} is already registered")
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def list_attention() -> list[str]:
+    """Names of all registered attention modules, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_attention_class(name: str) -> type[nn.Module]:
+    """The class registered as ``name``; a ValueError lists the valid names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown attention {name!r}; valid names: {', '.join(list_attention())}"
+        ) from None
+
+
+def attention_options(name: str) -> list[str]:
+    """Keyword options accepted by the module registered as ``name``."""
+    params = inspect.signature(get_attention_class(name).__init__).parameters
+    return [p for p in params if p not in ("self", "channels")]
+
+
+def build_attention(name: str, channels: int, **options) -> nn.Module:
+    """Build the attention module ``name`` for feature maps with ``channels`` channels.
+
+    Unknown names and unknown options raise a ValueError that lists the valid ones.
+    """
+    cls = get_attention_class(name)
+    valid = attention_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"attention {name!r} got unknown option(s) {', '.join(unknown)}; "
+            f"valid options: {', '.join(valid) or 'none'}"
+        )
+    if not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"attention {name!r}: channels must be a positive int, got {channels!r}")
+    return cls(channels, **options)
