@@ -23,9 +23,7 @@ def check_positive(module: str, option: str, value: float) -> None:
 def check_feature_map(module: str, x: torch.Tensor, channels: int) -> None:
     """Require a 4-D (N, C, H, W) tensor with the channel count the module was built for."""
     if x.dim() != 4:
-        raise ValueError(
-            f"{module} expects a 4-D input (N, C, H, W); got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"{module} expects a 4-D input (N, C, H, W); got shape {tuple(x.shape)}")
     if x.shape[1] != channels:
         raise ValueError(
             f"{module} was built for {channels} channels; got input with {x.shape[1]} channels "

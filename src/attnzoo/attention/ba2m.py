@@ -5,21 +5,22 @@ The paper released no code and its equations did not survive; this is the projec
 (docs/ba2m.md), verified against the paper's prose and tables. Three sample-wise branches score each
 sample:
 
-    CA  = BN1d(W1 ReLU(W0 GAP(x) + b0) + b1)                        (N, C, 1, 1)
-    LSA = BN(conv1x1_{h->1} ReLU BN conv3x3_{h->h} ReLU BN conv1x1_{C->h} (x))   (N, 1, H, W)
-    GSA = BN(conv1x1_{h->1}(softmax(q k^T / sqrt(h/G)) v)),  q, k, v = conv1x1_{C->h}(x)  (N, 1, H, W)
+    CA  = BN1d(W1 ReLU(W0 GAP(x) + b0) + b1)                                  (N, C, 1, 1)
+    LSA = BN(conv1x1_{h->1} ReLU BN conv3x3_{h->h} ReLU BN conv1x1_{C->h}(x))  (N, 1, H, W)
+    GSA = BN(conv1x1_{h->1}(softmax(q k^T / sqrt(h/G)) v))                    (N, 1, H, W)
 
-with h = max(C // reduction, min_channels). The sample-wise attention representation (SAR) is
-S = mean_C max(sigmoid(CA), sigmoid(LSA), sigmoid(GSA)); ``sar="sample"`` averages it over (H, W) to
-one score per sample, ``sar="spatial"`` keeps the map. The scores of the batch go through a softmax
-over the batch dimension, w = softmax(s / tau), and y_i = N * w_i * x_i. The factor N (``scale="N"``)
-keeps the mean weight at 1 so that the module can be switched off at inference without a change of
-scale; ``scale="none"`` gives the literal y_i = w_i * x_i.
+with q, k, v = conv1x1_{C->h}(x) split into G groups, and
+h = max(C // reduction, min_channels). The sample-wise attention representation (SAR) is
+S = mean_C max(sigmoid(CA), sigmoid(LSA), sigmoid(GSA)); ``sar="sample"`` averages it over (H, W)
+to one score per sample, ``sar="spatial"`` keeps the map. The scores of the batch go through a
+softmax over the batch dimension, w = softmax(s / tau), and y_i = N * w_i * x_i. The factor N
+(``scale="N"``) keeps the mean weight at 1 so that the module can be switched off at inference
+without a change of scale; ``scale="none"`` gives the literal y_i = w_i * x_i.
 
 At inference the paper deactivates the module: ``eval_mode="identity"`` (default) returns x,
 ``eval_mode="batch"`` applies the softmax over the evaluation batch. A batch of one always gets
-weight 1, so the module returns its input unchanged (in training too: the softmax over one sample has
-no gradient, and its BatchNorm statistics are left as they are).
+weight 1, so the module returns its input unchanged (in training too: the softmax over one sample
+has no gradient, and its BatchNorm statistics are left as they are).
 
 ``sync="global"`` takes the softmax over the batches of all data-parallel processes (scores gathered
 with their gradients); it needs an initialised ``torch.distributed`` process group and equal batch
@@ -44,7 +45,11 @@ BRANCHES = ("ca", "lsa", "gsa")
 def _parse_branches(branches: str | Iterable[str]) -> tuple[str, ...]:
     names = branches.replace("+", ",").split(",") if isinstance(branches, str) else branches
     chosen = tuple(name.strip().lower() for name in names)
-    if not chosen or any(name not in BRANCHES for name in chosen) or len(set(chosen)) != len(chosen):
+    if (
+        not chosen
+        or any(name not in BRANCHES for name in chosen)
+        or len(set(chosen)) != len(chosen)
+    ):
         raise ValueError(
             f"BA2M: branches={branches!r} is not valid; give a non-empty subset of "
             f"{', '.join(BRANCHES)} (e.g. 'ca+gsa')"
@@ -74,8 +79,9 @@ class LocalSpatialBranch(nn.Module):
             nn.Conv2d(channels, hidden, 1, bias=False),
             nn.BatchNorm2d(hidden),
             nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, hidden, 3, padding=dilation, dilation=dilation, groups=groups,
-                      bias=False),
+            nn.Conv2d(
+                hidden, hidden, 3, padding=dilation, dilation=dilation, groups=groups, bias=False
+            ),
             nn.BatchNorm2d(hidden),
             nn.ReLU(inplace=True),
             nn.Conv2d(hidden, 1, 1, bias=False),
@@ -155,9 +161,7 @@ class BA2M(nn.Module):
         hidden = max(channels // reduction, min_channels)
         for option, groups in (("lsa_groups", lsa_groups), ("gsa_groups", gsa_groups)):
             if groups < 1 or hidden % groups:
-                raise ValueError(
-                    f"BA2M: {option}={groups!r} must divide the hidden width {hidden}"
-                )
+                raise ValueError(f"BA2M: {option}={groups!r} must divide the hidden width {hidden}")
         check_positive("BA2M", "lsa_dilation", lsa_dilation)
         self.channels = channels
         self.branches = _parse_branches(branches)
@@ -169,11 +173,15 @@ class BA2M(nn.Module):
             if "lsa" in self.branches
             else None
         )
-        self.gsa = GlobalSpatialBranch(channels, hidden, gsa_groups) if "gsa" in self.branches else None
+        self.gsa = (
+            GlobalSpatialBranch(channels, hidden, gsa_groups) if "gsa" in self.branches else None
+        )
 
     def attention_representation(self, x: torch.Tensor) -> torch.Tensor:
         """The SAR: one score per sample (N, 1, 1, 1), or per position (N, 1, H, W) if spatial."""
-        spatial = [torch.sigmoid(branch(x)) for branch in (self.lsa, self.gsa) if branch is not None]
+        spatial = [
+            torch.sigmoid(branch(x)) for branch in (self.lsa, self.gsa) if branch is not None
+        ]
         b = torch.stack(spatial).amax(0) if spatial else None
         if self.ca is None:
             s = b
@@ -184,7 +192,7 @@ class BA2M(nn.Module):
         return s.mean((2, 3), keepdim=True) if self.sar == "sample" else s
 
     def batch_weights(self, x: torch.Tensor) -> torch.Tensor:
-        """The multipliers applied to each sample: N * softmax over the batch (or the plain softmax)."""
+        """Per-sample multipliers: N * softmax over the batch (no N if scale="none")."""
         # The softmax over the batch is computed in float32 even under autocast.
         s = self.attention_representation(x).float() / self.tau
         if self.sync == "global":

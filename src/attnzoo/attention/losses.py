@@ -1,8 +1,8 @@
 """Auxiliary losses that attention modules contribute to training.
 
 A module that regularises its own parameters (SPEM's alpha * sum p^2) exposes a method
-``aux_loss() -> Tensor``; the trainer adds :func:`aux_loss` of the whole model to the task loss and so
-never needs to know which modules have one.
+``aux_loss() -> Tensor``; the trainer adds :func:`aux_loss` of the whole model to the task loss
+and so never needs to know which modules have one.
 """
 
 from __future__ import annotations

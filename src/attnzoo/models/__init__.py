@@ -5,4 +5,11 @@ from .placement import AttentionPlan, plan_attention
 from .registry import create_model, list_models, register_model
 from .resnet import ResNet
 
-__all__ = ["AttentionPlan", "ResNet", "create_model", "list_models", "plan_attention", "register_model"]
+__all__ = [
+    "AttentionPlan",
+    "ResNet",
+    "create_model",
+    "list_models",
+    "plan_attention",
+    "register_model",
+]

@@ -72,8 +72,9 @@ def plan_attention(attention: AttentionSpec, **options: Any) -> AttentionPlan:
         if options:
             raise ValueError(f"attention options {sorted(options)} given without an attention")
         return AttentionPlan()
-    if isinstance(attention, str) or (isinstance(attention, tuple) and len(attention) == 2
-                                      and isinstance(attention[1], dict)):
+    if isinstance(attention, str) or (
+        isinstance(attention, tuple) and len(attention) == 2 and isinstance(attention[1], dict)
+    ):
         items = [attention]
     else:
         items = list(attention)

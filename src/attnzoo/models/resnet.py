@@ -47,16 +47,19 @@ def _shortcut(kind: str, inplanes: int, planes: int, stride: int) -> nn.Module:
         return nn.Identity()
     if kind == "A":
         return PadShortcut(stride, planes - inplanes)
-    return nn.Sequential(
-        conv(inplanes, planes, 1, stride), nn.BatchNorm2d(planes)
-    )
+    return nn.Sequential(conv(inplanes, planes, 1, stride), nn.BatchNorm2d(planes))
 
 
 class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(
-        self, inplanes: int, planes: int, stride: int, shortcut: str, attn_layer: LayerFactory | None
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int,
+        shortcut: str,
+        attn_layer: LayerFactory | None,
     ) -> None:
         super().__init__()
         self.conv1 = conv(inplanes, planes, 3, stride)
@@ -76,7 +79,12 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(
-        self, inplanes: int, planes: int, stride: int, shortcut: str, attn_layer: LayerFactory | None
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int,
+        shortcut: str,
+        attn_layer: LayerFactory | None,
     ) -> None:
         super().__init__()
         width = planes * self.expansion
@@ -131,7 +139,7 @@ class ResNet(nn.Module):
             )
         block_attn = attention.block_layer()
         inplanes, stages, stage_attn = stem_width, [], []
-        for index, (depth, planes) in enumerate(zip(layers, widths)):
+        for index, (depth, planes) in enumerate(zip(layers, widths, strict=True)):
             blocks = []
             for i in range(depth):
                 stride = 2 if index > 0 and i == 0 else 1
@@ -154,7 +162,7 @@ class ResNet(nn.Module):
             )
         x = self.stem(x)
         out = []
-        for stage, attn in zip(self.stages, self.stage_attn):
+        for stage, attn in zip(self.stages, self.stage_attn, strict=True):
             x = attn(stage(x))
             out.append(x)
         return out
