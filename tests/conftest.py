@@ -1,0 +1,22 @@
+"""Shared fixtures: caches kept out of the home directory, small datasets in real formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.fixtures import write_cifar10
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Keep decoded-dataset caches out of the user's home directory."""
+    monkeypatch.setenv("ATTNZOO_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tiny_cifar10(tmp_path: Path) -> Path:
+    return write_cifar10(tmp_path)
