@@ -13,12 +13,12 @@ def test_list_attention():
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(ValueError, match="unknown attention 'nope'.*ba2m.*cbam"):
+    with pytest.raises(ValueError, match=r"unknown attention 'nope'.*ba2m.*cbam"):
         build_attention("nope", 16)
 
 
 def test_unknown_option_lists_valid_ones():
-    with pytest.raises(ValueError, match="'se' got unknown option.*tau.*valid options: reduction"):
+    with pytest.raises(ValueError, match=r"'se' got unknown option.*tau.*valid options: reduction"):
         build_attention("se", 16, tau=1.0)
 
 
