@@ -1,0 +1,84 @@
+import json
+
+import pytest
+
+from attnzoo.cli.main import main, parse_options
+
+
+def test_train_eval_compare(tiny_cifar10, tmp_path, capsys):
+    runs = [tmp_path / "none", tmp_path / "se+ba2m"]
+    common = [
+        "train",
+        "--data",
+        str(tiny_cifar10),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--quiet",
+    ]
+    assert main([*common, "--out-dir", str(runs[0])]) == 0
+    assert (
+        main(
+            [
+                *common,
+                "--attention",
+                "se,ba2m",
+                "--option",
+                "ba2m.tau=0.5",
+                "--out-dir",
+                str(runs[1]),
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((runs[1] / "summary.json").read_text())
+    assert summary["attention"] == "se+ba2m"
+    assert summary["config"]["attention_options"] == {"ba2m": {"tau": 0.5}}
+    capsys.readouterr()
+
+    assert main(["eval", "--checkpoint", str(runs[1] / "checkpoint.pt")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["top1"] == pytest.approx(summary["top1"])
+
+    assert main(["compare", *map(str, runs)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| model | attention | seeds | top-1")
+    assert table[3].startswith("| resnet20 | se+ba2m | 1 | ")
+
+
+def test_parse_options():
+    assert parse_options(["ba2m"], ["tau=0.5", "sar=spatial"]) == {
+        "ba2m": {"tau": 0.5, "sar": "spatial"}
+    }
+    assert parse_options(["se", "ba2m"], ["se.reduction=8"]) == {"se": {"reduction": 8}}
+    with pytest.raises(ValueError, match="name the module"):
+        parse_options(["se", "ba2m"], ["tau=0.5"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_options(["se"], ["tau"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--attention", "nope"], "unknown attention 'nope'"),
+        (["train", "--attention", "ba2m", "--option", "sar=x"], "sar='x'"),
+        (["train", "--epochs", "0"], "epochs"),
+        (["train", "--data", "/no/such/data"], "dataset not found: /no/such/data"),
+        (["eval", "--checkpoint", "/no/such.pt"], "checkpoint not found"),
+        (["compare", "/no/such/run"], "no summary.json in /no/such/run"),
+    ],
+)
+def test_errors_are_one_clear_line(argv, message, capsys, tmp_path):
+    if argv[0] == "train":
+        argv = [*argv, "--out-dir", str(tmp_path / "run"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_corrupt_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["eval", "--checkpoint", str(bad)]) == 2
+    assert "cannot read checkpoint" in capsys.readouterr().err
