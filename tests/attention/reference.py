@@ -1,48 +1,95 @@
-"""Independent float64 references for the attention tests, written from docs' formulas."""
+"""Shared pieces of the float64 references for the attention tests.
+
+The references in the test files are written from the formulas in METHODS.md. They take weights out
+of a module (so that both compute with the same numbers) but never call the module's layers: every
+linear map is an explicit matmul / einsum / ``F.conv2d`` with the padding and dilation the spec
+names, and BatchNorm is recomputed here from its definition.
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+_BN = nn.modules.batchnorm._BatchNorm
+
+
+def randn(*shape: int, seed: int = 0) -> torch.Tensor:
+    """A reproducible float64 standard-normal tensor."""
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
 def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Random values for every parameter and BatchNorm buffer, so no term is trivially 0 or 1."""
+    """Replace every parameter and BatchNorm buffer by random values, then cast to float64.
+
+    Weights are scaled by 1/sqrt(fan_in) so activations stay near unit scale (no saturated sigmoid
+    or one-hot softmax hides a term); BatchNorm gets affine parameters of both signs away from 0
+    and running statistics that are neither 0 nor 1, so BN is never an identity.
+    """
     g = torch.Generator().manual_seed(seed)
+
+    def rnd(shape: torch.Size) -> torch.Tensor:
+        return torch.randn(shape, generator=g)
+
     with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5)
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+        for layer in module.modules():
+            own = dict(layer.named_parameters(recurse=False))
+            if isinstance(layer, _BN):
+                sign = torch.where(rnd(layer.weight.shape) < 0, -1.0, 1.0)
+                layer.weight.copy_(sign * (0.5 + torch.rand(layer.weight.shape, generator=g)))
+                layer.bias.copy_(0.5 * rnd(layer.bias.shape))
+                layer.running_mean.copy_(0.3 * rnd(layer.running_mean.shape))
+                layer.running_var.copy_(0.5 + torch.rand(layer.running_var.shape, generator=g))
+            elif isinstance(layer, nn.Linear | nn.Conv2d):
+                fan_in = layer.weight[0].numel()
+                layer.weight.copy_(rnd(layer.weight.shape) / fan_in**0.5)
+                if layer.bias is not None:
+                    layer.bias.copy_(0.3 * rnd(layer.bias.shape))
+            else:  # parameters owned directly (SPEM's w, b, p)
+                for p in own.values():
+                    p.copy_(0.7 * rnd(p.shape))
     return module.double()
 
 
-def bn(x: torch.Tensor, m: nn.modules.batchnorm._BatchNorm, training: bool) -> torch.Tensor:
-    """BatchNorm over every dimension but 1: batch statistics (biased variance) or running ones."""
+def bn(x: torch.Tensor, layer: nn.Module, training: bool) -> torch.Tensor:
+    """BatchNorm from its definition: normalise every channel (dim 1) over all other dimensions,
+    with the batch mean and the biased batch variance in training, the running ones otherwise."""
     dims = [d for d in range(x.dim()) if d != 1]
     shape = [1, -1] + [1] * (x.dim() - 2)
     if training:
-        mean, var = x.mean(dims), x.var(dims, unbiased=False)
+        mean = x.mean(dims)
+        var = ((x - mean.view(shape)) ** 2).mean(dims)  # biased
     else:
-        mean, var = m.running_mean, m.running_var
-    return (x - mean.view(shape)) / torch.sqrt(var.view(shape) + m.eps) * m.weight.view(
-        shape
-    ) + m.bias.view(shape)
+        mean, var = layer.running_mean, layer.running_var
+    x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + layer.eps)
+    return x_hat * layer.weight.view(shape) + layer.bias.view(shape)
 
 
-def conv(x: torch.Tensor, layer: nn.Conv2d) -> torch.Tensor:
-    return nn.functional.conv2d(
-        x, layer.weight, layer.bias, layer.stride, layer.padding, layer.dilation, layer.groups
-    )
+def fc(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """A fully connected layer on (N, Cin) vectors; the weight may be a 1x1 conv's."""
+    out = z @ weight.reshape(weight.shape[0], -1).T
+    return out if bias is None else out + bias
 
 
-def linear(x: torch.Tensor, layer: nn.Linear | nn.Conv2d) -> torch.Tensor:
-    """A fully connected layer on (N, C) vectors, from a Linear or a 1x1 convolution's weights."""
-    w = layer.weight.reshape(layer.weight.shape[0], -1)
-    return x @ w.T + (layer.bias if layer.bias is not None else 0)
+def conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """A 1x1 convolution as an einsum over channels."""
+    out = torch.einsum("oc,nchw->nohw", weight.reshape(weight.shape[0], -1), x)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
-def assert_close(a: torch.Tensor, b: torch.Tensor) -> None:
-    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
+def conv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    *,
+    padding: int,
+    dilation: int = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """A k x k convolution with the padding / dilation / groups given by the spec, not the layer."""
+    return F.conv2d(x, weight, bias, stride=1, padding=padding, dilation=dilation, groups=groups)
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    torch.testing.assert_close(actual, expected, rtol=1e-6, atol=1e-8)
