@@ -79,3 +79,13 @@ def write_idx(path: Path, array: np.ndarray, magic: int) -> Path:
     data = header + array.astype(np.uint8).tobytes()
     path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
     return path
+
+
+def write_idx_split(
+    root: Path, images: np.ndarray, labels: np.ndarray, prefix: str = "t10k", suffix: str = ""
+) -> Path:
+    """``<prefix>-images-idx3-ubyte<suffix>`` and the matching labels file in ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_idx(root / f"{prefix}-images-idx3-ubyte{suffix}", images, 2051)
+    write_idx(root / f"{prefix}-labels-idx1-ubyte{suffix}", labels, 2049)
+    return root

@@ -11,8 +11,11 @@ from attnzoo.data import image_folder as image_folder_module
 def source(request, tmp_path):
     """TREE with the split folders at the top or one folder down."""
     kind = request.param
-    if kind.startswith("dir"):
-        return write_tree(tmp_path / "set" / "inner" if kind == "dir-with-top" else tmp_path / "set")
+    if kind == "dir":
+        return write_tree(tmp_path / "set")
+    if kind == "dir-with-top":
+        write_tree(tmp_path / "set" / "inner")
+        return tmp_path / "set"
     return write_tar(tmp_path / "set.tar.gz", top="inner" if kind == "tar-with-top" else "")
 
 

@@ -119,6 +119,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_complexity(args: argparse.Namespace) -> int:
+    from .. import create_model
+    from ..benchmarks import complexity
+
+    attention = [] if args.attention == "none" else args.attention.split(",")
+    options = parse_options(attention, args.option)
+    spec = [(name, options.get(name, {})) for name in attention]
+    base = complexity(create_model(args.model, args.num_classes), args.input_size)
+    cost = complexity(create_model(args.model, args.num_classes, attention=spec), args.input_size)
+    print(
+        f"{args.model} + {args.attention}, {args.input_size}x{args.input_size} input "
+        "(MACs = multiply-adds per image)"
+    )
+    for key, unit, scale in (
+        ("params", "M", 1e6),
+        ("eval_macs", "G", 1e9),
+        ("train_macs", "G", 1e9),
+    ):
+        added = (cost[key] - base[key]) / scale
+        print(
+            f"  {key:<10} {cost[key] / scale:8.3f}{unit}  "
+            f"(baseline {base[key] / scale:.3f}{unit}, {added:+.3f}{unit})"
+        )
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from .. import list_attention, list_models
     from ..data import list_datasets
@@ -148,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="table of final accuracies over run directories")
     cmp.add_argument("runs", nargs="+", type=Path, help="run directories holding summary.json")
     cmp.set_defaults(func=cmd_compare)
+
+    cx = sub.add_parser("complexity", help="params and multiply-adds against the baseline")
+    cx.add_argument("model")
+    cx.add_argument("--attention", default="none")
+    cx.add_argument("--option", action="append", default=[], metavar="[MODULE.]KEY=VALUE")
+    cx.add_argument("--input-size", type=int, default=224)
+    cx.add_argument("--num-classes", type=int, default=None)
+    cx.set_defaults(func=cmd_complexity)
 
     ls = sub.add_parser("list", help="list models, attention modules and datasets")
     ls.set_defaults(func=cmd_list)

@@ -6,7 +6,15 @@ from .idx import FASHION_MNIST_CLASSES, read_idx
 from .image_folder import read_image_folder
 from .loader import BatchLoader
 from .registry import list_datasets, load_dataset
-from .transforms import EvalTransform, TrainTransform, channel_stats, normalize, random_crop_flip
+from .transforms import (
+    EvalTransform,
+    TrainTransform,
+    channel_stats,
+    crop_flip,
+    normalize,
+    random_crop_flip,
+    sample_crop_flip,
+)
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -16,6 +24,7 @@ __all__ = [
     "ImageDataset",
     "TrainTransform",
     "channel_stats",
+    "crop_flip",
     "list_datasets",
     "load_dataset",
     "normalize",
@@ -23,4 +32,5 @@ __all__ = [
     "read_cifar",
     "read_idx",
     "read_image_folder",
+    "sample_crop_flip",
 ]

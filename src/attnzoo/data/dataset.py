@@ -1,7 +1,8 @@
-"""An in-memory image classification dataset: uint8 images and int64 labels."""
+"""An in-memory image classification dataset: uint8 images, int64 labels and class names."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -11,28 +12,45 @@ class DatasetError(ValueError):
     """A dataset file or folder that exists but cannot be read as what it claims to be."""
 
 
-@dataclass(frozen=True)
+def check_max_per_class(max_per_class: int | None) -> None:
+    """Reject a per-class limit that is not a positive int (None means no limit)."""
+    if max_per_class is not None and (
+        isinstance(max_per_class, bool) or not isinstance(max_per_class, int) or max_per_class < 1
+    ):
+        raise ValueError(f"max_per_class must be a positive int or None, got {max_per_class!r}")
+
+
+# eq=False: a generated __eq__ would compare the tensors elementwise and fail in ``bool()``.
+@dataclass(frozen=True, eq=False)
 class ImageDataset:
-    images: torch.Tensor  # uint8, (N, C, H, W)
-    labels: torch.Tensor  # int64, (N,)
+    """``images`` uint8 (N, C, H, W), ``labels`` int64 (N,) indexing ``classes``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
     classes: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+        images, labels = self.images, self.labels
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
             raise DatasetError(
-                f"images must be a uint8 (N, C, H, W) tensor; got {self.images.dtype} "
-                f"{tuple(self.images.shape)}"
+                f"images must be a uint8 (N, C, H, W) tensor, got {_describe(images)}"
             )
-        if self.labels.shape != (len(self.images),):
-            raise DatasetError(
-                f"{len(self.images)} images but labels of shape {tuple(self.labels.shape)}"
-            )
-        if len(self.labels) and not 0 <= int(self.labels.min()) <= int(self.labels.max()) < len(
-            self.classes
+        if (
+            not isinstance(labels, torch.Tensor)
+            or labels.dtype != torch.int64
+            or labels.shape != (len(images),)
         ):
             raise DatasetError(
-                f"labels must lie in [0, {len(self.classes)}); got "
-                f"[{int(self.labels.min())}, {int(self.labels.max())}]"
+                f"labels must be an int64 tensor of shape ({len(images)},) to match the images, "
+                f"got {_describe(labels)}"
+            )
+        if not isinstance(self.classes, tuple) or not all(isinstance(c, str) for c in self.classes):
+            raise DatasetError(f"classes must be a tuple of str, got {self.classes!r}")
+        low, high = (int(labels.min()), int(labels.max())) if len(labels) else (0, -1)
+        if low < 0 or high >= len(self.classes):
+            raise DatasetError(
+                f"labels must lie in [0, {len(self.classes)}) for {len(self.classes)} classes, "
+                f"got values in [{low}, {high}]"
             )
 
     def __len__(self) -> int:
@@ -42,11 +60,28 @@ class ImageDataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def per_class(self, k: int | None) -> ImageDataset:
-        """The first ``k`` samples of each class, in their original order (all if k is None)."""
-        if k is None:
+    def subset(self, indices: torch.Tensor | Sequence[int]) -> ImageDataset:
+        """The samples at ``indices`` (integer positions or a boolean mask), in that order."""
+        index = torch.as_tensor(indices)
+        if index.dtype != torch.bool:
+            index = index.long()  # an empty list becomes a float tensor, which cannot index
+        return ImageDataset(self.images[index], self.labels[index], self.classes)
+
+    def first_per_class(self, max_per_class: int | None) -> ImageDataset:
+        """The first ``max_per_class`` samples of each class, in dataset order (all if None)."""
+        check_max_per_class(max_per_class)
+        if max_per_class is None:
             return self
-        keep = torch.zeros(len(self), dtype=torch.bool)
-        for c in range(self.num_classes):
-            keep[(self.labels == c).nonzero().flatten()[:k]] = True
-        return ImageDataset(self.images[keep], self.labels[keep], self.classes)
+        # A sample's rank within its class is its position after a stable sort by label minus the
+        # position where its label's run starts.
+        order = torch.sort(self.labels, stable=True).indices
+        sorted_labels = self.labels[order]
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(len(order)) - torch.searchsorted(sorted_labels, sorted_labels)
+        return self.subset(rank < max_per_class)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"{value.dtype} tensor of shape {tuple(value.shape)}"
+    return type(value).__name__

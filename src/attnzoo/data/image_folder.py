@@ -1,19 +1,23 @@
 """ImageFolder trees (``<split>/<class>/<image>``) from a directory or a ``.tar.gz`` archive.
 
-The images are decoded once into a uint8 array and cached as ``.npz`` under ``$ATTNZOO_CACHE``
-(default ``~/.cache/attnzoo``), keyed by the source's checksum, so later runs load in a fraction of
-a second. All images of a split must have one size: this reader is for CIFAR-like data held in
-memory.
+The split folders may sit at the top of the directory or archive or inside one folder there
+(``cifar10-jpeg/train/airplane/0000.jpg``). Classes are the sorted class folder names and images
+are taken in file name order. An archive is read as a stream and only the images kept (the first
+``max_per_class`` of each class) are decoded. The decoded split is cached as ``.npz``, keyed by the
+source's content, so later calls skip decoding. All images of a split must have one size: this
+reader is for small CIFAR-like images held in memory.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import os
 import tarfile
+import warnings
+import zipfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -21,20 +25,121 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..io import atomic_write
-from .dataset import DatasetError, ImageDataset
+from .dataset import DatasetError, ImageDataset, check_max_per_class
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp"}
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp"})
+# Part of every cache key: bump it when decoding changes so that stale cache files are not reused.
+_CACHE_FORMAT = 1
 
 
 def is_archive(path: Path) -> bool:
     return path.name.endswith((".tar.gz", ".tgz"))
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("ATTNZOO_CACHE", Path.home() / ".cache" / "attnzoo"))
+def default_cache_dir() -> Path:
+    """``$ATTNZOO_CACHE``, else ``~/.cache/attnzoo``."""
+    return Path(os.environ.get("ATTNZOO_CACHE") or Path.home() / ".cache" / "attnzoo")
 
 
-def _source_key(path: Path) -> str:
+class _FirstFiles:
+    """The alphabetically first ``limit`` image files of one class seen so far (all if None).
+
+    Entries are (file name, location for error messages, encoded bytes), kept sorted by name.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.entries: list[tuple[str, str, bytes]] = []
+
+    def wants(self, name: str) -> bool:
+        return self.limit is None or len(self.entries) < self.limit or name < self.entries[-1][0]
+
+    def add(self, name: str, location: str, data: bytes) -> None:
+        bisect.insort(self.entries, (name, location, data))
+        if self.limit is not None:
+            del self.entries[self.limit :]
+
+
+def _is_image(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _scan_archive(path: Path, split: str, limit: int | None) -> dict[str, _FirstFiles]:
+    classes: dict[str, _FirstFiles] = {}
+    try:
+        # "r|gz" streams the archive once, front to back, without seeking or an index.
+        with tarfile.open(path, "r|gz") as tar:
+            for member in tar:
+                parts = PurePosixPath(member.name).parts
+                top = 0 if parts[:1] == (split,) else 1  # <split>/... or <folder>/<split>/...
+                if parts[top : top + 1] != (split,):
+                    continue
+                if member.isdir() and len(parts) == top + 2:
+                    classes.setdefault(parts[-1], _FirstFiles(limit))
+                elif member.isfile() and len(parts) == top + 3 and _is_image(parts[-1]):
+                    kept = classes.setdefault(parts[-2], _FirstFiles(limit))
+                    if kept.wants(parts[-1]):
+                        data = tar.extractfile(member).read()
+                        kept.add(parts[-1], f"{path}:{member.name}", data)
+    except (tarfile.TarError, zlib.error, EOFError, OSError) as err:
+        raise DatasetError(f"corrupt or truncated archive {path}: {err}") from None
+    return classes
+
+
+def _scan_directory(path: Path, split: str, limit: int | None) -> dict[str, _FirstFiles]:
+    candidates = [path / split] + [d / split for d in sorted(path.iterdir()) if d.is_dir()]
+    split_dir = next((c for c in candidates if c.is_dir()), None)
+    if split_dir is None:
+        raise DatasetError(f"{path} has no '{split}/' folder, at its top or one folder down")
+    classes: dict[str, _FirstFiles] = {}
+    for class_dir in (d for d in split_dir.iterdir() if d.is_dir()):
+        kept = classes[class_dir.name] = _FirstFiles(limit)
+        for file in class_dir.iterdir():
+            if file.is_file() and _is_image(file.name) and kept.wants(file.name):
+                kept.add(file.name, str(file), file.read_bytes())
+    return classes
+
+
+def _decode(data: bytes, location: str) -> np.ndarray:
+    """One encoded image as a (H, W, 3) uint8 RGB array."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as err:
+        raise DatasetError(f"unreadable or truncated image {location}: {err}") from None
+
+
+def _decode_split(path: Path, split: str, max_per_class: int | None) -> ImageDataset:
+    scan = _scan_archive if is_archive(path) else _scan_directory
+    found = scan(path, split, max_per_class)
+    if not found:
+        raise DatasetError(f"{path} has no '{split}/<class>/' folders")
+    classes = tuple(sorted(found))
+    for name in classes:
+        if not found[name].entries:
+            raise DatasetError(f"class folder '{split}/{name}' in {path} holds no images")
+    files = [
+        (label, location, data)
+        for label, name in enumerate(classes)
+        for _, location, data in found[name].entries
+    ]
+    first_location, first_data = files[0][1:]
+    height, width, _ = _decode(first_data, first_location).shape
+    images = np.empty((len(files), 3, height, width), dtype=np.uint8)
+    for i, (_, location, data) in enumerate(files):
+        array = _decode(data, location)
+        if array.shape[:2] != (height, width):
+            raise DatasetError(
+                f"image {location} is {array.shape[1]}x{array.shape[0]} but {first_location} is "
+                f"{width}x{height}: all images of a split must have one size"
+            )
+        images[i] = array.transpose(2, 0, 1)
+    labels = torch.tensor([label for label, _, _ in files], dtype=torch.int64)
+    return ImageDataset(torch.from_numpy(images), labels, classes)
+
+
+def _source_digest(path: Path) -> str:
+    """sha256 of an archive's bytes, or of a directory's relative paths, sizes and mtimes."""
     digest = hashlib.sha256()
     if path.is_file():
         with path.open("rb") as f:
@@ -43,104 +148,61 @@ def _source_key(path: Path) -> str:
     else:
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
             stat = file.stat()
-            digest.update(f"{file.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:32]
-
-
-def _entries(path: Path, split: str) -> Iterator[tuple[str, str, bytes | None]]:
-    """(class, file, bytes) for each entry under ``<split>/<class>/``; bytes None for a folder."""
-    if is_archive(path):
-        try:
-            with tarfile.open(path, "r|gz") as tar:
-                for member in tar:
-                    parts = PurePosixPath(member.name).parts
-                    if member.isdir() and len(parts) >= 2 and parts[-2] == split:
-                        yield parts[-1], "", None
-                    elif member.isfile() and len(parts) >= 3 and parts[-3] == split:
-                        yield parts[-2], parts[-1], tar.extractfile(member).read()
-        except (tarfile.TarError, zlib.error, EOFError, OSError) as err:
-            raise DatasetError(f"corrupt or truncated archive {path}: {err}") from None
-        return
-    roots = [path / split] + [d / split for d in sorted(path.iterdir()) if d.is_dir()]
-    split_dir = next((r for r in roots if r.is_dir()), None)
-    if split_dir is None:
-        return
-    for class_dir in sorted(d for d in split_dir.iterdir() if d.is_dir()):
-        yield class_dir.name, "", None
-        for file in sorted(class_dir.iterdir()):
-            if file.is_file():
-                yield class_dir.name, file.name, file.read_bytes()
-
-
-def _decode(data: bytes, where: str) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise DatasetError(f"unreadable or truncated image {where}: {err}") from None
-
-
-def _decode_folder(path: Path, split: str, max_per_class: int | None) -> ImageDataset:
-    files: dict[str, dict[str, bytes]] = {}
-    for cls, name, data in _entries(path, split):
-        folder = files.setdefault(cls, {})
-        if data is not None and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-            folder[name] = data
-    if not files:
-        raise DatasetError(f"{path} has no '{split}/<class>/' folders")
-    classes = tuple(sorted(files))
-    images, labels, first_shape = [], [], None
-    for label, cls in enumerate(classes):
-        names = sorted(files[cls])[:max_per_class]
-        if not names:
-            raise DatasetError(f"class folder {split}/{cls} in {path} holds no images")
-        for name in names:
-            where = f"{path}:{split}/{cls}/{name}"
-            array = _decode(files[cls][name], where)
-            if first_shape is None:
-                first_shape = array.shape
-            elif array.shape != first_shape:
-                raise DatasetError(
-                    f"image {where} is {array.shape[1]}x{array.shape[0]}, the first was "
-                    f"{first_shape[1]}x{first_shape[0]}: all images must have one size"
-                )
-            images.append(array)
-            labels.append(label)
-    stacked = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return ImageDataset(stacked, torch.tensor(labels, dtype=torch.int64), classes)
-
-
-def _load_cache(path: Path) -> ImageDataset | None:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return ImageDataset(
-                torch.from_numpy(z["images"]),
-                torch.from_numpy(z["labels"]),
-                tuple(str(c) for c in z["classes"]),
+            digest.update(
+                f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
             )
-    except (OSError, ValueError, KeyError, zlib.error, EOFError):  # missing or corrupt: rebuild
-        return None
+    return digest.hexdigest()
+
+
+def _load_cache(file: Path) -> ImageDataset | None:
+    """The dataset cached in ``file``, or None when it is missing or unreadable."""
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            classes = tuple(str(c) for c in z["classes"])
+            return ImageDataset(
+                torch.from_numpy(z["images"]), torch.from_numpy(z["labels"]), classes
+            )
+    except (OSError, EOFError, ValueError, KeyError, zlib.error, zipfile.BadZipFile):
+        return None  # DatasetError is a ValueError: a cache that fails validation is rebuilt too
+
+
+def _save_cache(file: Path, dataset: ImageDataset) -> None:
+    arrays = {
+        "images": dataset.images.numpy(),
+        "labels": dataset.labels.numpy(),
+        "classes": np.array(dataset.classes),
+    }
+    try:
+        atomic_write(file, lambda f: np.savez(f, **arrays))
+    except OSError as err:  # a read-only cache only costs speed
+        warnings.warn(f"cannot write dataset cache {file}: {err}", stacklevel=3)
 
 
 def read_image_folder(
-    path: str | Path, split: str, *, max_per_class: int | None = None
+    path: str | Path,
+    split: str,
+    *,
+    max_per_class: int | None = None,
+    cache_dir: str | Path | None = None,
 ) -> ImageDataset:
-    """Read ``split`` of an ImageFolder tree, keeping the first ``max_per_class`` of each class."""
+    """Read ``split`` of an ImageFolder directory or ``.tar.gz``, as (N, 3, H, W) RGB images.
+
+    ``max_per_class`` keeps the first k files (by name) of each class. Decoded images are cached
+    under ``cache_dir`` (default: ``$ATTNZOO_CACHE`` or ``~/.cache/attnzoo``).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"dataset not found: {path}")
-    key = f"{_source_key(path)}-{split}-{max_per_class or 'all'}"
-    cached = cache_dir() / f"{path.name.split('.')[0]}-{key}.npz"
-    dataset = _load_cache(cached)
+    if not (path.is_dir() or is_archive(path)):
+        raise DatasetError(f"{path} is neither a directory nor a .tar.gz/.tgz archive")
+    check_max_per_class(max_per_class)
+    stem = path.name.removesuffix(".tar.gz").removesuffix(".tgz")
+    key = hashlib.sha256(
+        f"{_source_digest(path)}\0{split}\0{max_per_class}\0{_CACHE_FORMAT}".encode()
+    ).hexdigest()[:32]
+    cache_file = Path(cache_dir or default_cache_dir()) / f"{stem}-{split}-{key}.npz"
+    dataset = _load_cache(cache_file)
     if dataset is None:
-        dataset = _decode_folder(path, split, max_per_class)
-        atomic_write(
-            cached,
-            lambda f: np.savez(
-                f,
-                images=dataset.images.numpy(),
-                labels=dataset.labels.numpy(),
-                classes=np.array(dataset.classes),
-            ),
-        )
+        dataset = _decode_split(path, split, max_per_class)
+        _save_cache(cache_file, dataset)
     return dataset

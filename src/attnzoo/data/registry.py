@@ -2,67 +2,93 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from .cifar import find_cifar_root, read_cifar
-from .dataset import ImageDataset
+from .cifar import find_cifar_folder, read_cifar
+from .dataset import DatasetError, ImageDataset
 from .idx import is_idx_folder, read_idx
 from .image_folder import is_archive, read_image_folder
 
+Reader = Callable[..., ImageDataset]
+
 
 def _data_dirs() -> list[Path]:
+    """Where bundled archives are looked for: $ATTNZOO_DATA_DIR, ./data, the checkout's data/."""
     dirs = [Path("data"), Path(__file__).resolve().parents[3] / "data"]
-    if "ATTNZOO_DATA_DIR" in os.environ:
+    if os.environ.get("ATTNZOO_DATA_DIR"):
         dirs.insert(0, Path(os.environ["ATTNZOO_DATA_DIR"]))
     return dirs
 
 
-def _bundled(file: str) -> Path:
-    for folder in _data_dirs():
-        if (folder / file).exists():
-            return folder / file
-    return _data_dirs()[0] / file  # not found: the error names the first place looked
-
-
-BUILTIN = {
-    "cifar10": lambda: _bundled("cifar10-jpeg.tar.gz"),
-    "fashion-mnist": lambda: Path("/usr/share/datasets/fashion-mnist"),
+# Each built-in name gives the places it may be, in order of preference.
+_BUILTIN: dict[str, Callable[[], list[Path]]] = {
+    "cifar10": lambda: [d / "cifar10-jpeg.tar.gz" for d in _data_dirs()],
+    # Debian/Ubuntu package dataset-fashion-mnist.
+    "fashion-mnist": lambda: [Path("/usr/share/datasets/fashion-mnist")],
 }
 
 
 def list_datasets() -> list[str]:
-    return sorted(BUILTIN)
+    """The built-in dataset names."""
+    return sorted(_BUILTIN)
 
 
-def load_dataset(
-    name_or_path: str | os.PathLike,
-    split: str,
-    *,
-    max_per_class: int | None = None,
-    label_kind: str = "fine",
-) -> ImageDataset:
-    """Load ``split`` ("train" or "test") of a built-in dataset or of a dataset at a path.
-
-    Paths may be a ``.tar.gz`` or folder in ImageFolder layout, a CIFAR-10/100 python-format folder,
-    or a folder of idx files. ``max_per_class`` keeps the first k images of each class;
-    ``label_kind`` picks CIFAR-100's fine or coarse labels.
-    """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    path = BUILTIN[name_or_path]() if name_or_path in BUILTIN else Path(name_or_path)
+def _resolve(name_or_path: str | os.PathLike) -> Path:
+    if isinstance(name_or_path, str) and name_or_path in _BUILTIN:
+        places = _BUILTIN[name_or_path]()
+        found = next((p for p in places if p.exists()), None)
+        if found is None:
+            raise FileNotFoundError(
+                f"built-in dataset {name_or_path!r} not found; looked for "
+                + ", ".join(str(p) for p in places)
+            )
+        return found
+    path = Path(name_or_path)
     if not path.exists():
-        hint = "" if name_or_path in BUILTIN else f"; built-in names: {', '.join(list_datasets())}"
-        raise FileNotFoundError(f"dataset not found: {path}{hint}")
+        raise FileNotFoundError(
+            f"{str(name_or_path)!r} is neither a built-in dataset ({', '.join(list_datasets())}) "
+            "nor an existing path"
+        )
+    return path
+
+
+def _reader_for(path: Path) -> Reader:
     if is_archive(path):
-        return read_image_folder(path, split, max_per_class=max_per_class)
-    if path.is_dir() and find_cifar_root(path) is not None:
-        return read_cifar(path, split, label_kind=label_kind).per_class(max_per_class)
+        return read_image_folder
+    if not path.is_dir():
+        raise DatasetError(
+            f"{path}: unknown dataset format; expected a .tar.gz/.tgz ImageFolder archive or a "
+            "directory (ImageFolder, CIFAR python format or idx files)"
+        )
+    if find_cifar_folder(path) is not None:
+        return read_cifar
     if is_idx_folder(path):
-        return read_idx(path, split).per_class(max_per_class)
-    if path.is_dir():
-        return read_image_folder(path, split, max_per_class=max_per_class)
-    raise FileNotFoundError(
-        f"{path} is not a dataset: expected a .tar.gz, a CIFAR python folder, an idx folder or an "
-        "ImageFolder directory"
-    )
+        return read_idx
+    return read_image_folder
+
+
+def load_dataset(name_or_path: str | os.PathLike, split: str, **options: Any) -> ImageDataset:
+    """Load ``split`` of a built-in dataset (see ``list_datasets``) or of the dataset at a path.
+
+    A path may be an ImageFolder ``.tar.gz`` or directory, a CIFAR-10/100 python-format folder or
+    a folder of idx files. ``options`` go to the reader: ``max_per_class`` (all readers),
+    ``label_kind`` (CIFAR-100), ``cache_dir`` (ImageFolder), ``classes`` (idx).
+    """
+    path = _resolve(name_or_path)
+    reader = _reader_for(path)
+    accepted = [
+        name
+        for name, p in inspect.signature(reader).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"{reader.__name__} (for {path}) does not take the option(s) {', '.join(unknown)}; "
+            f"it takes {', '.join(accepted)}"
+        )
+    return reader(path, split, **options)

@@ -1,7 +1,7 @@
-"""CIFAR-style augmentation applied to whole batches of uint8 images at once.
+"""CIFAR-style augmentation and normalisation applied to whole batches of uint8 images at once.
 
-Random crop with zero padding and a horizontal flip are one gather per batch (no loop over images),
-so augmentation costs little beside the model and runs on whatever device the batch is on.
+The random crop (with zero padding) and horizontal flip of a batch are one gather: no Python loop
+over images, and it runs on whatever device the batch is on.
 """
 
 from __future__ import annotations
@@ -12,66 +12,97 @@ import torch
 import torch.nn.functional as F
 
 
-def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation of uint8 images, in [0, 1] units."""
+def channel_stats(images: torch.Tensor, chunk: int = 1024) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of uint8 (N, C, H, W) images, in [0, 1] units.
+
+    Sums are accumulated in float64, ``chunk`` images at a time, so that 50,000 CIFAR images
+    never exist as one float tensor.
+    """
+    if images.dim() != 4 or images.dtype != torch.uint8 or len(images) == 0:
+        raise ValueError(
+            f"expected a non-empty uint8 (N, C, H, W) tensor, got {images.dtype} "
+            f"{tuple(images.shape)}"
+        )
     total = torch.zeros(images.shape[1], dtype=torch.float64)
     total_sq = torch.zeros_like(total)
     for start in range(0, len(images), chunk):
-        block = images[start : start + chunk].double() / 255
+        block = images[start : start + chunk].to(torch.float64) / 255
         total += block.sum((0, 2, 3))
         total_sq += block.square().sum((0, 2, 3))
-    count = images.numel() / images.shape[1]
+    count = images.numel() // images.shape[1]
     mean = total / count
-    std = (total_sq / count - mean.square()).clamp_min(0).sqrt()
+    std = (total_sq / count - mean.square()).clamp_min(0).sqrt()  # population std, as numpy's
     return mean.tolist(), std.tolist()
 
 
-def crop_flip_indices(
-    n: int, height: int, width: int, padding: int, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row (N, H) and column (N, W) indices into the padded images for random crops and flips."""
-    dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=generator)
-    flip = torch.rand(n, 1, generator=generator) < 0.5
-    cols = torch.arange(width)
-    cols = torch.where(flip, cols.flip(0), cols)
-    return dy + torch.arange(height), dx + cols
+def sample_crop_flip(
+    n: int, padding: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The random draws of ``random_crop_flip``: offsets dy, dx in [0, 2 * padding], flip flags."""
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    return dy, dx, flip
+
+
+def crop_flip(
+    images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, padding: int
+) -> torch.Tensor:
+    """Zero-pad by ``padding``, crop sample i at (dy[i], dx[i]), mirror it if flip[i]."""
+    n, c, h, w = images.shape
+    device = images.device
+    dy, dx, flip = dy.to(device), dx.to(device), flip.to(device)
+    cols = torch.arange(w, device=device).expand(n, w)
+    cols = dx[:, None] + torch.where(flip[:, None], cols.flip(1), cols)  # (N, W)
+    rows = dy[:, None] + torch.arange(h, device=device)  # (N, H)
+    padded = F.pad(images, (padding,) * 4)
+    # One gather; the four index tensors broadcast to the output shape (N, C, H, W).
+    return padded[
+        torch.arange(n, device=device)[:, None, None, None],
+        torch.arange(c, device=device)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
 
 
 def random_crop_flip(
     images: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Zero-pad by ``padding``, crop back to size at a random offset, flip half the images."""
-    n, _, h, w = images.shape
-    rows, cols = crop_flip_indices(n, h, w, padding, generator)
-    padded = F.pad(images, (padding,) * 4)
-    batch = torch.arange(n)[:, None, None]
-    # Advanced indices on dims 0, 2, 3 around a slice put the channel dimension last.
-    return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    """Per sample: a random shift of up to ``padding`` pixels (zero fill), a flip with p=0.5."""
+    if images.dim() != 4:
+        raise ValueError(f"expected an (N, C, H, W) batch, got shape {tuple(images.shape)}")
+    return crop_flip(images, *sample_crop_flip(len(images), padding, generator), padding)
 
 
 def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 images to float32, scaled to [0, 1] and standardised per channel."""
+    """uint8 (N, C, H, W) images to float32 ``(images / 255 - mean) / std``, per channel."""
+    if not len(mean) == len(std) == images.shape[1]:
+        raise ValueError(
+            f"mean ({len(mean)}) and std ({len(std)}) need one value per channel "
+            f"({images.shape[1]})"
+        )
     mean_t = torch.tensor(mean, dtype=torch.float32, device=images.device)[:, None, None]
     std_t = torch.tensor(std, dtype=torch.float32, device=images.device)[:, None, None]
     return (images.float() / 255 - mean_t) / std_t
 
 
 class TrainTransform:
-    """Random crop (``padding`` 0 turns it off) and flip, then normalisation."""
+    """Random crop and flip (``padding`` 0: flip only), then normalisation."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], padding: int = 4) -> None:
-        self.mean, self.std, self.padding = list(mean), list(std), padding
+        self.mean, self.std, self.padding = tuple(mean), tuple(std), padding
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return normalize(random_crop_flip(images, self.padding, generator), self.mean, self.std)
 
 
 class EvalTransform:
-    """Normalisation only."""
+    """Normalisation only; the generator is ignored."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.mean, self.std = list(mean), list(std)
+        self.mean, self.std = tuple(mean), tuple(std)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return normalize(images, self.mean, self.std)

@@ -88,7 +88,8 @@ def train_one_epoch(
         bar.set_postfix(
             loss=f"{loss_sum / count:.3f}",
             acc=f"{100 * correct / count:.1f}",
-            img_s=f"{count / seconds:.0f}", refresh=False,
+            img_s=f"{count / seconds:.0f}",
+            refresh=False,
         )
     seconds = time.perf_counter() - start
     return {

@@ -1,0 +1,5 @@
+"""Cost measurements: parameters and FLOPs."""
+
+from .complexity import complexity
+
+__all__ = ["complexity"]

@@ -1,0 +1,34 @@
+"""Parameters and multiply-adds of a model, counted by ``torch.utils.flop_counter``.
+
+The counter sees every matrix product, including those inside attention (the GSA's
+scaled-dot-product attention too), unlike counters that only hook convolution and linear layers.
+It reports FLOPs as 2 per multiply-add; we report multiply-adds (MACs), as the papers do.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def complexity(model: nn.Module, input_size: int, in_chans: int = 3) -> dict[str, float]:
+    """Parameter count and multiply-adds of one forward pass of a single image, in eval mode.
+
+    Modules that are the identity at inference (BA2M with ``eval_mode="identity"``) cost nothing
+    here; ``train_macs`` counts one image of a training-mode forward pass of a batch of two.
+    """
+    params = sum(p.numel() for p in model.parameters())
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, in_chans, input_size, input_size))
+        eval_macs = counter.get_total_flops() / 2
+        model.train()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.randn(2, in_chans, input_size, input_size))
+        train_macs = counter.get_total_flops() / 4
+    finally:
+        model.train(was_training)
+    return {"params": params, "eval_macs": eval_macs, "train_macs": train_macs}
