@@ -13,13 +13,9 @@ IMAGES = np.arange(4 * 28 * 28).reshape(4, 28, 28) % 251
 LABELS = np.array([9, 0, 4, 0])
 
 
-def write_split(root, prefix="t10k", suffix="", images=IMAGES, labels=LABELS):
-    write_idx_split(root, images, labels, prefix, suffix)
-
-
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_images_labels_and_classes(tmp_path, suffix):
-    write_split(tmp_path, suffix=suffix)
+    write_idx_split(tmp_path, IMAGES, LABELS, suffix=suffix)
     data = read_idx(tmp_path, "test")
     assert data.images.shape == (4, 1, 28, 28)
     assert data.images[:, 0].numpy().tolist() == IMAGES.tolist()
@@ -28,7 +24,7 @@ def test_images_labels_and_classes(tmp_path, suffix):
 
 
 def test_classes_override_and_max_per_class(tmp_path):
-    write_split(tmp_path, prefix="train")
+    write_idx_split(tmp_path, IMAGES, LABELS, prefix="train")
     digits = tuple("0123456789")
     data = read_idx(tmp_path, "train", classes=digits, max_per_class=1)
     assert data.classes == digits
@@ -37,7 +33,7 @@ def test_classes_override_and_max_per_class(tmp_path):
 
 
 def test_bad_magic(tmp_path):
-    write_split(tmp_path)
+    write_idx_split(tmp_path, IMAGES, LABELS)
     write_idx(tmp_path / "t10k-images-idx3-ubyte", IMAGES, 2049)
     with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte: expected .*2051, got 2049"):
         read_idx(tmp_path, "test")
@@ -45,7 +41,7 @@ def test_bad_magic(tmp_path):
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_truncated_file(tmp_path, suffix):
-    write_split(tmp_path, suffix=suffix)
+    write_idx_split(tmp_path, IMAGES, LABELS, suffix=suffix)
     path = tmp_path / f"t10k-images-idx3-ubyte{suffix}"
     path.write_bytes(path.read_bytes()[:-5])  # a truncated gzip stream or a short data block
     with pytest.raises(DatasetError, match="t10k-images-idx3-ubyte"):
@@ -53,26 +49,26 @@ def test_truncated_file(tmp_path, suffix):
 
 
 def test_corrupt_gzip(tmp_path):
-    write_split(tmp_path, suffix=".gz")
+    write_idx_split(tmp_path, IMAGES, LABELS, suffix=".gz")
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b" + b"\x00" * 30)
-    with pytest.raises(DatasetError, match="cannot read .*t10k-labels"):
+    with pytest.raises(DatasetError, match=r"cannot read .*t10k-labels"):
         read_idx(tmp_path, "test")
 
 
 def test_counts_must_agree(tmp_path):
-    write_split(tmp_path, labels=LABELS[:3])
-    with pytest.raises(DatasetError, match="4 images but .* 3 labels"):
+    write_idx_split(tmp_path, IMAGES, LABELS[:3])
+    with pytest.raises(DatasetError, match=r"4 images but .* 3 labels"):
         read_idx(tmp_path, "test")
 
 
 def test_labels_beyond_the_classes(tmp_path):
-    write_split(tmp_path, labels=np.array([1, 2, 3, 10]))
+    write_idx_split(tmp_path, IMAGES, np.array([1, 2, 3, 10]))
     with pytest.raises(DatasetError, match="label 10 but only 10 classes"):
         read_idx(tmp_path, "test")
 
 
 def test_missing_files(tmp_path):
-    write_split(tmp_path)
+    write_idx_split(tmp_path, IMAGES, LABELS)
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
         read_idx(tmp_path, "train")
     with pytest.raises(FileNotFoundError, match="nowhere"):

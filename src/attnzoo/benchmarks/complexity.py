@@ -1,7 +1,8 @@
 """Parameters and multiply-adds of a model, counted by ``torch.utils.flop_counter``.
 
-The counter sees every matrix product, including those inside attention (the GSA's
-scaled-dot-product attention too), unlike counters that only hook convolution and linear layers.
+The counter sees every matrix product, including those inside attention, unlike counters that only
+hook convolution and linear layers. PyTorch's counter knows the GPU kernels of scaled-dot-product
+attention but not the CPU one, which it would count as zero; we register the same formula for it.
 It reports FLOPs as 2 per multiply-add; we report multiply-adds (MACs), as the papers do.
 """
 
@@ -9,7 +10,14 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+
+def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+CUSTOM_FLOPS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
 
 
 def complexity(model: nn.Module, input_size: int, in_chans: int = 3) -> dict[str, float]:
@@ -22,11 +30,17 @@ def complexity(model: nn.Module, input_size: int, in_chans: int = 3) -> dict[str
     was_training = model.training
     try:
         model.eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with (
+            torch.no_grad(),
+            FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter,
+        ):
             model(torch.zeros(1, in_chans, input_size, input_size))
         eval_macs = counter.get_total_flops() / 2
         model.train()
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with (
+            torch.no_grad(),
+            FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter,
+        ):
             model(torch.randn(2, in_chans, input_size, input_size))
         train_macs = counter.get_total_flops() / 4
     finally:
