@@ -8,6 +8,8 @@ It reports FLOPs as 2 per multiply-add; we report multiply-adds (MACs), as the p
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
@@ -27,22 +29,14 @@ def complexity(model: nn.Module, input_size: int, in_chans: int = 3) -> dict[str
     here; ``train_macs`` counts one image of a training-mode forward pass of a batch of two.
     """
     params = sum(p.numel() for p in model.parameters())
-    was_training = model.training
-    try:
-        model.eval()
-        with (
-            torch.no_grad(),
-            FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter,
-        ):
-            model(torch.zeros(1, in_chans, input_size, input_size))
-        eval_macs = counter.get_total_flops() / 2
-        model.train()
-        with (
-            torch.no_grad(),
-            FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter,
-        ):
-            model(torch.randn(2, in_chans, input_size, input_size))
-        train_macs = counter.get_total_flops() / 4
-    finally:
-        model.train(was_training)
+    # A copy, so that the training-mode pass leaves the caller's BatchNorm statistics alone.
+    model = copy.deepcopy(model)
+    eval_macs = _macs(model.eval(), torch.zeros(1, in_chans, input_size, input_size))
+    train_macs = _macs(model.train(), torch.randn(2, in_chans, input_size, input_size)) / 2
     return {"params": params, "eval_macs": eval_macs, "train_macs": train_macs}
+
+
+def _macs(model: nn.Module, x: torch.Tensor) -> float:
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter:
+        model(x)
+    return counter.get_total_flops() / 2
