@@ -355,3 +355,10 @@ def test_autocast_bfloat16_weights_are_float32():
 def test_invalid_options_are_named(options, name):
     with pytest.raises(ValueError, match=name):
         build_attention("ba2m", C, **options)
+
+
+def test_whole_module_passes_gradcheck_in_float64():
+    """The batch softmax keeps float64 inputs in float64 (it only lifts lower precisions)."""
+    m = build_attention("ba2m", 8, min_channels=4, branches="ca+lsa").double()
+    x = torch.randn(3, 8, 3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(m, (x,))

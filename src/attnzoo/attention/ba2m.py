@@ -193,8 +193,9 @@ class BA2M(nn.Module):
 
     def batch_weights(self, x: torch.Tensor) -> torch.Tensor:
         """Per-sample multipliers: N * softmax over the batch (no N if scale="none")."""
-        # The softmax over the batch is computed in float32 even under autocast.
-        s = self.attention_representation(x).float() / self.tau
+        # The softmax over the batch runs in at least float32, also under autocast.
+        s = self.attention_representation(x)
+        s = s.to(torch.promote_types(s.dtype, torch.float32)) / self.tau
         if self.sync == "global":
             return self._global_weights(s)
         w = torch.softmax(s, dim=0)
