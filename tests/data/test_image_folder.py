@@ -104,6 +104,8 @@ def test_layout_errors(tmp_path):
     (source / "test" / "dog").mkdir()
     with pytest.raises(DatasetError, match=r"'test/dog'.*holds no images"):
         read_image_folder(source, "test", cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match="folder name"):
+        read_image_folder(source, "../test")
     with pytest.raises(DatasetError, match=r"no 'val/' folder"):
         read_image_folder(source, "val", cache_dir=tmp_path / "cache")
     archive = write_tar(tmp_path / "set.tar.gz")

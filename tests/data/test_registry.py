@@ -51,7 +51,9 @@ def test_unknown_option_is_named(tmp_path):
 
 
 def test_unknown_name_lists_the_built_in_ones():
-    with pytest.raises(FileNotFoundError, match=r"imagenet-21k.*cifar10, fashion-mnist"):
+    with pytest.raises(
+        FileNotFoundError, match=r"dataset not found: imagenet-21k .*\(cifar10, fashion-mnist\)"
+    ):
         load_dataset("imagenet-21k", "train")
 
 

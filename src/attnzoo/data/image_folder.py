@@ -195,6 +195,8 @@ def read_image_folder(
         raise FileNotFoundError(f"dataset not found: {path}")
     if not (path.is_dir() or is_archive(path)):
         raise DatasetError(f"{path} is neither a directory nor a .tar.gz/.tgz archive")
+    if split in ("", ".", "..") or PurePosixPath(split).name != split:
+        raise ValueError(f"split must be a folder name such as 'train', got {split!r}")
     check_max_per_class(max_per_class)
     stem = path.name.removesuffix(".tar.gz").removesuffix(".tgz")
     key = hashlib.sha256(

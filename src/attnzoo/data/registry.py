@@ -43,15 +43,15 @@ def _resolve(name_or_path: str | os.PathLike) -> Path:
         found = next((p for p in places if p.exists()), None)
         if found is None:
             raise FileNotFoundError(
-                f"built-in dataset {name_or_path!r} not found; looked for "
+                f"dataset not found: built-in {name_or_path!r} is at none of "
                 + ", ".join(str(p) for p in places)
             )
         return found
     path = Path(name_or_path)
     if not path.exists():
         raise FileNotFoundError(
-            f"{str(name_or_path)!r} is neither a built-in dataset ({', '.join(list_datasets())}) "
-            "nor an existing path"
+            f"dataset not found: {name_or_path} is no existing path, nor a built-in name "
+            f"({', '.join(list_datasets())})"
         )
     return path
 

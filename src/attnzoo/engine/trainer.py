@@ -110,6 +110,11 @@ def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
     out_dir = Path(config.out_dir)
     train_set, test_set = load_split(config, "train"), load_split(config, "test")
+    if test_set.classes != train_set.classes:
+        raise ValueError(
+            f"{config.data}: the test split's classes differ from the training split's "
+            f"({len(test_set.classes)} vs {len(train_set.classes)}); labels would not match"
+        )
     if config.batch_size > len(train_set):
         raise ValueError(
             f"config: batch_size={config.batch_size} is larger than the training set "
