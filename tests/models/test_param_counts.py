@@ -1,46 +1,144 @@
-"""Parameter counts against the published tables (ImageNet head unless stated)."""
+"""Parameter counts against the published tables, and where the attention modules go.
+
+Expected values come from the papers (or from closed-form counts written out by hand below), never
+from running the code. Counts are of trainable parameters; buffers (BatchNorm statistics) excluded.
+"""
+
+from __future__ import annotations
 
 import pytest
-import torch
+from torch import nn
 
-from attnzoo import create_model
+from attnzoo.attention import BA2M, BAM, CBAM, SE
+from attnzoo.models import create_model, list_models
 
 
-def millions(model: torch.nn.Module) -> float:
-    return sum(p.numel() for p in model.parameters()) / 1e6
+def count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def millions(model: nn.Module) -> float:
+    return count(model) / 1e6
+
+
+def of_type(model: nn.Module, kind: type[nn.Module]) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, kind)]
+
+
+# (model, attention, num_classes, published millions, source). num_classes None: the default head,
+# which must be the ImageNet 1000-class head for ImageNet backbones and 10 classes for CIFAR ones.
+PUBLISHED = [
+    ("resnet18", None, None, 11.69, "He et al. 2016 / torchvision"),
+    ("resnet34", None, None, 21.80, "He et al. 2016 / torchvision"),
+    ("resnet50", None, None, 25.56, "He et al. 2016 / torchvision"),
+    ("resnet101", None, None, 44.55, "He et al. 2016 / torchvision"),
+    ("resnet50", "se", None, 28.09, "SE paper, Table 2"),
+    ("resnet50", "cbam", None, 28.09, "CBAM paper, Table 4"),
+    ("resnet50", "bam", None, 25.92, "BAM paper, Table 4"),
+    ("resnet101", "se", None, 49.33, "SE paper, Table 2"),
+    ("resnet101", "cbam", None, 49.33, "CBAM paper, Table 4"),
+    ("resnet101", "bam", None, 44.91, "BAM paper, Table 4"),
+    ("resnet18", "se", None, 11.78, "CBAM paper, Table 4"),
+    ("resnet50_cifar", None, 100, 23.71, "BA2M paper, CIFAR-100"),
+    ("resnet164", None, None, 1.70, "SPEM paper, CIFAR-10 head"),
+]
 
 
 @pytest.mark.parametrize(
-    ("name", "attention", "num_classes", "published", "tolerance"),
-    [
-        ("resnet18", None, None, 11.69, 0.005),
-        ("resnet34", None, None, 21.80, 0.005),
-        ("resnet50", None, None, 25.56, 0.005),
-        ("resnet101", None, None, 44.55, 0.005),
-        ("resnet18", "se", None, 11.78, 0.005),
-        ("resnet50", "se", None, 28.09, 0.005),
-        ("resnet50", "cbam", None, 28.09, 0.005),
-        ("resnet50", "bam", None, 25.92, 0.005),
-        ("resnet101", "se", None, 49.33, 0.005),
-        ("resnet101", "cbam", None, 49.33, 0.005),
-        ("resnet101", "bam", None, 44.91, 0.005),
-        ("resnet50_cifar", None, 100, 23.71, 0.005),  # BA2M paper, CIFAR-100
-        ("resnet164", None, 10, 1.70, 0.005),  # SPEM paper, CIFAR-10 head
-        ("resnet20", None, 10, 0.27, 0.01),  # He et al. 2016, Table 6
-        ("resnet32", None, 10, 0.46, 0.01),
-        ("resnet56", None, 10, 0.85, 0.01),
-        ("resnet110", None, 10, 1.7, 0.03),
-    ],
+    ("name", "attention", "num_classes", "published", "source"),
+    PUBLISHED,
+    ids=[f"{n}-{a or 'plain'}" for n, a, *_ in PUBLISHED],
 )
-def test_published_parameter_counts(name, attention, num_classes, published, tolerance):
+def test_published_parameter_counts(name, attention, num_classes, published, source):
     model = create_model(name, num_classes, attention=attention)
-    assert millions(model) == pytest.approx(published, abs=tolerance)
+    got = millions(model)
+    assert abs(got - published) <= 0.005, f"{name}+{attention}: {got:.4f}M, {source}: {published}M"
 
 
-def ba2m_params(c: int, reduction: int = 32, min_channels: int = 32) -> int:
-    """Our reconstruction's parameters, from its formulas (docs/ba2m.md)."""
-    h = max(c // reduction, min_channels)
-    ca = (c * h + h) + (h * c + c) + 2 * c
+# He et al. 2016, Table 6 (CIFAR-10, option A shortcuts). The table prints 0.27/0.46/0.85 to 0.01M
+# and ResNet-110 as "1.7M", to 0.1M only: its tolerance is half a unit of that last digit.
+HE_CIFAR = [("resnet20", 0.27, 0.01), ("resnet32", 0.46, 0.01), ("resnet56", 0.85, 0.01)]
+HE_CIFAR += [("resnet110", 1.7, 0.05)]
+
+
+@pytest.mark.parametrize(("name", "published", "tolerance"), HE_CIFAR)
+def test_he_cifar_resnets_table6(name, published, tolerance):
+    model = create_model(name)
+    assert model.fc.out_features == 10
+    assert abs(millions(model) - published) <= tolerance
+
+
+def he_cifar_params(n: int, num_classes: int = 10) -> int:
+    """Exact count of He et al.'s 6n + 2 CIFAR ResNet with parameter-free (option A) shortcuts.
+
+    Stem conv 3x3 (3 -> 16) + BN; stages of n basic blocks (two 3x3 convs + two BNs) at widths
+    16/32/64, the first conv of stages 2 and 3 taking the previous width; linear head 64 -> classes.
+    """
+    stem = 9 * 3 * 16 + 2 * 16
+    total = stem
+    cin = 16
+    for width in (16, 32, 64):
+        for _ in range(n):
+            total += 9 * cin * width + 9 * width * width + 2 * (2 * width)
+            cin = width
+    return total + 64 * num_classes + num_classes
+
+
+@pytest.mark.parametrize(("name", "n"), [("resnet20", 3), ("resnet32", 5), ("resnet56", 9)])
+def test_he_cifar_resnets_exact(name, n):
+    # Any parameter in a shortcut (or a missing one elsewhere) changes this exact count.
+    assert count(create_model(name)) == he_cifar_params(n)
+    assert count(create_model(name, 100)) == he_cifar_params(n, 100)
+
+
+def test_he_cifar_formula_matches_known_totals():
+    # Guards the formula itself with the widely quoted exact totals of these networks.
+    assert he_cifar_params(3) == 269_722
+    assert he_cifar_params(18) == 1_727_962
+
+
+def test_resnet110_exact():
+    assert count(create_model("resnet110")) == 1_727_962
+
+
+# torchvision's documented exact counts for the same architectures (ImageNet head).
+TORCHVISION = {
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION))
+def test_imagenet_resnets_match_torchvision_exactly(name):
+    assert count(create_model(name)) == TORCHVISION[name]
+
+
+def test_cifar_stem_changes_only_the_stem_and_head():
+    # The CIFAR-stem ResNet-50 swaps the 7x7 stem conv (3*64*49) for a 3x3 one (3*64*9) and the
+    # 1000-class head (2048*1000 + 1000) for a 100-class one (2048*100 + 100).
+    expected = TORCHVISION["resnet50"] - 3 * 64 * 49 + 3 * 64 * 9 - 2048 * 900 - 900
+    assert count(create_model("resnet50_cifar", 100)) == expected
+
+
+def test_default_heads():
+    # ImageNet backbones default to the 1000-class head; every CIFAR backbone to 10 classes.
+    for name in list_models():
+        expected = 1000 if name in TORCHVISION else 10
+        assert create_model(name).fc.out_features == expected, name
+
+
+def ba2m_expected(channels: int) -> int:
+    """Parameters of one BA2M with the reconstruction's defaults (R = 32, h >= 32), by hand.
+
+    CA: Linear C -> h (weights + bias), Linear h -> C (weights + bias), BN1d(C) (weight + bias).
+    LSA: conv1x1 C -> h (no bias), BN(h), conv3x3 h -> h (no bias), BN(h), conv1x1 h -> 1, BN(1).
+    GSA: conv1x1 C -> 3h (q, k, v; no bias), conv1x1 h -> 1 (no bias), BN(1).
+    """
+    c = channels
+    h = max(c // 32, 32)
+    ca = c * h + h + h * c + c + 2 * c
     lsa = c * h + 2 * h + 9 * h * h + 2 * h + h + 2
     gsa = 3 * c * h + h + 2
     return ca + lsa + gsa
@@ -48,44 +146,70 @@ def ba2m_params(c: int, reduction: int = 32, min_channels: int = 32) -> int:
 
 def test_ba2m_overhead_on_cifar_resnet50():
     base = create_model("resnet50_cifar", 100)
-    ours = create_model("resnet50_cifar", 100, attention="ba2m")
-    added = sum(p.numel() for p in ours.parameters()) - sum(p.numel() for p in base.parameters())
-    assert added == sum(ba2m_params(c) for c in (256, 512, 1024, 2048))
-    print(f"\nBA2M on CIFAR ResNet-50: +{added / 1e6:.2f}M params (paper, Table XI: +0.50M)")
+    model = create_model("resnet50_cifar", 100, attention="ba2m")
+    per_stage = [ba2m_expected(c) for c in (256, 512, 1024, 2048)]
+    modules = of_type(model, BA2M)
+    assert [count(m) for m in modules] == per_stage
+    added = count(model) - count(base)
+    assert added == sum(per_stage)
+    print(
+        f"\nBA2M on CIFAR-100 ResNet-50: base {count(base) / 1e6:.2f}M (paper 23.71M), "
+        f"+{added / 1e6:.2f}M ours vs +0.50M in the paper (23.71M -> 24.21M); "
+        f"per stage {', '.join(f'{p / 1e6:.3f}M' for p in per_stage)}"
+    )
 
 
-def modules_of(model, kind):
-    return [m for m in model.modules() if type(m).__name__ == kind]
+def test_se_inside_every_block_of_resnet50():
+    model = create_model("resnet50", attention="se")
+    blocks = [block for stage in model.stages for block in stage]
+    assert len(blocks) == 3 + 4 + 6 + 3
+    assert len(of_type(model, SE)) == 16
+    for block in blocks:
+        assert isinstance(block.attn, SE)
+        assert block.attn.channels == block.bn3.num_features  # on the residual branch output
+    assert all(isinstance(a, nn.Identity) for a in model.stage_attn)
 
 
-def test_default_placements():
-    se = modules_of(create_model("resnet50", attention="se"), "SE")
-    assert len(se) == 16
-    bam = modules_of(create_model("resnet50", attention="bam"), "BAM")
-    assert [m.channels for m in bam] == [256, 512, 1024]
-    ba2m = modules_of(create_model("resnet50", attention="ba2m"), "BA2M")
-    assert [m.channels for m in ba2m] == [256, 512, 1024, 2048]
-    assert len(modules_of(create_model("resnet20", attention="bam"), "BAM")) == 2
+def test_bam_after_stages_one_to_three_of_resnet50():
     model = create_model("resnet50", attention="bam")
-    assert isinstance(model.stage_attn[3], torch.nn.Identity)  # not after the last stage
+    assert [m.channels for m in of_type(model, BAM)] == [256, 512, 1024]
+    assert [type(a) for a in model.stage_attn] == [BAM, BAM, BAM, nn.Identity]
+    assert [a.channels for a in model.stage_attn[:3]] == [256, 512, 1024]
+    assert not any(isinstance(b.attn, BAM) for s in model.stages for b in s)
 
 
-def test_combination_places_each_module_at_its_default():
-    model = create_model("resnet20", attention=["se", "ba2m"])
-    assert len(modules_of(model, "SE")) == 9 and len(modules_of(model, "BA2M")) == 3
-    model = create_model("resnet20", attention=[("se", {"reduction": 8}), ("ba2m", {"tau": 0.5})])
-    assert modules_of(model, "SE")[0].fc1.out_channels == 2
-    assert all(m.tau == 0.5 for m in modules_of(model, "BA2M"))
-    model = create_model("resnet20", attention=["se", "cbam"])
-    assert [type(m).__name__ for m in model.stages[0][0].attn] == ["SE", "CBAM"]
+def test_ba2m_after_every_stage_of_resnet50():
+    model = create_model("resnet50", attention="ba2m")
+    assert [type(a) for a in model.stage_attn] == [BA2M] * 4
+    assert [a.channels for a in model.stage_attn] == [256, 512, 1024, 2048]
+    assert len(of_type(model, BA2M)) == 4
+    assert all(isinstance(b.attn, nn.Identity) for s in model.stages for b in s)
 
 
-def test_shortcuts():
-    he = create_model("resnet20")
-    assert sum(p.numel() for p in he.stages[1][0].shortcut.parameters()) == 0  # option A
-    x = torch.randn(2, 16, 8, 8)
-    out = he.stages[1][0].shortcut(x)
-    assert out.shape == (2, 32, 4, 4)
-    assert torch.equal(out[:, 8:24], x[:, :, ::2, ::2]) and not out[:, :8].any()
-    bottleneck = create_model("resnet164")
-    assert isinstance(bottleneck.stages[1][0].shortcut[0], torch.nn.Conv2d)  # projection
+def test_bam_after_all_but_last_stage_of_resnet20():
+    model = create_model("resnet20", attention="bam")
+    assert [type(a) for a in model.stage_attn] == [BAM, BAM, nn.Identity]
+    assert [a.channels for a in model.stage_attn[:2]] == [16, 32]
+    assert len(of_type(model, BAM)) == 2
+
+
+def test_cbam_inside_every_block_of_resnet20():
+    model = create_model("resnet20", attention="cbam")
+    assert len(of_type(model, CBAM)) == 9
+    widths = [b.attn.channels for s in model.stages for b in s]
+    assert widths == [16] * 3 + [32] * 3 + [64] * 3
+
+
+def test_se_on_resnet18_adds_the_published_overhead():
+    # Eight SE modules (one per basic block), r = 16: C*C/16 + C/16 + C/16*C + C each.
+    widths = [64, 64, 128, 128, 256, 256, 512, 512]
+    added = sum(2 * c * (c // 16) + c // 16 + c for c in widths)
+    assert count(create_model("resnet18", attention="se")) - TORCHVISION["resnet18"] == added
+
+
+def test_attention_parameters_belong_to_the_model():
+    # Module weights must be registered (else the optimiser never sees them).
+    model = create_model("resnet20", attention="spem")
+    spem_params = sum(count(b.attn) for s in model.stages for b in s)
+    assert spem_params == sum(4 * c + 2 for c in [16] * 3 + [32] * 3 + [64] * 3)
+    assert count(model) == he_cifar_params(3) + spem_params

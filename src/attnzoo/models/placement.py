@@ -62,31 +62,45 @@ class AttentionPlan:
         return [e.name for e in self.entries]
 
 
+PAIR_FORM = "a name or a (name, options) pair, e.g. [('se', {}), ('ba2m', {'tau': 0.5})]"
+
+
+def _is_pair(item: object) -> bool:
+    return (
+        isinstance(item, tuple)
+        and len(item) == 2
+        and isinstance(item[0], str)
+        and isinstance(item[1], dict)
+    )
+
+
 def plan_attention(attention: AttentionSpec, **options: Any) -> AttentionPlan:
     """Turn the ``attention`` argument of ``create_model`` into an :class:`AttentionPlan`.
 
-    Keyword options apply to a single module; with a list, give each module its options as a
+    Keyword options go with a single module name; otherwise give each module its options as a
     ``(name, options)`` pair. Names and options are checked here, before any layer is built.
     """
     if attention is None or attention == "none":
         if options:
             raise ValueError(f"attention options {sorted(options)} given without an attention")
         return AttentionPlan()
-    if isinstance(attention, str) or (
-        isinstance(attention, tuple) and len(attention) == 2 and isinstance(attention[1], dict)
-    ):
-        items = [attention]
+    if isinstance(attention, str):
+        items = [(attention, options)]
     else:
-        items = list(attention)
         if options:
             raise ValueError(
-                "options for a list of attention modules go with each module as a "
-                f"(name, options) pair, e.g. [('se', {{}}), ('ba2m', {{'tau': 0.5}})]; got "
-                f"{sorted(options)}"
+                f"keyword options {sorted(options)} go with a single attention name; with pairs "
+                f"or a list, give each module its options as {PAIR_FORM}"
             )
+        if not isinstance(attention, (list, tuple)):
+            raise ValueError(f"attention must be None, {PAIR_FORM}, or a list of them")
+        items = [attention] if _is_pair(attention) else list(attention)
+        items = [(item, {}) if isinstance(item, str) else item for item in items]
+        bad = next((item for item in items if not _is_pair(item)), None)
+        if bad is not None:
+            raise ValueError(f"each attention item must be {PAIR_FORM}; got {bad!r}")
     entries = []
-    for item in items:
-        name, item_options = (item, options) if isinstance(item, str) else item
+    for name, item_options in items:
         cls = get_attention_class(name)
         placement = getattr(cls, "default_placement", "block")
         stages = getattr(cls, "default_stages", "all")

@@ -51,7 +51,7 @@ def create_model(
     builder, default_classes = _MODELS[name]
     num_classes = default_classes if num_classes is None else num_classes
     for arg, value in (("num_classes", num_classes), ("in_chans", in_chans)):
-        if not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
     plan: AttentionPlan = plan_attention(attention, **attention_options)
     return builder(num_classes=num_classes, in_chans=in_chans, attention=plan, name=name)
