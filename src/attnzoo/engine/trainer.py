@@ -72,16 +72,17 @@ def train_one_epoch(
     for step, (images, labels) in enumerate(bar):
         logits = model(images)
         loss = F.cross_entropy(logits, labels) + aux_loss(model)
-        if not math.isfinite(loss.item()):
+        value = loss.item()
+        if not math.isfinite(value):
             raise FloatingPointError(
-                f"non-finite loss {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                f"non-finite loss {value} at epoch {epoch + 1}, step {step + 1}; "
                 "try a lower lr or a warm-up"
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        loss_sum += loss.item() * len(labels)
+        loss_sum += value * len(labels)
         correct += int((logits.argmax(1) == labels).sum())
         count += len(labels)
         seconds = time.perf_counter() - start
