@@ -33,6 +33,7 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
     y = module(x_local)
     (y * upstream[part]).sum().backward()
     torch.save({"y": y.detach(), "grad": x_local.grad}, f"{out}/rank{rank}.pt")
+    dist.barrier()  # neither rank tears gloo down while the other still talks to it
     dist.destroy_process_group()
 
 
