@@ -131,17 +131,13 @@ def test_batch_of_one_in_training_through_ba2m_is_the_identity():
         assert all(p.grad is None for p in module.parameters())
 
 
-def test_keyword_options_with_a_single_pair_are_not_ignored():
-    # Either the options are refused or they are applied; silently dropping them (even unknown
-    # ones such as colour='red') is wrong.
-    try:
-        model = create_model("resnet20", attention=("ba2m", {"tau": 0.5}), sar="spatial")
-    except ValueError:
-        pass
-    else:
-        assert all(m.sar == "spatial" for m in model.stage_attn)
+def test_keyword_options_beside_a_pair_are_refused_not_dropped():
+    with pytest.raises(ValueError, match=r"\['sar'\] go with a single attention name"):
+        create_model("resnet20", attention=("ba2m", {"tau": 0.5}), sar="spatial")
     with pytest.raises(ValueError, match="colour"):
         create_model("resnet20", attention=("ba2m", {"tau": 0.5}), colour="red")
+    model = create_model("resnet20", attention=("ba2m", {"tau": 0.5, "sar": "spatial"}))
+    assert all(m.sar == "spatial" and m.tau == 0.5 for m in model.stage_attn)
 
 
 @pytest.mark.parametrize(
