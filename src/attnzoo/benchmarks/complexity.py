@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from ..models import count_params
+
 
 def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
     return sdpa_flop_count(query_shape, key_shape, value_shape)
@@ -28,7 +30,7 @@ def complexity(model: nn.Module, input_size: int, in_chans: int = 3) -> dict[str
     Modules that are the identity at inference (BA2M with ``eval_mode="identity"``) cost nothing
     here; ``train_macs`` counts one image of a training-mode forward pass of a batch of two.
     """
-    params = sum(p.numel() for p in model.parameters())
+    params = count_params(model)
     # A copy, so that the training-mode pass leaves the caller's BatchNorm statistics alone.
     model = copy.deepcopy(model)
     eval_macs = _macs(model.eval(), torch.zeros(1, in_chans, input_size, input_size))

@@ -2,12 +2,11 @@
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .trainer import count_params, evaluate, train
+from .trainer import evaluate, train
 
 __all__ = [
     "CheckpointError",
     "TrainConfig",
-    "count_params",
     "evaluate",
     "load_checkpoint",
     "save_checkpoint",

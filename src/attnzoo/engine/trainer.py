@@ -27,15 +27,11 @@ from ..data import (
     load_dataset,
 )
 from ..io import write_json
-from ..models import create_model
+from ..models import count_params, create_model
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .metrics import topk_correct
 from .schedule import build_scheduler
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def load_split(config: TrainConfig, split: str) -> ImageDataset:

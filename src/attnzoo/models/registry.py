@@ -25,6 +25,11 @@ def register_model(name: str, default_classes: int) -> Callable[[ModelBuilder], 
     return decorator
 
 
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (weights and biases; BatchNorm buffers are not parameters)."""
+    return sum(p.numel() for p in model.parameters())
+
+
 def list_models() -> list[str]:
     """Names of all registered backbones, sorted."""
     return sorted(_MODELS)
