@@ -1,10 +1,18 @@
 """Where attention modules go in a backbone.
 
-``create_model(..., attention=...)`` takes one name, or a list whose items are names or
-``(name, options)`` pairs (combinations such as ``["se", "ba2m"]``, the BA2M paper's Table VI). Each
-module goes where its class says by default (``default_placement`` and ``default_stages``, see
-:mod:`attnzoo.attention.registry`), so backbones never know a module by name: they ask the plan for
-a layer factory inside their blocks and after each stage.
+``create_model(..., attention=...)`` takes one module name, or a list whose items are names,
+``(name, options)`` pairs or ``(name, placement)`` pairs (combinations such as ``["se", "ba2m"]``,
+the BA2M paper's Table VI). Two placements exist:
+
+* ``"block"``: inside every block, on the branch that the block adds or concatenates, after its
+  last normalisation (each family's docstring says exactly where);
+* ``"stage"``: after each chosen stage; ``stages`` picks them, 1-based as the BA2M paper's Table
+  XIII counts ResNet-50's four stages, e.g. ``stages=(2, 4)``.
+
+Without a placement a module goes where its class says (``default_placement``,
+``default_stages``); a class lists the placements it can take in ``placements``. Backbones never
+know a module by name: they ask the plan for a layer factory inside their blocks, and
+:class:`~attnzoo.models.base.StagedNet` asks it for the module after each stage.
 """
 
 from __future__ import annotations
@@ -18,7 +26,14 @@ from torch import nn
 from ..attention import build_attention, get_attention_class
 
 LayerFactory = Callable[[int], nn.Module]
-AttentionSpec = str | tuple[str, dict[str, Any]] | Sequence[str | tuple[str, dict[str, Any]]] | None
+AttentionItem = str | tuple[str, dict[str, Any]] | tuple[str, str]
+AttentionSpec = AttentionItem | Sequence[AttentionItem] | None
+
+PLACEMENTS = ("block", "stage")
+ITEM_FORM = (
+    "a name, a (name, options) pair or a (name, placement) pair, e.g. "
+    "['se', ('ba2m', {'placement': 'stage', 'stages': (2, 4), 'tau': 0.5})]"
+)
 
 
 @dataclass(frozen=True)
@@ -26,60 +41,132 @@ class AttentionEntry:
     name: str
     options: dict[str, Any]
     placement: str  # "block" or "stage"
-    stages: str  # for stage modules: "all" or "all_but_last"
+    stages: tuple[int, ...] | str  # 1-based stage numbers, or the class's "all" / "all_but_last"
 
     def build(self, channels: int) -> nn.Module:
         return build_attention(self.name, channels, **self.options)
 
+    def after_stage(self, number: int, num_stages: int) -> bool:
+        if self.placement != "stage":
+            return False
+        if self.stages == "all":
+            return True
+        if self.stages == "all_but_last":
+            return number < num_stages
+        return number in self.stages
 
-def _factory(entries: list[AttentionEntry]) -> LayerFactory | None:
+
+def _layer(entries: list[AttentionEntry], channels: int) -> nn.Module:
     if not entries:
-        return None
+        return nn.Identity()
     if len(entries) == 1:
-        return entries[0].build
-    return lambda channels: nn.Sequential(*(entry.build(channels) for entry in entries))
+        return entries[0].build(channels)
+    return nn.Sequential(*(entry.build(channels) for entry in entries))
 
 
 @dataclass(frozen=True)
 class AttentionPlan:
     entries: tuple[AttentionEntry, ...] = ()
 
-    def block_layer(self) -> LayerFactory | None:
-        """Factory for the module inside each residual block (several run in sequence)."""
-        return _factory([e for e in self.entries if e.placement == "block"])
+    def block_layer(self) -> LayerFactory:
+        """Factory for the module inside each block: the identity, one module, or several in turn.
 
-    def stage_layer(self, index: int, num_stages: int) -> LayerFactory | None:
-        """Factory for the module after stage ``index`` (0-based) of ``num_stages``."""
-        chosen = [
-            e
-            for e in self.entries
-            if e.placement == "stage" and (e.stages == "all" or index < num_stages - 1)
-        ]
-        return _factory(chosen)
+        Every block type takes this one callable, so a new attention module needs no backbone
+        change.
+        """
+        chosen = [e for e in self.entries if e.placement == "block"]
+        return lambda channels: _layer(chosen, channels)
+
+    def stage_layers(self, stage_channels: Sequence[int], model: str) -> nn.ModuleList:
+        """The module after each stage (the identity where none goes), given each stage's width."""
+        num_stages = len(stage_channels)
+        for entry in self.entries:
+            if isinstance(entry.stages, tuple) and max(entry.stages) > num_stages:
+                raise ValueError(
+                    f"{model} has {num_stages} stages, numbered 1 to {num_stages}; "
+                    f"{entry.name} was asked for stages={entry.stages}"
+                )
+        return nn.ModuleList(
+            _layer([e for e in self.entries if e.after_stage(number, num_stages)], channels)
+            for number, channels in enumerate(stage_channels, start=1)
+        )
 
     @property
     def names(self) -> list[str]:
         return [e.name for e in self.entries]
 
 
-PAIR_FORM = "a name or a (name, options) pair, e.g. [('se', {}), ('ba2m', {'tau': 0.5})]"
+def _stages(name: str, stages: object) -> tuple[int, ...]:
+    if isinstance(stages, int) and not isinstance(stages, bool):
+        stages = (stages,)
+    if (
+        not isinstance(stages, (list, tuple))
+        or not stages
+        or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in stages)
+    ):
+        raise ValueError(
+            f"{name}: stages must be a non-empty list of stage numbers counted from 1, "
+            f"e.g. (2, 4); got {stages!r}"
+        )
+    return tuple(sorted(set(stages)))
 
 
-def _is_pair(item: object) -> bool:
+def _entry(name: str, options: dict[str, Any]) -> AttentionEntry:
+    options = dict(options)
+    cls = get_attention_class(name)
+    allowed = getattr(cls, "placements", PLACEMENTS)
+    placement = options.pop("placement", None) or getattr(cls, "default_placement", "block")
+    stages = options.pop("stages", None)
+    if placement not in PLACEMENTS:
+        raise ValueError(f"{name}: unknown placement {placement!r}; valid: {', '.join(PLACEMENTS)}")
+    if placement not in allowed:
+        raise ValueError(
+            f"{name} cannot be placed at {placement!r}; it takes: {', '.join(allowed)}"
+        )
+    if stages is not None and placement != "stage":
+        raise ValueError(f"{name}: stages={stages!r} needs placement='stage', not {placement!r}")
+    stages = getattr(cls, "default_stages", "all") if stages is None else _stages(name, stages)
+    entry = AttentionEntry(name, options, placement, stages)
+    entry.build(64)  # validates the options with a clear error before the backbone is built
+    return entry
+
+
+def _item(item: object) -> tuple[str, dict[str, Any]]:
+    if isinstance(item, str):
+        return item, {}
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+        if isinstance(item[1], dict):
+            return item[0], item[1]
+        if isinstance(item[1], str):
+            return item[0], {"placement": item[1]}
+    raise ValueError(f"each attention item must be {ITEM_FORM}; got {item!r}")
+
+
+def _is_pair(attention: object) -> bool:
     return (
-        isinstance(item, tuple)
-        and len(item) == 2
-        and isinstance(item[0], str)
-        and isinstance(item[1], dict)
+        isinstance(attention, tuple)
+        and len(attention) == 2
+        and isinstance(attention[0], str)
+        and (isinstance(attention[1], dict) or attention[1] in PLACEMENTS)
     )
 
 
-def plan_attention(attention: AttentionSpec, **options: Any) -> AttentionPlan:
+def plan_attention(
+    attention: AttentionSpec,
+    placement: str | None = None,
+    stages: Sequence[int] | int | None = None,
+    **options: Any,
+) -> AttentionPlan:
     """Turn the ``attention`` argument of ``create_model`` into an :class:`AttentionPlan`.
 
-    Keyword options go with a single module name; otherwise give each module its options as a
-    ``(name, options)`` pair. Names and options are checked here, before any layer is built.
+    ``placement``, ``stages`` and keyword options go with a single module name; with a list, give
+    each module its own in its pair: ``("ba2m", {"placement": "stage", "stages": (2, 4)})``.
+    Names, placements and options are checked here, before any layer is built.
     """
+    if placement is not None:
+        options["placement"] = placement
+    if stages is not None:
+        options["stages"] = stages
     if attention is None or attention == "none":
         if options:
             raise ValueError(f"attention options {sorted(options)} given without an attention")
@@ -89,22 +176,10 @@ def plan_attention(attention: AttentionSpec, **options: Any) -> AttentionPlan:
     else:
         if options:
             raise ValueError(
-                f"keyword options {sorted(options)} go with a single attention name; with pairs "
-                f"or a list, give each module its options as {PAIR_FORM}"
+                f"options {sorted(options)} go with a single attention name; with a list, "
+                f"give each module its options as {ITEM_FORM}"
             )
         if not isinstance(attention, (list, tuple)):
-            raise ValueError(f"attention must be None, {PAIR_FORM}, or a list of them")
-        items = [attention] if _is_pair(attention) else list(attention)
-        items = [(item, {}) if isinstance(item, str) else item for item in items]
-        bad = next((item for item in items if not _is_pair(item)), None)
-        if bad is not None:
-            raise ValueError(f"each attention item must be {PAIR_FORM}; got {bad!r}")
-    entries = []
-    for name, item_options in items:
-        cls = get_attention_class(name)
-        placement = getattr(cls, "default_placement", "block")
-        stages = getattr(cls, "default_stages", "all")
-        entry = AttentionEntry(name, dict(item_options), placement, stages)
-        entry.build(64)  # validates the options with a clear error before the backbone is built
-        entries.append(entry)
-    return AttentionPlan(tuple(entries))
+            raise ValueError(f"attention must be None, {ITEM_FORM}, or a list of them")
+        items = [_item(attention)] if _is_pair(attention) else [_item(a) for a in attention]
+    return AttentionPlan(tuple(_entry(name, item_options) for name, item_options in items))

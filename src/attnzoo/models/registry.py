@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
@@ -41,15 +42,22 @@ def create_model(
     *,
     in_chans: int = 3,
     attention: AttentionSpec = None,
+    placement: str | None = None,
+    stages: Sequence[int] | int | None = None,
+    drop_rate: float | None = None,
     **attention_options: Any,
 ) -> nn.Module:
-    """Build backbone ``name`` with attention modules at their default places.
+    """Build backbone ``name`` with attention modules.
 
-    ``attention`` is None, a module name (``"ba2m"``), or a list of names and ``(name, options)``
-    pairs (``["se", "ba2m"]``); keyword options go to a single module. ``num_classes`` defaults to
-    1000 for ImageNet backbones and 10 for CIFAR ones.
+    ``attention`` is None, a module name (``"ba2m"``), or a list of names, ``(name, options)`` and
+    ``(name, placement)`` pairs (``["se", "ba2m"]``); see :mod:`attnzoo.models.placement`.
+    ``placement`` (``"block"`` or ``"stage"``), ``stages`` (1-based stage numbers) and keyword
+    options go to a single module; without them it goes where its class says. ``num_classes``
+    defaults to 1000 for ImageNet backbones and 10 for CIFAR ones. ``drop_rate`` is the dropout of
+    the backbones that have one (Wide ResNet's in-block dropout, the classifier dropout of
+    MobileNetV2 and EfficientNet).
 
-    >>> model = create_model("resnet50", attention="ba2m", tau=1.0)
+    >>> model = create_model("resnet50", attention="ba2m", placement="stage", stages=(2, 4))
     """
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
@@ -58,5 +66,18 @@ def create_model(
     for arg, value in (("num_classes", num_classes), ("in_chans", in_chans)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
-    plan: AttentionPlan = plan_attention(attention, **attention_options)
-    return builder(num_classes=num_classes, in_chans=in_chans, attention=plan, name=name)
+    model_options: dict[str, Any] = {}
+    if drop_rate is not None:
+        if "drop_rate" not in inspect.signature(builder).parameters:
+            raise ValueError(f"{name} has no dropout: drop_rate is not an option of it")
+        if (
+            isinstance(drop_rate, bool)
+            or not isinstance(drop_rate, (int, float))
+            or not (0 <= drop_rate < 1)
+        ):
+            raise ValueError(f"{name}: drop_rate must be in [0, 1), got {drop_rate!r}")
+        model_options["drop_rate"] = float(drop_rate)
+    plan: AttentionPlan = plan_attention(attention, placement, stages, **attention_options)
+    return builder(
+        num_classes=num_classes, in_chans=in_chans, attention=plan, name=name, **model_options
+    )

@@ -1,33 +1,44 @@
-"""ResNets (He, Zhang, Ren, Sun, CVPR 2016) with attention inside blocks and between stages.
+"""Residual networks: ResNet, ResNeXt, pre-activation ResNet and Wide ResNet, in one class.
 
-One :class:`ResNet` class builds every variant the papers use:
+* ResNet (He, Zhang, Ren, Sun, CVPR 2016): torchvision's layout for ImageNet (7x7 stride-2 stem
+  and max-pool, stride on the bottleneck's 3x3 convolution, projection shortcuts); a CIFAR stem
+  (3x3 stride-1, no max-pool); He et al.'s CIFAR ResNet-20/32/56/110 with parameter-free option A
+  shortcuts; the bottleneck CIFAR ResNet of depth 9n + 2 that SPEM uses.
+* ResNeXt (Xie et al., CVPR 2017): the bottleneck with a grouped 3x3 convolution, its width
+  ``int(planes * base_width / 64) * groups`` as in torchvision and the authors' CIFAR code.
+* Pre-activation ResNet (He et al., ECCV 2016) and Wide ResNet (Zagoruyko & Komodakis, BMVC 2016):
+  BN-ReLU-conv blocks, a convolution-only stem and a final BN-ReLU before pooling; a projection
+  shortcut takes the pre-activated input, as in both papers' code. WRN blocks have the dropout
+  option between their two convolutions.
 
-* ImageNet ResNet-18/34/50/101: torchvision's layout (7x7 stride-2 stem and max-pool, stride on the
-  bottleneck's 3x3 convolution, projection shortcuts);
-* the same with a CIFAR stem (3x3 stride-1, no max-pool), as the BA2M paper's CIFAR-100 ResNets;
-* He et al.'s CIFAR ResNet-20/32/56/110: basic blocks, widths 16/32/64 and parameter-free
-  shortcuts (option A: subsample and zero-pad channels), as in the original paper;
-* the bottleneck CIFAR ResNet of depth 9n + 2 (83/164/245/326) used by SPEM, widths 16/32/64 x 4
-  with projection shortcuts.
-
-A block's attention module sits on the residual branch after the last BatchNorm, before the
-addition; a stage's after the stage's last block.
+Attention inside a block sits on the residual branch at its end, before the addition: after the
+last BatchNorm in post-activation blocks, after the last convolution in pre-activation ones (they
+end with a convolution).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import StagedNet
 from .placement import AttentionPlan, LayerFactory
 
 
-def conv(cin: int, cout: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
+def conv(cin: int, cout: int, kernel_size: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
     """Bias-free convolution with He (fan-out) initialisation, as torchvision's ResNets."""
-    layer = nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=kernel_size // 2, bias=False)
+    layer = nn.Conv2d(
+        cin, cout, kernel_size, stride=stride, padding=kernel_size // 2, groups=groups, bias=False
+    )
     nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
     return layer
+
+
+def bn_relu(channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
 
 
 class PadShortcut(nn.Module):
@@ -43,40 +54,42 @@ class PadShortcut(nn.Module):
 
 
 def _shortcut(kind: str, inplanes: int, planes: int, stride: int) -> nn.Module:
+    """Identity where shapes match; else option A (pad), B (conv + BN) or "conv" (conv alone)."""
     if stride == 1 and inplanes == planes:
         return nn.Identity()
     if kind == "A":
         return PadShortcut(stride, planes - inplanes)
+    if kind == "conv":
+        return conv(inplanes, planes, 1, stride)
     return nn.Sequential(conv(inplanes, planes, 1, stride), nn.BatchNorm2d(planes))
 
 
 class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN [attention] + shortcut, ReLU."""
+
     expansion = 1
+    pre_activation = False
 
     def __init__(
-        self,
-        inplanes: int,
-        planes: int,
-        stride: int,
-        shortcut: str,
-        attn_layer: LayerFactory | None,
+        self, inplanes: int, planes: int, stride: int, shortcut: str, attn_layer: LayerFactory
     ) -> None:
         super().__init__()
-        self.conv1 = conv(inplanes, planes, 3, stride)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv(planes, planes, 3)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.attn = attn_layer(planes) if attn_layer else nn.Identity()
+        self.residual = nn.Sequential(
+            conv(inplanes, planes, 3, stride), *bn_relu(planes), conv(planes, planes, 3),
+            nn.BatchNorm2d(planes),
+        )  # fmt: skip
+        self.attn = attn_layer(planes)
         self.shortcut = _shortcut(shortcut, inplanes, planes, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
-        out = self.attn(self.bn2(self.conv2(out)))
-        return F.relu(out + self.shortcut(x), inplace=True)
+        return F.relu(self.attn(self.residual(x)) + self.shortcut(x), inplace=True)
 
 
 class Bottleneck(nn.Module):
+    """1x1-BN-ReLU, 3x3 (grouped for ResNeXt, strided)-BN-ReLU, 1x1-BN [attention] + shortcut."""
+
     expansion = 4
+    pre_activation = False
 
     def __init__(
         self,
@@ -84,91 +97,137 @@ class Bottleneck(nn.Module):
         planes: int,
         stride: int,
         shortcut: str,
-        attn_layer: LayerFactory | None,
+        attn_layer: LayerFactory,
+        groups: int = 1,
+        base_width: int = 64,
     ) -> None:
         super().__init__()
-        width = planes * self.expansion
-        self.conv1 = conv(inplanes, planes, 1)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv(planes, planes, 3, stride)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = conv(planes, width, 1)
-        self.bn3 = nn.BatchNorm2d(width)
-        self.attn = attn_layer(width) if attn_layer else nn.Identity()
-        self.shortcut = _shortcut(shortcut, inplanes, width, stride)
+        width = int(planes * base_width / 64) * groups
+        out = planes * self.expansion
+        self.residual = nn.Sequential(
+            conv(inplanes, width, 1), *bn_relu(width), conv(width, width, 3, stride, groups),
+            *bn_relu(width), conv(width, out, 1), nn.BatchNorm2d(out),
+        )  # fmt: skip
+        self.attn = attn_layer(out)
+        self.shortcut = _shortcut(shortcut, inplanes, out, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
-        out = F.relu(self.bn2(self.conv2(out)), inplace=True)
-        out = self.attn(self.bn3(self.conv3(out)))
-        return F.relu(out + self.shortcut(x), inplace=True)
+        return F.relu(self.attn(self.residual(x)) + self.shortcut(x), inplace=True)
 
 
-class ResNet(nn.Module):
-    """A ResNet of ``len(layers)`` stages; ``features`` gives each stage's output."""
+class PreActBlock(nn.Module):
+    """BN-ReLU-conv3x3-BN-ReLU-[dropout]-conv3x3 [attention] + shortcut (He et al. 2016b; WRN)."""
+
+    expansion = 1
+    pre_activation = True
 
     def __init__(
         self,
-        block: type[BasicBlock | Bottleneck],
-        layers: tuple[int, ...],
-        widths: tuple[int, ...],
+        inplanes: int,
+        planes: int,
+        stride: int,
+        shortcut: str,
+        attn_layer: LayerFactory,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.preact = bn_relu(inplanes)
+        self.residual = nn.Sequential(
+            conv(inplanes, planes, 3, stride), *bn_relu(planes),
+            nn.Dropout(dropout) if dropout > 0 else nn.Identity(), conv(planes, planes, 3),
+        )  # fmt: skip
+        self.attn = attn_layer(planes)
+        self.shortcut = _shortcut(shortcut, inplanes, planes, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        activated = self.preact(x)
+        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(activated)
+        return self.attn(self.residual(activated)) + skip
+
+
+class PreActBottleneck(nn.Module):
+    """BN-ReLU-1x1, BN-ReLU-3x3 (strided), BN-ReLU-1x1 [attention] + shortcut (He et al. 2016b)."""
+
+    expansion = 4
+    pre_activation = True
+
+    def __init__(
+        self, inplanes: int, planes: int, stride: int, shortcut: str, attn_layer: LayerFactory
+    ) -> None:
+        super().__init__()
+        out = planes * self.expansion
+        self.preact = bn_relu(inplanes)
+        self.residual = nn.Sequential(
+            conv(inplanes, planes, 1), *bn_relu(planes), conv(planes, planes, 3, stride),
+            *bn_relu(planes), conv(planes, out, 1),
+        )  # fmt: skip
+        self.attn = attn_layer(out)
+        self.shortcut = _shortcut(shortcut, inplanes, out, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        activated = self.preact(x)
+        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(activated)
+        return self.attn(self.residual(activated)) + skip
+
+
+Block = type[BasicBlock | Bottleneck | PreActBlock | PreActBottleneck]
+
+
+class ResNet(StagedNet):
+    """A residual network of ``len(layers)`` stages of ``block``; stage ``i`` has ``layers[i]``
+    blocks of ``widths[i]`` planes (x ``block.expansion`` out), the first strided except in stage 1.
+
+    ``stem`` is ``"imagenet"`` (7x7/2 conv-BN-ReLU, 3x3/2 max-pool) or ``"cifar"`` (3x3 conv,
+    followed by BN-ReLU for post-activation blocks only). ``block_options`` go to every block
+    (``groups``/``base_width`` for ResNeXt, ``dropout`` for WRN).
+    """
+
+    def __init__(
+        self,
+        block: Block,
+        layers: Sequence[int],
+        widths: Sequence[int],
         *,
+        stem_width: int | None = None,
         stem: str = "imagenet",
         shortcut: str = "B",
         num_classes: int = 1000,
         in_chans: int = 3,
         attention: AttentionPlan | None = None,
         name: str = "resnet",
+        **block_options: object,
     ) -> None:
-        super().__init__()
         attention = attention or AttentionPlan()
-        self.name, self.in_chans, self.num_classes = name, in_chans, num_classes
-        stem_width = widths[0]
+        stem_width = stem_width or widths[0]
         if stem == "imagenet":
-            self.stem = nn.Sequential(
+            stem_layers = [
                 conv(in_chans, stem_width, 7, 2),
-                nn.BatchNorm2d(stem_width),
-                nn.ReLU(inplace=True),
+                *bn_relu(stem_width),
                 nn.MaxPool2d(3, stride=2, padding=1),
-            )
+            ]
         else:
-            self.stem = nn.Sequential(
-                conv(in_chans, stem_width, 3),
-                nn.BatchNorm2d(stem_width),
-                nn.ReLU(inplace=True),
-            )
+            stem_layers = [conv(in_chans, stem_width, 3)]
+            if not block.pre_activation:
+                stem_layers += bn_relu(stem_width)
         block_attn = attention.block_layer()
-        inplanes, stages, stage_attn = stem_width, [], []
+        inplanes, stages, channels = stem_width, [], []
         for index, (depth, planes) in enumerate(zip(layers, widths, strict=True)):
             blocks = []
             for i in range(depth):
                 stride = 2 if index > 0 and i == 0 else 1
-                blocks.append(block(inplanes, planes, stride, shortcut, block_attn))
+                blocks.append(
+                    block(inplanes, planes, stride, shortcut, block_attn, **block_options)
+                )
                 inplanes = planes * block.expansion
             stages.append(nn.Sequential(*blocks))
-            factory = attention.stage_layer(index, len(layers))
-            stage_attn.append(factory(inplanes) if factory else nn.Identity())
-        self.stages = nn.ModuleList(stages)
-        self.stage_attn = nn.ModuleList(stage_attn)
-        self.num_features = inplanes
-        self.fc = nn.Linear(inplanes, num_classes)
-
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Per-stage feature maps (after each stage's attention), for heads and necks."""
-        if x.dim() != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"{self.name} expects input of shape (N, {self.in_chans}, H, W); "
-                f"got {tuple(x.shape)}"
-            )
-        x = self.stem(x)
-        out = []
-        for stage, attn in zip(self.stages, self.stage_attn, strict=True):
-            x = attn(stage(x))
-            out.append(x)
-        return out
-
-    def forward_head(self, features: list[torch.Tensor]) -> torch.Tensor:
-        return self.fc(features[-1].mean((2, 3)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.features(x))
+            channels.append(inplanes)
+        super().__init__(
+            name,
+            in_chans,
+            num_classes,
+            nn.Sequential(*stem_layers),
+            stages,
+            channels,
+            attention,
+            head=bn_relu(inplanes) if block.pre_activation else None,
+        )

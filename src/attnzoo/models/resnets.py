@@ -1,4 +1,4 @@
-"""Registered ResNet variants: ImageNet, CIFAR-stem, He et al.'s CIFAR and bottleneck 9n + 2."""
+"""ResNets (He et al., CVPR 2016): ImageNet, CIFAR-stem, He et al.'s CIFAR and bottleneck 9n + 2."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ IMAGENET_DEPTHS = {
     34: (BasicBlock, (3, 4, 6, 3)),
     50: (Bottleneck, (3, 4, 6, 3)),
     101: (Bottleneck, (3, 4, 23, 3)),
+    152: (Bottleneck, (3, 8, 36, 3)),
 }
 
 for depth, (block, layers) in IMAGENET_DEPTHS.items():
