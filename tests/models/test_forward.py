@@ -7,41 +7,56 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnzoo.attention import BA2M, CBAM, SE, list_attention
-from attnzoo.models import create_model, list_models
+from attnzoo.attention import BA2M, CBAM, SE, get_attention_class, list_attention
+from attnzoo.models import create_model, list_models, plan_attention
+from attnzoo.models.resnet import BasicBlock, Bottleneck, PreActBlock, PreActBottleneck, ResNet
 
-IMAGENET = {"resnet18", "resnet34", "resnet50", "resnet101"}
-# The full attention grid on these (one of each block type, stem and shortcut kind at least,
-# resnet83 being the bottleneck 9n + 2 family that SPEM uses); every other (deeper) backbone is
-# built only without attention and with BA2M, to keep this file fast on a 2-core CPU.
-FULL_GRID = {
-    "resnet18",
-    "resnet18_cifar",
-    "resnet20",
-    "resnet32",
-    "resnet34",
-    "resnet50",
-    "resnet50_cifar",
-    "resnet83",
-}
-ATTENTIONS = [None, *list_attention()]
+ATTENTIONS = list_attention()
+PLACEMENTS = ("block", "stage")
 
+# One small network per residual block type (and stem, shortcut kind): the grid of every attention
+# module at every placement runs on these. The lightweight families are small at their real size.
+TINY_RESNETS = {
+    "basic": dict(
+        block=BasicBlock, layers=(1, 1, 1), widths=(8, 16, 32), stem="cifar", shortcut="A"
+    ),
+    "bottleneck": dict(block=Bottleneck, layers=(1, 1, 1), widths=(4, 8, 16), stem="cifar"),
+    "imagenet-stem": dict(block=BasicBlock, layers=(1, 1, 1, 1), widths=(8, 16, 32, 64)),
+    "resnext": dict(
+        block=Bottleneck, layers=(1, 1), widths=(8, 16), stem="cifar", groups=4, base_width=8
+    ),
+    "preact": dict(
+        block=PreActBlock, layers=(1, 1, 1), widths=(8, 16, 32), stem="cifar", shortcut="conv",
+        dropout=0.1,
+    ),
+    "preact-bottleneck": dict(
+        block=PreActBottleneck, layers=(1, 1, 1), widths=(4, 8, 16), stem="cifar", shortcut="conv"
+    ),
+}  # fmt: skip
+LIGHTWEIGHT = [name for name in list_models() if not name.startswith(("resn", "wrn", "preres"))]
+NETWORKS = [*TINY_RESNETS, *LIGHTWEIGHT]
 GRID = [
-    (name, attention)
-    for name in list_models()
-    for attention in (ATTENTIONS if name in FULL_GRID else [None, "ba2m"])
+    (net, attention, placement)
+    for net in NETWORKS
+    for attention in ATTENTIONS
+    for placement in PLACEMENTS
 ]
 
 
-def image_size(name: str) -> int:
-    """64x64 for ImageNet stems; 32x32 for shallow CIFAR ones, 16x16 for the deep ones."""
-    if name in IMAGENET:
-        return 64
-    return 32 if name in {"resnet18_cifar", "resnet20", "resnet32", "resnet50_cifar"} else 16
+def build(net: str, attention: str | None = None, placement: str | None = None) -> nn.Module:
+    if net in TINY_RESNETS:
+        plan = plan_attention(attention, placement)
+        return ResNet(**TINY_RESNETS[net], num_classes=10, attention=plan, name=net)
+    return create_model(net, attention=attention, placement=placement)
 
 
-def batch(name: str, n: int = 2, channels: int = 3, size: int | None = None) -> torch.Tensor:
-    size = size or image_size(name)
+def image_size(model: nn.Module) -> int:
+    """64x64 for networks with the ImageNet stem (it divides by 4), 32x32 for CIFAR ones."""
+    return 64 if any(isinstance(m, nn.MaxPool2d) for m in model.stem.modules()) else 32
+
+
+def batch(model: nn.Module, n: int = 2, channels: int = 3, size: int | None = None) -> torch.Tensor:
+    size = size or image_size(model)
     return torch.randn(n, channels, size, size, generator=torch.Generator().manual_seed(0))
 
 
@@ -74,23 +89,46 @@ def eval_step(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-@pytest.mark.parametrize(("name", "attention"), GRID, ids=[f"{n}-{a or 'plain'}" for n, a in GRID])
-def test_train_and_eval(name, attention):
+@pytest.mark.parametrize(
+    ("net", "attention", "placement"), GRID, ids=["-".join(case) for case in GRID]
+)
+def test_every_block_type_takes_every_module_at_every_placement(net, attention, placement):
     torch.manual_seed(0)
-    model = create_model(name, attention=attention)
-    x = batch(name)
+    model = build(net, attention, placement)
+    kind = get_attention_class(attention)
+    in_blocks = [m for b in blocks(model) for m in [b.attn] if isinstance(m, kind)]
+    after_stages = [m for m in model.stage_attn if isinstance(m, kind)]
+    assert (len(in_blocks), len(after_stages)) != (0, 0)
+    assert (in_blocks == []) == (placement == "stage")
+    assert (after_stages == []) == (placement == "block")
+    x = batch(model, n=4)
     train_step(model, x)
     eval_step(model, x)
 
 
-def test_grid_covers_every_model_and_attention():
-    assert {n for n, _ in GRID} == set(list_models())
-    assert {a for _, a in GRID} == set(ATTENTIONS)
-    assert {"se", "cbam", "bam", "ba2m", "spem"} <= set(list_attention())
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_trains_plain_and_with_a_combination(name):
+    torch.manual_seed(0)
+    plain = create_model(name)
+    x = batch(plain)
+    train_step(plain, x)
+    eval_step(plain, x)
+    # After one step, eval-mode activations of the deepest nets are large enough for batch-size
+    # dependent float32 rounding to show: the batch-independence check stays on the plain model.
+    combined = create_model(name, attention=["se", "ba2m"])
+    train_step(combined, batch(combined, n=4))
+
+
+def test_grid_covers_every_block_type_and_attention():
+    assert {n for n, *_ in GRID} == set(TINY_RESNETS) | set(LIGHTWEIGHT)
+    assert {a for _, a, _ in GRID} == set(ATTENTIONS)
+    assert {"se", "cbam", "bam", "ba2m", "spem"} <= set(ATTENTIONS)
+    assert len(LIGHTWEIGHT) >= 4  # DenseNet, MobileNetV2, ShuffleNetV2, EfficientNet
 
 
 def blocks(model: nn.Module) -> list[nn.Module]:
-    return [block for stage in model.stages for block in stage]
+    """Every module with an ``attn`` slot: the blocks of all the families."""
+    return [m for m in model.stages.modules() if hasattr(m, "attn")]
 
 
 @pytest.mark.parametrize("name", ["resnet20", "resnet18"])
@@ -99,8 +137,8 @@ def test_se_plus_ba2m(name):
     assert all(isinstance(b.attn, SE) for b in blocks(model))
     assert all(isinstance(a, BA2M) for a in model.stage_attn)
     assert len(model.stage_attn) == len(model.stages)
-    train_step(model, batch(name))
-    eval_step(model, batch(name))
+    train_step(model, batch(model))
+    eval_step(model, batch(model))
 
 
 def test_options_per_module():
@@ -113,7 +151,7 @@ def test_options_per_module():
     assert [a.tau for a in stage_attn] == [0.5] * 3
     # The SE's reduction must not leak into BA2M (hidden width max(C // 32, 32) = 32 here).
     assert [a.ca.fc0.out_features for a in stage_attn] == [32] * 3
-    train_step(model, batch("resnet20"))
+    train_step(model, batch(model))
 
 
 def test_single_pair_and_keyword_options():
@@ -133,7 +171,7 @@ def test_two_block_modules_run_in_sequence(order):
     first, second = blocks(model)[0].attn
     x = torch.randn(2, 16, 8, 8)
     torch.testing.assert_close(blocks(model)[0].attn(x), second(first(x)))
-    train_step(model, batch("resnet20"))
+    train_step(model, batch(model))
 
 
 def test_none_string_means_no_attention():
@@ -148,13 +186,20 @@ FEATURES = [
     ("resnet50_cifar", 32, [256, 512, 1024, 2048], [32, 16, 8, 4]),
     ("resnet20", 32, [16, 32, 64], [32, 16, 8]),
     ("resnet164", 32, [64, 128, 256], [32, 16, 8]),
+    ("resnet152", 64, [256, 512, 1024, 2048], [16, 8, 4, 2]),
+    ("preresnet110", 32, [16, 32, 64], [32, 16, 8]),
+    ("preresnet164", 32, [64, 128, 256], [32, 16, 8]),
+    ("wrn28_10", 32, [160, 320, 640], [32, 16, 8]),
+    ("wrn18_1_5", 64, [96, 192, 384, 768], [16, 8, 4, 2]),
+    ("resnext29_8x64d", 32, [256, 512, 1024], [32, 16, 8]),
+    ("resnext50_32x4d", 64, [256, 512, 1024, 2048], [16, 8, 4, 2]),
 ]
 
 
 @pytest.mark.parametrize(("name", "size", "channels", "spatial"), FEATURES)
 def test_features_per_stage(name, size, channels, spatial):
     model = create_model(name).eval()
-    x = batch(name, size=size)
+    x = batch(model, size=size)
     with torch.no_grad():
         features = model.features(x)
         assert [tuple(f.shape) for f in features] == [
@@ -167,7 +212,7 @@ def test_features_per_stage(name, size, channels, spatial):
 @pytest.mark.parametrize("attention", ["bam", "ba2m", ["se", "ba2m"]])
 def test_features_include_stage_attention(attention):
     model = create_model("resnet20", attention=attention).eval()
-    x = batch("resnet20")
+    x = batch(model)
     with torch.no_grad():
         features = model.features(x)
         assert [f.shape[1] for f in features] == [16, 32, 64]
@@ -188,7 +233,7 @@ def test_features_include_stage_attention(attention):
 def test_single_channel_28x28(name, attention):
     # Fashion-MNIST: 1-channel 28x28 images, 10 classes.
     model = create_model(name, 10, in_chans=1, attention=attention)
-    x = batch(name, channels=1, size=28)
+    x = batch(model, channels=1, size=28)
     train_step(model, x)
     eval_step(model, x)
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
@@ -198,5 +243,5 @@ def test_single_channel_28x28(name, attention):
 def test_num_classes_sets_the_head():
     model = create_model("resnet20", 7)
     assert model.num_classes == 7
-    x = batch("resnet20")
+    x = batch(model)
     assert train_step(model, x).shape == (2, 7)

@@ -41,6 +41,35 @@ PUBLISHED = [
     ("resnet18", "se", None, 11.78, "CBAM paper, Table 4"),
     ("resnet50_cifar", None, 100, 23.71, "BA2M paper, CIFAR-100"),
     ("resnet164", None, None, 1.70, "SPEM paper, CIFAR-10 head"),
+    ("wrn18_1_5", None, None, 25.88, "CBAM paper, Table 4"),
+    ("wrn18_1_5", "se", None, 26.07, "CBAM paper, Table 4"),
+    ("wrn18_1_5", "cbam", None, 26.08, "CBAM paper, Table 4"),
+    ("wrn18_1_5", "bam", None, 25.93, "BA2M paper, Table XII"),
+    ("wrn18_2", None, None, 45.62, "CBAM paper, Table 4"),
+    ("wrn18_2", "se", None, 45.97, "CBAM paper, Table 4"),
+    ("wrn18_2", "bam", None, 45.71, "BA2M paper, Table XII"),
+    ("resnext50_32x4d", "se", None, 27.56, "CBAM paper, Table 4"),
+    ("resnext50_32x4d", "cbam", None, 27.56, "CBAM paper, Table 4"),
+    ("resnext50_32x4d", "bam", None, 25.39, "BA2M paper, Table XII"),
+    ("resnext101_32x4d", None, None, 44.18, "CBAM paper, Table 4"),
+    ("resnext101_32x4d", "se", None, 48.96, "CBAM paper, Table 4"),
+    ("resnext101_32x4d", "cbam", None, 48.96, "CBAM paper, Table 4"),
+    ("preresnet110", None, 100, 1.73, "BA2M paper, Table XI"),
+    ("preresnet110", "bam", 100, 1.73, "BA2M paper, Table XI"),
+    ("preresnet164", None, None, 1.70, "He et al. 2016b, Table 2 (1.7M)"),
+    ("wrn28_8", None, 100, 23.40, "BA2M paper, Table XI"),
+    ("wrn28_8", "se", 100, 23.58, "BA2M paper, Table XI"),
+    ("wrn28_8", "bam", 100, 23.42, "BA2M paper, Table XI"),
+    ("wrn28_10", None, 100, 36.54, "BA2M paper, Table XI"),
+    ("wrn28_10", "bam", 100, 36.57, "BA2M paper, Table XI"),
+    ("resnext29_8x64d", None, 100, 34.52, "BA2M paper, Table XI"),
+    ("resnext29_8x64d", "bam", 100, 34.61, "BA2M paper, Table XI"),
+    ("resnet101_cifar", None, 100, 42.70, "BA2M paper, Table XI"),
+    ("resnet101_cifar", "bam", 100, 43.06, "BA2M paper, Table XI"),
+    ("resnet50_cifar", "se", 100, 26.24, "BA2M paper, Table VI"),
+    ("resnet50_cifar", "bam", 100, 24.07, "BA2M paper, Table VI"),
+    ("resnet164", "se", None, 1.91, "SPEM paper, Table 1"),
+    ("resnet164", "spem", 100, 1.76, "SPEM paper, Table 1"),
 ]
 
 
@@ -107,6 +136,8 @@ TORCHVISION = {
     "resnet34": 21_797_672,
     "resnet50": 25_557_032,
     "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "resnext50_32x4d": 25_028_904,
 }
 
 
@@ -124,8 +155,9 @@ def test_cifar_stem_changes_only_the_stem_and_head():
 
 def test_default_heads():
     # ImageNet backbones default to the 1000-class head; every CIFAR backbone to 10 classes.
+    imagenet = {*TORCHVISION, "wrn18_1_5", "wrn18_2", "resnext101_32x4d"}
     for name in list_models():
-        expected = 1000 if name in TORCHVISION else 10
+        expected = 1000 if name in imagenet else 10
         assert create_model(name).fc.out_features == expected, name
 
 
@@ -166,7 +198,8 @@ def test_se_inside_every_block_of_resnet50():
     assert len(of_type(model, SE)) == 16
     for block in blocks:
         assert isinstance(block.attn, SE)
-        assert block.attn.channels == block.bn3.num_features  # on the residual branch output
+        # On the residual branch's output: the channels of its last BatchNorm.
+        assert block.attn.channels == block.residual[-1].num_features
     assert all(isinstance(a, nn.Identity) for a in model.stage_attn)
 
 

@@ -20,7 +20,8 @@ def test_resnet20_shortcuts_have_no_parameters():
             assert count(block.shortcut) == 0
     # The first block of stage 2 halves the resolution and doubles the width (16 -> 32).
     first = model.stages[1][0]
-    assert first.conv1.stride == (2, 2) and first.conv1.in_channels == 16
+    conv1 = first.residual[0]
+    assert conv1.stride == (2, 2) and conv1.in_channels == 16
     assert not isinstance(first.shortcut, nn.Identity)
     assert not any(isinstance(m, nn.Conv2d) for m in first.shortcut.modules())
 
@@ -44,7 +45,8 @@ def test_option_a_block_output_matches_its_branches():
     block = create_model("resnet20").stages[1][0].eval()
     x = torch.randn(2, 16, 8, 8)
     with torch.no_grad():
-        residual = block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(x)))))
+        conv1, bn1, _, conv2, bn2 = block.residual
+        residual = bn2(conv2(torch.relu(bn1(conv1(x)))))
         expected = torch.relu(residual + block.shortcut(x))
         torch.testing.assert_close(block(x), expected)
 

@@ -1,5 +1,5 @@
-"""Cost measurements: parameters and FLOPs."""
+"""Cost measurements: parameters and multiply-adds, and the papers' published figures."""
 
-from .complexity import complexity
+from .complexity import ModuleCost, complexity, module_costs
 
-__all__ = ["complexity"]
+__all__ = ["ModuleCost", "complexity", "module_costs"]

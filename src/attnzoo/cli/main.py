@@ -120,28 +120,48 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_complexity(args: argparse.Namespace) -> int:
+    from ..io import atomic_write
+
+    if args.paper:
+        from ..benchmarks.paper import paper_tables, render_markdown
+
+        def progress(row: Any) -> None:
+            print(f"{row.table}: {row.label}", file=sys.stderr, flush=True)
+
+        text = render_markdown(paper_tables(args.table or None, progress))
+        if args.output:
+            atomic_write(args.output, lambda f: f.write(text.encode()))
+        else:
+            print(text)
+        return 0
+    if args.model is None:
+        raise ValueError("give a MODEL, or --paper for the papers' tables")
     from .. import create_model
-    from ..benchmarks import complexity
+    from ..benchmarks import module_costs
 
     attention = [] if args.attention == "none" else args.attention.split(",")
     options = parse_options(attention, args.option)
     spec = [(name, options.get(name, {})) for name in attention]
-    base = complexity(create_model(args.model, args.num_classes), args.input_size)
-    cost = complexity(create_model(args.model, args.num_classes, attention=spec), args.input_size)
+    model = create_model(args.model, args.num_classes, attention=spec)
+    base = module_costs(create_model(args.model, args.num_classes), args.input_size)[0]
+    rows = module_costs(model, args.input_size)
     print(
-        f"{args.model} + {args.attention}, {args.input_size}x{args.input_size} input "
-        "(MACs = multiply-adds per image)"
+        f"{args.model} + {args.attention}, {args.input_size}x{args.input_size} input, "
+        f"{model.num_classes} classes. MACs are multiply-adds per image; train: counted in "
+        "training mode (batch-coupled modules such as BA2M act only there)."
     )
-    for key, unit, scale in (
-        ("params", "M", 1e6),
-        ("eval_macs", "G", 1e9),
-        ("train_macs", "G", 1e9),
-    ):
-        added = (cost[key] - base[key]) / scale
+    print(f"{'module':<14} {'params (M)':>11} {'eval MACs (G)':>14} {'train MACs (G)':>15}")
+    for row in rows:
         print(
-            f"  {key:<10} {cost[key] / scale:8.3f}{unit}  "
-            f"(baseline {base[key] / scale:.3f}{unit}, {added:+.3f}{unit})"
+            f"{row.name:<14} {row.params / 1e6:11.4f} {row.eval_macs / 1e9:14.4f} "
+            f"{row.train_macs / 1e9:15.4f}"
         )
+    total = rows[0]
+    print(
+        f"{'vs baseline':<14} {(total.params - base.params) / 1e6:+11.4f} "
+        f"{(total.eval_macs - base.eval_macs) / 1e9:+14.4f} "
+        f"{(total.train_macs - base.train_macs) / 1e9:+15.4f}"
+    )
     return 0
 
 
@@ -175,12 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("runs", nargs="+", type=Path, help="run directories holding summary.json")
     cmp.set_defaults(func=cmd_compare)
 
-    cx = sub.add_parser("complexity", help="params and multiply-adds against the baseline")
-    cx.add_argument("model")
+    cx = sub.add_parser("complexity", help="params and multiply-adds, per module and in total")
+    cx.add_argument("model", nargs="?", default=None)
     cx.add_argument("--attention", default="none")
     cx.add_argument("--option", action="append", default=[], metavar="[MODULE.]KEY=VALUE")
     cx.add_argument("--input-size", type=int, default=224)
     cx.add_argument("--num-classes", type=int, default=None)
+    cx.add_argument(
+        "--paper", action="store_true", help="every row of the papers' tables, as Markdown"
+    )
+    cx.add_argument("--table", action="append", help="with --paper: only this table (repeatable)")
+    cx.add_argument("--output", type=Path, help="with --paper: write the Markdown here")
     cx.set_defaults(func=cmd_complexity)
 
     ls = sub.add_parser("list", help="list models, attention modules and datasets")

@@ -14,6 +14,7 @@ from .placement import AttentionPlan, AttentionSpec, plan_attention
 ModelBuilder = Callable[..., nn.Module]
 
 _MODELS: dict[str, tuple[ModelBuilder, int]] = {}
+BUILDER_ARGUMENTS = ("num_classes", "in_chans", "attention", "name")
 
 
 def register_model(name: str, default_classes: int) -> Callable[[ModelBuilder], ModelBuilder]:
@@ -44,7 +45,7 @@ def create_model(
     attention: AttentionSpec = None,
     placement: str | None = None,
     stages: Sequence[int] | int | None = None,
-    drop_rate: float | None = None,
+    model_options: dict[str, Any] | None = None,
     **attention_options: Any,
 ) -> nn.Module:
     """Build backbone ``name`` with attention modules.
@@ -53,9 +54,10 @@ def create_model(
     ``(name, placement)`` pairs (``["se", "ba2m"]``); see :mod:`attnzoo.models.placement`.
     ``placement`` (``"block"`` or ``"stage"``), ``stages`` (1-based stage numbers) and keyword
     options go to a single module; without them it goes where its class says. ``num_classes``
-    defaults to 1000 for ImageNet backbones and 10 for CIFAR ones. ``drop_rate`` is the dropout of
-    the backbones that have one (Wide ResNet's in-block dropout, the classifier dropout of
-    MobileNetV2 and EfficientNet).
+    defaults to 1000 for ImageNet backbones and 10 for CIFAR ones. ``model_options`` go to the
+    backbone: ``drop_rate`` (Wide ResNet's in-block dropout, MobileNetV2's and EfficientNet's
+    classifier dropout), ``stride_in_1x1`` (the ResNet v1 layout of bottleneck networks), ...;
+    an option a backbone lacks is an error that lists the ones it has.
 
     >>> model = create_model("resnet50", attention="ba2m", placement="stage", stages=(2, 4))
     """
@@ -66,17 +68,13 @@ def create_model(
     for arg, value in (("num_classes", num_classes), ("in_chans", in_chans)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
-    model_options: dict[str, Any] = {}
-    if drop_rate is not None:
-        if "drop_rate" not in inspect.signature(builder).parameters:
-            raise ValueError(f"{name} has no dropout: drop_rate is not an option of it")
-        if (
-            isinstance(drop_rate, bool)
-            or not isinstance(drop_rate, (int, float))
-            or not (0 <= drop_rate < 1)
-        ):
-            raise ValueError(f"{name}: drop_rate must be in [0, 1), got {drop_rate!r}")
-        model_options["drop_rate"] = float(drop_rate)
+    model_options = dict(model_options or {})
+    valid = [p for p in inspect.signature(builder).parameters if p not in BUILDER_ARGUMENTS]
+    unknown = sorted(set(model_options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{name}: unknown model option(s) {unknown}; valid: {', '.join(valid) or 'none'}"
+        )
     plan: AttentionPlan = plan_attention(attention, placement, stages, **attention_options)
     return builder(
         num_classes=num_classes, in_chans=in_chans, attention=plan, name=name, **model_options

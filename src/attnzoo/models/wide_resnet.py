@@ -11,17 +11,25 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
+from .placement import AttentionPlan
 from .registry import register_model
 from .resnet import BasicBlock, PreActBlock, ResNet
 
 
-def _wrn28(k: int, *, drop_rate: float = 0.0, **options: Any) -> ResNet:
-    widths = (16 * k, 32 * k, 64 * k)
+def _wrn28(
+    k: int,
+    *,
+    num_classes: int,
+    in_chans: int,
+    attention: AttentionPlan,
+    name: str,
+    drop_rate: float = 0.0,
+) -> ResNet:
     return ResNet(
-        PreActBlock, (4, 4, 4), widths, stem_width=16, stem="cifar", shortcut="conv",
-        dropout=drop_rate, **options,
+        PreActBlock, (4, 4, 4), (16 * k, 32 * k, 64 * k), stem_width=16, stem="cifar",
+        shortcut="conv", dropout=drop_rate, num_classes=num_classes, in_chans=in_chans,
+        attention=attention, name=name,
     )  # fmt: skip
 
 
