@@ -1,7 +1,16 @@
 """Backbones with attention at configurable places, built by name with create_model."""
 
 # Importing a family registers its models.
-from . import preresnet, resnets, resnext, wide_resnet  # noqa: F401
+from . import (  # noqa: F401
+    densenet,
+    efficientnet,
+    mobilenetv2,
+    preresnet,
+    resnets,
+    resnext,
+    shufflenetv2,
+    wide_resnet,
+)
 from .base import StagedNet
 from .placement import AttentionPlan, plan_attention
 from .registry import count_params, create_model, list_models, register_model
