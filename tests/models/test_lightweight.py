@@ -11,8 +11,7 @@ from torch import nn
 from attnzoo.attention import BA2M, SE
 from attnzoo.models import count_params, create_model
 from attnzoo.models.densenet import DenseLayer
-from attnzoo.models.efficientnet import MBConv
-from attnzoo.models.mobilenetv2 import InvertedResidual
+from attnzoo.models.inverted_residual import InvertedResidual
 from attnzoo.models.shufflenetv2 import ShuffleDownUnit, ShuffleUnit
 
 NAMES = ["densenet100_bc", "shufflenetv2_cifar", "mobilenetv2_cifar", "efficientnet_b0_cifar"]
@@ -164,7 +163,7 @@ def test_block_attention_placement(name):
     blocks = [m for m in model.stages.modules() if hasattr(m, "attn")]
     assert [b.attn.channels for b in blocks] == SE_CHANNELS[name]
     assert all(isinstance(b.attn, SE) for b in blocks)
-    last = {DenseLayer: nn.Conv2d, InvertedResidual: nn.BatchNorm2d, MBConv: nn.BatchNorm2d}
+    last = {DenseLayer: nn.Conv2d, InvertedResidual: nn.BatchNorm2d}
     for b in blocks:  # ShuffleNetV2: BN-ReLU
         kind = last.get(type(b), nn.ReLU)
         assert isinstance(b.branch[-1], kind)

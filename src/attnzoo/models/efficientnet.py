@@ -25,13 +25,12 @@ Convolutions: He (fan-out) initialisation and zero biases, as torchvision's Effi
 
 from __future__ import annotations
 
-import torch
+from functools import partial
+
 from torch import nn
 
-from .base import StagedNet
-from .placement import AttentionPlan, LayerFactory
+from .inverted_residual import InvertedResidualNet
 from .registry import register_model
-from .resnet import conv
 
 # (expansion, width, blocks, kernel size, stride of the first block): the paper's Table 1; the
 # groups that share a resolution form one stage.
@@ -43,97 +42,6 @@ SETTINGS = (
     ((6, 192, 4, 5, 2), (6, 320, 1, 3, 1)),
 )
 
-
-def conv_bn_silu(
-    cin: int, cout: int, kernel_size: int, stride: int = 1, groups: int = 1
-) -> list[nn.Module]:
-    return [conv(cin, cout, kernel_size, stride, groups), nn.BatchNorm2d(cout), nn.SiLU(True)]
-
-
-class SqueezeExcite(nn.Module):
-    """EfficientNet's own SE: GAP, 1x1 to ``hidden``, SiLU, 1x1 back, sigmoid gate."""
-
-    def __init__(self, channels: int, hidden: int) -> None:
-        super().__init__()
-        self.reduce = nn.Conv2d(channels, hidden, 1)
-        self.expand = nn.Conv2d(hidden, channels, 1)
-        for layer in (self.reduce, self.expand):
-            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(layer.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.expand(nn.functional.silu(self.reduce(x.mean((2, 3), keepdim=True))))
-        return x * torch.sigmoid(s)
-
-
-class MBConv(nn.Module):
-    """[1x1 expansion-BN-SiLU] kxk depthwise-BN-SiLU, SE, 1x1 projection-BN [attention] + input."""
-
-    def __init__(
-        self,
-        inplanes: int,
-        planes: int,
-        kernel_size: int,
-        stride: int,
-        expansion: int,
-        attn_layer: LayerFactory,
-    ) -> None:
-        super().__init__()
-        hidden = inplanes * expansion
-        expand = conv_bn_silu(inplanes, hidden, 1) if expansion != 1 else []
-        self.branch = nn.Sequential(
-            *expand, *conv_bn_silu(hidden, hidden, kernel_size, stride, groups=hidden),
-            SqueezeExcite(hidden, max(1, inplanes // 4)), conv(hidden, planes, 1),
-            nn.BatchNorm2d(planes),
-        )  # fmt: skip
-        self.attn = attn_layer(planes)
-        self.residual = stride == 1 and inplanes == planes
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.attn(self.branch(x))
-        return x + out if self.residual else out
-
-
-class EfficientNet(StagedNet):
-    """EfficientNet-B0 with a stride-1 stem; ``drop_rate`` is the classifier's dropout."""
-
-    def __init__(
-        self,
-        *,
-        num_classes: int = 10,
-        in_chans: int = 3,
-        attention: AttentionPlan | None = None,
-        name: str = "efficientnet_b0_cifar",
-        drop_rate: float = 0.2,
-    ) -> None:
-        attention = attention or AttentionPlan()
-        block_attn = attention.block_layer()
-        inplanes, stages, stage_channels = 32, [], []
-        for groups in SETTINGS:
-            blocks = []
-            for expansion, planes, depth, kernel_size, stride in groups:
-                for i in range(depth):
-                    blocks.append(
-                        MBConv(
-                            inplanes, planes, kernel_size, stride if i == 0 else 1, expansion,
-                            block_attn,
-                        )
-                    )  # fmt: skip
-                    inplanes = planes
-            stages.append(nn.Sequential(*blocks))
-            stage_channels.append(inplanes)
-        super().__init__(
-            name,
-            in_chans,
-            num_classes,
-            nn.Sequential(*conv_bn_silu(in_chans, 32, 3)),
-            stages,
-            stage_channels,
-            attention,
-            head=nn.Sequential(*conv_bn_silu(inplanes, 1280, 1)),
-            num_features=1280,
-            dropout=drop_rate,
-        )
-
-
-register_model("efficientnet_b0_cifar", 10)(EfficientNet)
+register_model("efficientnet_b0_cifar", 10)(
+    partial(InvertedResidualNet, SETTINGS, activation=nn.SiLU, se_ratio=0.25, drop_rate=0.2)
+)

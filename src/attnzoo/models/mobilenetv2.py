@@ -27,90 +27,22 @@ paper gives none). Convolutions: He (fan-out) initialisation, as torchvision's M
 
 from __future__ import annotations
 
-import torch
+from functools import partial
+
 from torch import nn
 
-from .base import StagedNet
-from .placement import AttentionPlan, LayerFactory
+from .inverted_residual import InvertedResidualNet
 from .registry import register_model
-from .resnet import conv
 
-# (expansion t, width, blocks, stride of the first block), the paper's Table 2 with the 24-wide
-# group at stride 1; groups sharing a resolution form one stage.
+# (expansion t, width, blocks, kernel size, stride of the first block): the paper's Table 2 with
+# the 24-wide group at stride 1; groups sharing a resolution form one stage.
 SETTINGS = (
-    ((1, 16, 1, 1), (6, 24, 2, 1)),
-    ((6, 32, 3, 2),),
-    ((6, 64, 4, 2), (6, 96, 3, 1)),
-    ((6, 160, 3, 2), (6, 320, 1, 1)),
+    ((1, 16, 1, 3, 1), (6, 24, 2, 3, 1)),
+    ((6, 32, 3, 3, 2),),
+    ((6, 64, 4, 3, 2), (6, 96, 3, 3, 1)),
+    ((6, 160, 3, 3, 2), (6, 320, 1, 3, 1)),
 )
 
-
-def conv_bn_relu6(
-    cin: int, cout: int, kernel_size: int, stride: int = 1, groups: int = 1
-) -> list[nn.Module]:
-    return [conv(cin, cout, kernel_size, stride, groups), nn.BatchNorm2d(cout), nn.ReLU6(True)]
-
-
-class InvertedResidual(nn.Module):
-    """[1x1 expansion-BN-ReLU6] 3x3 depthwise-BN-ReLU6, 1x1 projection-BN [attention] + input."""
-
-    def __init__(
-        self, inplanes: int, planes: int, stride: int, expansion: int, attn_layer: LayerFactory
-    ) -> None:
-        super().__init__()
-        hidden = inplanes * expansion
-        expand = conv_bn_relu6(inplanes, hidden, 1) if expansion != 1 else []
-        self.branch = nn.Sequential(
-            *expand, *conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
-            conv(hidden, planes, 1), nn.BatchNorm2d(planes),
-        )  # fmt: skip
-        self.attn = attn_layer(planes)
-        self.residual = stride == 1 and inplanes == planes
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.attn(self.branch(x))
-        return x + out if self.residual else out
-
-
-class MobileNetV2(StagedNet):
-    """MobileNetV2 (width 1.0) with CIFAR strides; ``drop_rate`` is the classifier's dropout."""
-
-    def __init__(
-        self,
-        *,
-        num_classes: int = 10,
-        in_chans: int = 3,
-        attention: AttentionPlan | None = None,
-        name: str = "mobilenetv2_cifar",
-        drop_rate: float = 0.0,
-    ) -> None:
-        attention = attention or AttentionPlan()
-        block_attn = attention.block_layer()
-        inplanes, stages, stage_channels = 32, [], []
-        for groups in SETTINGS:
-            blocks = []
-            for expansion, planes, depth, stride in groups:
-                for i in range(depth):
-                    blocks.append(
-                        InvertedResidual(
-                            inplanes, planes, stride if i == 0 else 1, expansion, block_attn
-                        )
-                    )
-                    inplanes = planes
-            stages.append(nn.Sequential(*blocks))
-            stage_channels.append(inplanes)
-        super().__init__(
-            name,
-            in_chans,
-            num_classes,
-            nn.Sequential(*conv_bn_relu6(in_chans, 32, 3)),
-            stages,
-            stage_channels,
-            attention,
-            head=nn.Sequential(*conv_bn_relu6(inplanes, 1280, 1)),
-            num_features=1280,
-            dropout=drop_rate,
-        )
-
-
-register_model("mobilenetv2_cifar", 10)(MobileNetV2)
+register_model("mobilenetv2_cifar", 10)(
+    partial(InvertedResidualNet, SETTINGS, activation=nn.ReLU6, drop_rate=0.0)
+)

@@ -65,11 +65,33 @@ def _shortcut(kind: str, inplanes: int, planes: int, stride: int) -> nn.Module:
     return nn.Sequential(conv(inplanes, planes, 1, stride), nn.BatchNorm2d(planes))
 
 
-class BasicBlock(nn.Module):
-    """conv3x3-BN-ReLU-conv3x3-BN [attention] + shortcut, ReLU."""
+class PostActivationBlock(nn.Module):
+    """relu(attn(residual(x)) + shortcut(x)): subclasses build ``residual`` (ending in BN),
+    ``attn`` and ``shortcut``."""
 
     expansion = 1
     pre_activation = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.attn(self.residual(x)) + self.shortcut(x), inplace=True)
+
+
+class PreActivationBlock(nn.Module):
+    """attn(residual(preact(x))) + shortcut: subclasses build ``preact`` (BN-ReLU), ``residual``
+    (ending in a convolution), ``attn`` and ``shortcut``; a projection shortcut takes the
+    pre-activated input, an identity one the raw input."""
+
+    expansion = 1
+    pre_activation = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        activated = self.preact(x)
+        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(activated)
+        return self.attn(self.residual(activated)) + skip
+
+
+class BasicBlock(PostActivationBlock):
+    """conv3x3-BN-ReLU-conv3x3-BN [attention] + shortcut, ReLU."""
 
     def __init__(
         self, inplanes: int, planes: int, stride: int, shortcut: str, attn_layer: LayerFactory
@@ -82,11 +104,8 @@ class BasicBlock(nn.Module):
         self.attn = attn_layer(planes)
         self.shortcut = _shortcut(shortcut, inplanes, planes, stride)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.attn(self.residual(x)) + self.shortcut(x), inplace=True)
 
-
-class Bottleneck(nn.Module):
+class Bottleneck(PostActivationBlock):
     """1x1-BN-ReLU, 3x3 (grouped for ResNeXt, strided)-BN-ReLU, 1x1-BN [attention] + shortcut.
 
     ``stride_in_1x1`` moves the stride to the first 1x1 convolution: the original ResNet v1 and
@@ -95,7 +114,6 @@ class Bottleneck(nn.Module):
     """
 
     expansion = 4
-    pre_activation = False
 
     def __init__(
         self,
@@ -120,15 +138,9 @@ class Bottleneck(nn.Module):
         self.attn = attn_layer(out)
         self.shortcut = _shortcut(shortcut, inplanes, out, stride)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.attn(self.residual(x)) + self.shortcut(x), inplace=True)
 
-
-class PreActBlock(nn.Module):
+class PreActBlock(PreActivationBlock):
     """BN-ReLU-conv3x3-BN-ReLU-[dropout]-conv3x3 [attention] + shortcut (He et al. 2016b; WRN)."""
-
-    expansion = 1
-    pre_activation = True
 
     def __init__(
         self,
@@ -148,17 +160,11 @@ class PreActBlock(nn.Module):
         self.attn = attn_layer(planes)
         self.shortcut = _shortcut(shortcut, inplanes, planes, stride)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        activated = self.preact(x)
-        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(activated)
-        return self.attn(self.residual(activated)) + skip
 
-
-class PreActBottleneck(nn.Module):
+class PreActBottleneck(PreActivationBlock):
     """BN-ReLU-1x1, BN-ReLU-3x3 (strided), BN-ReLU-1x1 [attention] + shortcut (He et al. 2016b)."""
 
     expansion = 4
-    pre_activation = True
 
     def __init__(
         self, inplanes: int, planes: int, stride: int, shortcut: str, attn_layer: LayerFactory
@@ -173,13 +179,8 @@ class PreActBottleneck(nn.Module):
         self.attn = attn_layer(out)
         self.shortcut = _shortcut(shortcut, inplanes, out, stride)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        activated = self.preact(x)
-        skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(activated)
-        return self.attn(self.residual(activated)) + skip
 
-
-Block = type[BasicBlock | Bottleneck | PreActBlock | PreActBottleneck]
+Block = type[PostActivationBlock | PreActivationBlock]
 
 
 class ResNet(StagedNet):
