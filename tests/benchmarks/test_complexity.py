@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from attnzoo.attention import build_attention
 from attnzoo.benchmarks import complexity, module_costs
-from attnzoo.benchmarks.paper import load_published, paper_tables, render_markdown
+from attnzoo.benchmarks.paper import Measured, load_published, paper_tables, render_markdown
 from attnzoo.cli.main import main
 from attnzoo.models import create_model
 
@@ -99,3 +101,13 @@ def test_cli_per_module_table(capsys):
 def test_cli_complexity_needs_a_model_or_paper(capsys):
     assert main(["complexity"]) == 2
     assert "give a MODEL, or --paper" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("published", "ours", "match"),
+    [(0.05, 0.045, True), (0.03, 0.0349, True), (0.03, 0.0351, False), (3.86, 3.97, True),
+     (3.86, 4.089, False), (1.814, 1.815, True)],
+)  # fmt: skip
+def test_macs_match_within_3_percent_or_the_published_rounding(published, ours, match):
+    row = dataclasses.replace(load_published()[0], flops=published)
+    assert Measured(row, None, ours).flops_match() is match
