@@ -43,6 +43,7 @@ class StagedNet(nn.Module):
         self.num_features = num_features or stage_channels[-1]
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(self.num_features, num_classes)
+        attention.check_conv_placed(self, name)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-stage feature maps (after each stage's attention module)."""

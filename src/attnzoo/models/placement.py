@@ -7,7 +7,10 @@ the BA2M paper's Table VI). Two placements exist:
 * ``"block"``: inside every block, on the branch that the block adds or concatenates, after its
   last normalisation (each family's docstring says exactly where);
 * ``"stage"``: after each chosen stage; ``stages`` picks them, 1-based as the BA2M paper's Table
-  XIII counts ResNet-50's four stages, e.g. ``stages=(2, 4)``.
+  XIII counts ResNet-50's four stages, e.g. ``stages=(2, 4)``;
+* ``"conv"``: in place of each block's 3x3 convolution, for modules that are convolutions
+  themselves (selective kernels, attention-augmented and self-attention convolutions). Such a
+  class is built as ``cls(in_channels, out_channels=..., stride=..., groups=..., **options)``.
 
 Without a placement a module goes where its class says (``default_placement``,
 ``default_stages``); a class lists the placements it can take in ``placements``. Backbones never
@@ -26,10 +29,13 @@ from torch import nn
 from ..attention import build_attention, get_attention_class
 
 LayerFactory = Callable[[int], nn.Module]
+# (in_channels, out_channels, stride, groups) -> a module in place of a block's 3x3 convolution.
+ConvFactory = Callable[[int, int, int, int], nn.Module]
 AttentionItem = str | tuple[str, dict[str, Any]] | tuple[str, str]
 AttentionSpec = AttentionItem | Sequence[AttentionItem] | None
 
-PLACEMENTS = ("block", "stage")
+PLACEMENTS = ("block", "stage", "conv")
+DEFAULT_PLACEMENTS = ("block", "stage")  # what a class takes unless it lists its `placements`
 ITEM_FORM = (
     "a name, a (name, options) pair or a (name, placement) pair, e.g. "
     "['se', ('ba2m', {'placement': 'stage', 'stages': (2, 4), 'tau': 0.5})]"
@@ -77,6 +83,30 @@ class AttentionPlan:
         chosen = [e for e in self.entries if e.placement == "block"]
         return lambda channels: _layer(chosen, channels)
 
+    def conv_layer(self) -> ConvFactory | None:
+        """Factory for the module replacing each block's 3x3 convolution, or None to keep it."""
+        chosen = [e for e in self.entries if e.placement == "conv"]
+        if not chosen:
+            return None
+        if len(chosen) > 1:
+            raise ValueError(
+                f"only one module can replace a block's convolution; got {[e.name for e in chosen]}"
+            )
+        entry = chosen[0]
+        return lambda cin, cout, stride, groups: build_attention(
+            entry.name, cin, out_channels=cout, stride=stride, groups=groups, **entry.options
+        )
+
+    def check_conv_placed(self, model: nn.Module, name: str) -> None:
+        """Refuse a backbone whose blocks had no convolution for a ``"conv"`` module to replace."""
+        for entry in self.entries:
+            kind = get_attention_class(entry.name)
+            if entry.placement == "conv" and not any(isinstance(m, kind) for m in model.modules()):
+                raise ValueError(
+                    f"{name} has no block convolution that {entry.name} can replace "
+                    "(conv placement needs bottleneck blocks)"
+                )
+
     def stage_layers(self, stage_channels: Sequence[int], model: str) -> nn.ModuleList:
         """The module after each stage (the identity where none goes), given each stage's width."""
         num_stages = len(stage_channels)
@@ -114,7 +144,7 @@ def _stages(name: str, stages: object) -> tuple[int, ...]:
 def _entry(name: str, options: dict[str, Any]) -> AttentionEntry:
     options = dict(options)
     cls = get_attention_class(name)
-    allowed = getattr(cls, "placements", PLACEMENTS)
+    allowed = getattr(cls, "placements", DEFAULT_PLACEMENTS)
     placement = options.pop("placement", None) or getattr(cls, "default_placement", "block")
     stages = options.pop("stages", None)
     if placement not in PLACEMENTS:

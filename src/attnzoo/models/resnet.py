@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import StagedNet
-from .placement import AttentionPlan, LayerFactory
+from .placement import AttentionPlan, ConvFactory, LayerFactory
 
 
 def conv(cin: int, cout: int, kernel_size: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
@@ -36,6 +36,10 @@ def conv(cin: int, cout: int, kernel_size: int, stride: int = 1, groups: int = 1
     )
     nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
     return layer
+
+
+def _conv3x3(cin: int, cout: int, stride: int, groups: int) -> nn.Conv2d:
+    return conv(cin, cout, 3, stride, groups)
 
 
 def bn_relu(channels: int) -> nn.Sequential:
@@ -108,6 +112,7 @@ class BasicBlock(PostActivationBlock):
 class Bottleneck(PostActivationBlock):
     """1x1-BN-ReLU, 3x3 (grouped for ResNeXt, strided)-BN-ReLU, 1x1-BN [attention] + shortcut.
 
+    ``conv_layer`` builds the module in place of the 3x3 convolution (``"conv"`` placement).
     ``stride_in_1x1`` moves the stride to the first 1x1 convolution: the original ResNet v1 and
     ResNeXt layout, whose multiply-adds the papers report (ResNet-50: 3.86G against 4.09G for
     torchvision's v1.5 layout with the stride on the 3x3; the parameters are the same).
@@ -125,15 +130,16 @@ class Bottleneck(PostActivationBlock):
         groups: int = 1,
         base_width: int = 64,
         stride_in_1x1: bool = False,
+        conv_layer: ConvFactory | None = None,
     ) -> None:
         super().__init__()
         width = int(planes * base_width / 64) * groups
         out = planes * self.expansion
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        spatial = (conv_layer or _conv3x3)(width, width, stride_3x3, groups)
         self.residual = nn.Sequential(
-            conv(inplanes, width, 1, stride_1x1), *bn_relu(width),
-            conv(width, width, 3, stride_3x3, groups), *bn_relu(width), conv(width, out, 1),
-            nn.BatchNorm2d(out),
+            conv(inplanes, width, 1, stride_1x1), *bn_relu(width), spatial, *bn_relu(width),
+            conv(width, out, 1), nn.BatchNorm2d(out),
         )  # fmt: skip
         self.attn = attn_layer(out)
         self.shortcut = _shortcut(shortcut, inplanes, out, stride)
@@ -216,8 +222,16 @@ class ResNet(StagedNet):
             groups=groups, base_width=base_width, stride_in_1x1=stride_in_1x1, dropout=dropout
         )
         block_options = {k: v for k, v in given.items() if v != defaults[k]}
+        conv_layer = attention.conv_layer()
+        if conv_layer is not None:
+            block_options["conv_layer"] = conv_layer
         accepted = inspect.signature(block).parameters
         for key in block_options:
+            if key == "conv_layer" and key not in accepted:
+                raise ValueError(
+                    f"{name} has no block convolution that a conv-placed module can replace "
+                    f"(its blocks are {block.__name__}; conv placement needs bottlenecks)"
+                )
             if key not in accepted:
                 raise ValueError(f"{name}: {key} does not apply to its {block.__name__} blocks")
         stem_width = stem_width or widths[0]
