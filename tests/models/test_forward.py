@@ -9,10 +9,15 @@ from torch import nn
 
 from attnzoo.attention import BA2M, CBAM, SE, get_attention_class, list_attention
 from attnzoo.models import create_model, list_models, plan_attention
+from attnzoo.models.placement import DEFAULT_PLACEMENTS
 from attnzoo.models.resnet import BasicBlock, Bottleneck, PreActBlock, PreActBottleneck, ResNet
 
 ATTENTIONS = list_attention()
-PLACEMENTS = ("block", "stage")
+
+
+def placements(attention: str) -> tuple[str, ...]:
+    return getattr(get_attention_class(attention), "placements", DEFAULT_PLACEMENTS)
+
 
 # One small network per residual block type (and stem, shortcut kind): the grid of every attention
 # module at every placement runs on these. The lightweight families are small at their real size.
@@ -20,10 +25,10 @@ TINY_RESNETS = {
     "basic": dict(
         block=BasicBlock, layers=(1, 1, 1), widths=(8, 16, 32), stem="cifar", shortcut="A"
     ),
-    "bottleneck": dict(block=Bottleneck, layers=(1, 1, 1), widths=(4, 8, 16), stem="cifar"),
+    "bottleneck": dict(block=Bottleneck, layers=(1, 1, 1), widths=(16, 32, 64), stem="cifar"),
     "imagenet-stem": dict(block=BasicBlock, layers=(1, 1, 1, 1), widths=(8, 16, 32, 64)),
     "resnext": dict(
-        block=Bottleneck, layers=(1, 1), widths=(8, 16), stem="cifar", groups=4, base_width=8
+        block=Bottleneck, layers=(1, 1), widths=(32, 64), stem="cifar", groups=4, base_width=16
     ),
     "preact": dict(
         block=PreActBlock, layers=(1, 1, 1), widths=(8, 16, 32), stem="cifar", shortcut="conv",
@@ -35,11 +40,20 @@ TINY_RESNETS = {
 }  # fmt: skip
 LIGHTWEIGHT = [name for name in list_models() if not name.startswith(("resn", "wrn", "preres"))]
 NETWORKS = [*TINY_RESNETS, *LIGHTWEIGHT]
+# Modules in place of a block's 3x3 convolution ("conv" placement) need bottleneck blocks.
+CONV_NETS = {"bottleneck", "resnext"}
 GRID = [
     (net, attention, placement)
     for net in NETWORKS
     for attention in ATTENTIONS
-    for placement in PLACEMENTS
+    for placement in placements(attention)
+    if placement != "conv" or net in CONV_NETS
+]
+NO_CONV = [
+    (net, attention)
+    for net in NETWORKS
+    for attention in ATTENTIONS
+    if "conv" in placements(attention) and net not in CONV_NETS
 ]
 
 
@@ -96,14 +110,21 @@ def test_every_block_type_takes_every_module_at_every_placement(net, attention, 
     torch.manual_seed(0)
     model = build(net, attention, placement)
     kind = get_attention_class(attention)
-    in_blocks = [m for b in blocks(model) for m in [b.attn] if isinstance(m, kind)]
+    in_blocks = [m for b in blocks(model) for m in b.modules() if isinstance(m, kind)]
     after_stages = [m for m in model.stage_attn if isinstance(m, kind)]
-    assert (len(in_blocks), len(after_stages)) != (0, 0)
-    assert (in_blocks == []) == (placement == "stage")
-    assert (after_stages == []) == (placement == "block")
+    assert bool(in_blocks) == (placement != "stage")
+    assert bool(after_stages) == (placement == "stage")
+    if placement == "block":
+        assert all(isinstance(b.attn, kind) for b in blocks(model))
     x = batch(model, n=4)
     train_step(model, x)
     eval_step(model, x)
+
+
+@pytest.mark.parametrize(("net", "attention"), NO_CONV, ids=["-".join(c) for c in NO_CONV])
+def test_conv_modules_need_a_block_convolution(net, attention):
+    with pytest.raises(ValueError, match=f"{net} has no block convolution"):
+        build(net, attention, "conv")
 
 
 @pytest.mark.parametrize("name", list_models())
