@@ -38,7 +38,8 @@ TINY_RESNETS = {
         block=PreActBottleneck, layers=(1, 1, 1), widths=(4, 8, 16), stem="cifar", shortcut="conv"
     ),
 }  # fmt: skip
-LIGHTWEIGHT = [name for name in list_models() if not name.startswith(("resn", "wrn", "preres"))]
+FAMILIES = ("resn", "wrn", "preres", "sknet")  # ResNet variants: their blocks are the tiny ones
+LIGHTWEIGHT = [name for name in list_models() if not name.startswith(FAMILIES)]
 NETWORKS = [*TINY_RESNETS, *LIGHTWEIGHT]
 # Modules in place of a block's 3x3 convolution ("conv" placement) need bottleneck blocks.
 CONV_NETS = {"bottleneck", "resnext"}

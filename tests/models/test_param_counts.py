@@ -155,7 +155,7 @@ def test_cifar_stem_changes_only_the_stem_and_head():
 
 def test_default_heads():
     # ImageNet backbones default to the 1000-class head; every CIFAR backbone to 10 classes.
-    imagenet = {*TORCHVISION, "wrn18_1_5", "wrn18_2", "resnext101_32x4d"}
+    imagenet = {*TORCHVISION, "wrn18_1_5", "wrn18_2", "resnext101_32x4d", "sknet50", "sknet101"}
     for name in list_models():
         expected = 1000 if name in imagenet else 10
         assert create_model(name).fc.out_features == expected, name

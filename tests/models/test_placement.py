@@ -90,8 +90,6 @@ def test_default_places_come_from_the_module_class():
         (dict(placement="stage", stages=(0, 2)), r"stage numbers counted from 1"),
         (dict(placement="stage", stages=()), r"non-empty"),
         (dict(placement="stage", stages=(True,)), r"stage numbers"),
-        (dict(placement="block", stages=(2,)), r"stages=\(2,\) needs placement='stage'"),
-        (dict(stages=(2,)), r"needs placement='stage', not 'block'"),
         (dict(placement="middle"), r"unknown placement 'middle'; valid: block, stage"),
     ],
 )
@@ -104,6 +102,16 @@ def test_impossible_placements_are_named(kwargs, message):
 def test_stage_number_out_of_range_for_a_three_stage_net():
     with pytest.raises(ValueError, match=r"resnet20 has 3 stages.*ba2m.*stages=\(4,\)"):
         create_model("resnet20", attention="ba2m", placement="stage", stages=(4,))
+
+
+def test_block_modules_in_chosen_stages_only():
+    # GCNet's "c3-c5" setting: GC in the blocks of ResNet-50's stages 2 to 4 only.
+    model = create_model("resnet50", attention="se", stages=(2, 3, 4))
+    per_stage = [[isinstance(b.attn, SE) for b in stage] for stage in model.stages]
+    assert per_stage == [[False] * 3, [True] * 4, [True] * 6, [True] * 3]
+    assert kinds(model) == ["Identity"] * 4
+    with pytest.raises(ValueError, match=r"resnet50 has 4 stages.*se.*stages=\(5,\)"):
+        create_model("resnet50", attention="se", stages=(5,))
 
 
 def test_a_module_refusing_a_placement(monkeypatch):

@@ -3,6 +3,10 @@
 from .ba2m import BA2M
 from .bam import BAM
 from .cbam import CBAM
+from .eca import ECA
+from .gc import GC
+from .ge import GE
+from .iebn import IEBN, replace_batchnorm
 from .losses import aux_loss
 from .registry import (
     attention_options,
@@ -12,18 +16,29 @@ from .registry import (
     register_attention,
 )
 from .se import SE
+from .sge import SGE
+from .sk import SK
 from .spem import SPEM
+from .srm import SRM
 
 __all__ = [
     "BA2M",
     "BAM",
     "CBAM",
+    "ECA",
+    "GC",
+    "GE",
+    "IEBN",
     "SE",
+    "SGE",
+    "SK",
     "SPEM",
+    "SRM",
     "attention_options",
     "aux_loss",
     "build_attention",
     "get_attention_class",
     "list_attention",
     "register_attention",
+    "replace_batchnorm",
 ]

@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     resnets,
     resnext,
     shufflenetv2,
+    sknet,
     wide_resnet,
 )
 from .base import StagedNet

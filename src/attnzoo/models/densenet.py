@@ -69,10 +69,10 @@ class DenseNet(StagedNet):
         name: str = "densenet",
     ) -> None:
         attention = attention or AttentionPlan()
-        block_attn = attention.block_layer()
         channels = 2 * growth_rate
         stages, stage_channels = [], []
         for index, depth in enumerate(layers):
+            block_attn = attention.block_layer(index + 1)
             stage: list[nn.Module] = []
             if index > 0:
                 reduced = int(channels * compression)

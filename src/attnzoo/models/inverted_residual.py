@@ -94,9 +94,9 @@ class InvertedResidualNet(StagedNet):
         drop_rate: float = 0.0,
     ) -> None:
         attention = attention or AttentionPlan()
-        block_attn = attention.block_layer()
         inplanes, stages, stage_channels = 32, [], []
-        for groups in settings:
+        for number, groups in enumerate(settings, start=1):
+            block_attn = attention.block_layer(number)
             blocks = []
             for expansion, planes, depth, kernel_size, stride in groups:
                 for i in range(depth):

@@ -4,8 +4,8 @@
 ``(name, options)`` pairs or ``(name, placement)`` pairs (combinations such as ``["se", "ba2m"]``,
 the BA2M paper's Table VI). Two placements exist:
 
-* ``"block"``: inside every block, on the branch that the block adds or concatenates, after its
-  last normalisation (each family's docstring says exactly where);
+* ``"block"``: inside every block (of the chosen ``stages``, if given), on the branch that the
+  block adds or concatenates, after its last normalisation (each family's docstring says where);
 * ``"stage"``: after each chosen stage; ``stages`` picks them, 1-based as the BA2M paper's Table
   XIII counts ResNet-50's four stages, e.g. ``stages=(2, 4)``;
 * ``"conv"``: in place of each block's 3x3 convolution, for modules that are convolutions
@@ -52,6 +52,10 @@ class AttentionEntry:
     def build(self, channels: int) -> nn.Module:
         return build_attention(self.name, channels, **self.options)
 
+    def in_stage(self, number: int) -> bool:
+        """For block modules: whether the blocks of stage ``number`` get one."""
+        return not isinstance(self.stages, tuple) or number in self.stages
+
     def after_stage(self, number: int, num_stages: int) -> bool:
         if self.placement != "stage":
             return False
@@ -74,13 +78,14 @@ def _layer(entries: list[AttentionEntry], channels: int) -> nn.Module:
 class AttentionPlan:
     entries: tuple[AttentionEntry, ...] = ()
 
-    def block_layer(self) -> LayerFactory:
-        """Factory for the module inside each block: the identity, one module, or several in turn.
+    def block_layer(self, number: int) -> LayerFactory:
+        """Factory for the module inside each block of stage ``number`` (1-based): the identity,
+        one module, or several in turn.
 
         Every block type takes this one callable, so a new attention module needs no backbone
         change.
         """
-        chosen = [e for e in self.entries if e.placement == "block"]
+        chosen = [e for e in self.entries if e.placement == "block" and e.in_stage(number)]
         return lambda channels: _layer(chosen, channels)
 
     def conv_layer(self) -> ConvFactory | None:
@@ -153,8 +158,8 @@ def _entry(name: str, options: dict[str, Any]) -> AttentionEntry:
         raise ValueError(
             f"{name} cannot be placed at {placement!r}; it takes: {', '.join(allowed)}"
         )
-    if stages is not None and placement != "stage":
-        raise ValueError(f"{name}: stages={stages!r} needs placement='stage', not {placement!r}")
+    if stages is not None and placement == "conv":
+        raise ValueError(f"{name}: stages={stages!r} does not apply to conv placement")
     stages = getattr(cls, "default_stages", "all") if stages is None else _stages(name, stages)
     entry = AttentionEntry(name, options, placement, stages)
     entry.build(64)  # validates the options with a clear error before the backbone is built

@@ -137,8 +137,10 @@ class Bottleneck(PostActivationBlock):
         out = planes * self.expansion
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
         spatial = (conv_layer or _conv3x3)(width, width, stride_3x3, groups)
+        # A module that ends in its own BN-ReLU (SK's paths) is not normalised a second time.
+        post = [] if getattr(spatial, "ends_with_bn_relu", False) else bn_relu(width)
         self.residual = nn.Sequential(
-            conv(inplanes, width, 1, stride_1x1), *bn_relu(width), spatial, *bn_relu(width),
+            conv(inplanes, width, 1, stride_1x1), *bn_relu(width), spatial, *post,
             conv(width, out, 1), nn.BatchNorm2d(out),
         )  # fmt: skip
         self.attn = attn_layer(out)
@@ -245,9 +247,9 @@ class ResNet(StagedNet):
             stem_layers = [conv(in_chans, stem_width, 3)]
             if not block.pre_activation:
                 stem_layers += bn_relu(stem_width)
-        block_attn = attention.block_layer()
         inplanes, stages, channels = stem_width, [], []
         for index, (depth, planes) in enumerate(zip(layers, widths, strict=True)):
+            block_attn = attention.block_layer(index + 1)
             blocks = []
             for i in range(depth):
                 stride = 2 if index > 0 and i == 0 else 1

@@ -91,9 +91,9 @@ class ShuffleNetV2(StagedNet):
         name: str = "shufflenetv2_cifar",
     ) -> None:
         attention = attention or AttentionPlan()
-        block_attn = attention.block_layer()
         inplanes, stages = 24, []
-        for planes, depth in zip(widths, depths, strict=True):
+        for number, (planes, depth) in enumerate(zip(widths, depths, strict=True), start=1):
+            block_attn = attention.block_layer(number)
             units = [ShuffleDownUnit(inplanes, planes, block_attn)]
             units += [ShuffleUnit(planes, block_attn) for _ in range(depth - 1)]
             stages.append(nn.Sequential(*units))

@@ -1,0 +1,86 @@
+"""GC: global context block (Cao, Xu, Lin, Wei, Hu, "GCNet: Non-local Networks Meet
+Squeeze-Excitation Networks and Beyond", ICCVW 2019).
+
+    context = sum_j softmax_j(W_k x_j + b_k) x_j               attention pooling: C -> 1 logit map
+    delta   = W_2 ReLU(LN(W_1 context + b_1)) + b_2             C -> C/r -> C, LayerNorm over C/r
+    y       = x + delta                                         fusion by broadcast addition
+
+Follows the authors' code (github.com/xvjiarui/GCNet, kept as mmcv's ``ContextBlock``): layer
+names ``conv_mask`` / ``channel_add_conv`` as there, all 1x1 convolutions with biases, LayerNorm
+over [C/r, 1, 1], ``conv_mask`` Kaiming-normal (fan-in) with zero bias, and the last convolution of
+the transform zero-initialised, so the block starts as the identity. r = 16 (``reduction``).
+``fusion="mul"`` (y = x * sigmoid(delta')) and ``"both"`` (the code's "channel_mul" then
+"channel_add", each with its own transform) are the code's other fusions.
+
+The pooling is single-query attention, so it runs as ``scaled_dot_product_attention`` with the
+query W_k, keys = values = the C-vectors x_j, scale 1 and b_k as an additive mask: the same softmax
+and weighted sum (b_k cancels in the softmax, as it does in the code, but keeps its gradient).
+
+Where it goes: inside every residual block, after the last BN, in every stage. With r = 16 that
+gives ResNet-50 + GC 28.11M parameters; the published 28.08M (BA2M Table V) is exactly the count
+with GC blocks in stages 2-4 only, the "c3-c5" setting of the authors' configs. (BA2M's ResNet-101
+row, 49.36M, matches GC in all four stages instead.)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import check_choice, check_feature_map, check_positive
+from .registry import register_attention
+
+FUSIONS = ("add", "mul", "both")
+
+
+def _transform(channels: int, hidden: int, zero_last: bool) -> nn.Sequential:
+    layers = nn.Sequential(
+        nn.Conv2d(channels, hidden, 1),
+        nn.LayerNorm([hidden, 1, 1]),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(hidden, channels, 1),
+    )
+    if zero_last:
+        nn.init.zeros_(layers[-1].weight)
+        nn.init.zeros_(layers[-1].bias)
+    return layers
+
+
+@register_attention("gc")
+class GC(nn.Module):
+    default_placement = "block"
+
+    def __init__(
+        self, channels: int, reduction: int = 16, min_channels: int = 1, fusion: str = "add"
+    ) -> None:
+        super().__init__()
+        check_positive("GC", "reduction", reduction)
+        check_choice("GC", "fusion", fusion, FUSIONS)
+        self.channels, self.fusion = channels, fusion
+        hidden = max(int(channels // reduction), min_channels)
+        self.conv_mask = nn.Conv2d(channels, 1, 1)
+        nn.init.kaiming_normal_(self.conv_mask.weight, mode="fan_in", nonlinearity="relu")
+        nn.init.zeros_(self.conv_mask.bias)
+        # The code zero-initialises the last layer of every transform it builds.
+        self.channel_add_conv = _transform(channels, hidden, True) if fusion != "mul" else None
+        self.channel_mul_conv = _transform(channels, hidden, True) if fusion != "add" else None
+
+    def context(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention pooling: the softmax-weighted mean of the C-vectors, shape (N, C, 1, 1)."""
+        n, c = x.shape[:2]
+        tokens = x.flatten(2).transpose(1, 2).unsqueeze(1)  # (N, 1, HW, C): keys and values
+        query = self.conv_mask.weight.view(1, 1, 1, c).expand(n, 1, 1, c).to(x.dtype)
+        bias = self.conv_mask.bias.view(1, 1, 1, 1).to(x.dtype)
+        pooled = F.scaled_dot_product_attention(query, tokens, tokens, attn_mask=bias, scale=1.0)
+        return pooled.view(n, c, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_feature_map("GC", x, self.channels)
+        context = self.context(x)
+        out = x
+        if self.channel_mul_conv is not None:
+            out = out * torch.sigmoid(self.channel_mul_conv(context))
+        if self.channel_add_conv is not None:
+            out = out + self.channel_add_conv(context)
+        return out
