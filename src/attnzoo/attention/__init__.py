@@ -1,5 +1,6 @@
 """Attention modules for CNN feature maps, one file each, built by name with build_attention."""
 
+from .aa import AA
 from .ba2m import BA2M
 from .bam import BAM
 from .cbam import CBAM
@@ -15,6 +16,7 @@ from .registry import (
     list_attention,
     register_attention,
 )
+from .sasa import SASA
 from .se import SE
 from .sge import SGE
 from .sk import SK
@@ -22,6 +24,7 @@ from .spem import SPEM
 from .srm import SRM
 
 __all__ = [
+    "AA",
     "BA2M",
     "BAM",
     "CBAM",
@@ -29,6 +32,7 @@ __all__ = [
     "GC",
     "GE",
     "IEBN",
+    "SASA",
     "SE",
     "SGE",
     "SK",

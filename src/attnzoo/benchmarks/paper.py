@@ -78,8 +78,9 @@ class Row:
 @dataclass(frozen=True)
 class Measured:
     row: Row
-    params: float | None  # ours, millions; None where the row cannot be built yet
+    params: float | None  # ours, millions; None where the row cannot be built
     flops: float | None  # ours, G multiply-adds per image (training-mode count)
+    error: str | None = None  # why create_model refused the row (e.g. a placement it lacks)
 
     def params_match(self) -> bool | None:
         if self.params is None or self.row.params is None:
@@ -120,13 +121,16 @@ def measure(row: Row, count_flops: bool = True) -> Measured:
     """Build the row's model and count it (FLOPs only where the paper gives them)."""
     if row.missing():
         return Measured(row, None, None)
-    model = create_model(
-        row.model,
-        row.num_classes,
-        attention=row.attention,
-        model_options=row.model_options,
-        **row.options,
-    )
+    try:
+        model = create_model(
+            row.model,
+            row.num_classes,
+            attention=row.attention,
+            model_options=row.model_options,
+            **row.options,
+        )
+    except ValueError as err:
+        return Measured(row, None, None, error=str(err))
     if count_flops and row.flops is not None:
         cost = complexity(model, row.input_size)
         return Measured(row, cost["params"] / 1e6, cost["train_macs"] / 1e9)
@@ -184,6 +188,8 @@ def render_markdown(measured: list[Measured]) -> str:
             r = m.row
             if r.missing():
                 note = f"not in attnzoo yet: {', '.join(r.missing())}"
+            elif m.error:
+                note = f"cannot be built: {m.error}" + (f"<br>{r.note}" if r.note else "")
             else:
                 note = f"`{r.build_call()}`" + (f"<br>{r.note}" if r.note else "")
             digits = 3 if r.flops is not None and round(r.flops, 2) != r.flops else 2
