@@ -20,6 +20,18 @@ def check_positive(module: str, option: str, value: float) -> None:
         raise ValueError(f"{module}: {option} must be positive, got {value!r}")
 
 
+def conv_out_channels(
+    module: str, channels: int, out_channels: int | None, stride: int, groups: int
+) -> int:
+    """The convention of modules in place of a convolution (``"conv"`` placement): check the
+    convolution arguments and return the output width (``channels`` when not given)."""
+    out = channels if out_channels is None else out_channels
+    for option, value in (("out_channels", out), ("stride", stride), ("groups", groups)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{module}: {option} must be a positive int, got {value!r}")
+    return out
+
+
 def check_feature_map(module: str, x: torch.Tensor, channels: int) -> None:
     """Require a 4-D (N, C, H, W) tensor with the channel count the module was built for."""
     if x.dim() != 4:

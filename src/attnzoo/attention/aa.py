@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_feature_map, check_positive
+from ._checks import check_feature_map, check_positive, conv_out_channels
 from .registry import register_attention
 
 
@@ -73,9 +73,7 @@ class AA(nn.Module):
         relative: bool = True,
     ) -> None:
         super().__init__()
-        out = channels if out_channels is None else out_channels
-        for option, value in (("out_channels", out), ("stride", stride), ("groups", groups)):
-            check_positive("AA", option, value)
+        out = conv_out_channels("AA", channels, out_channels, stride, groups)
         for option, value in (("heads", heads), ("max_size", max_size)):
             check_positive("AA", option, value)
         if not (0 <= dv <= 1 and dk >= 0 and min_key_dims >= 0):

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_feature_map, check_positive
+from ._checks import check_feature_map, check_positive, conv_out_channels
 from .registry import register_attention
 
 
@@ -52,9 +52,7 @@ class SASA(nn.Module):
         scaled: bool = True,
     ) -> None:
         super().__init__()
-        out = channels if out_channels is None else out_channels
-        for option, value in (("out_channels", out), ("stride", stride), ("groups", groups)):
-            check_positive("SASA", option, value)
+        out = conv_out_channels("SASA", channels, out_channels, stride, groups)
         check_positive("SASA", "heads", heads)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"SASA: kernel_size must be a positive odd int, got {kernel_size!r}")

@@ -36,7 +36,7 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_feature_map, check_positive, check_train_batch
+from ._checks import check_feature_map, check_positive, check_train_batch, conv_out_channels
 from .registry import register_attention
 
 SK_PAPER_GROUPS = 32  # the cardinality G of SKNet's paths
@@ -87,13 +87,11 @@ class SK(nn.Module):
         dilated: bool = True,
     ) -> None:
         super().__init__()
-        out_channels = channels if out_channels is None else out_channels
+        out_channels = conv_out_channels("SK", channels, out_channels, stride, groups)
         if isinstance(paths, bool) or not isinstance(paths, int) or paths < 2:
             raise ValueError(
                 f"SK: paths must be an int >= 2 (kernels to select from), got {paths!r}"
             )
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-            raise ValueError(f"SK: stride must be a positive int, got {stride!r}")
         check_positive("SK", "reduction", reduction)
         check_positive("SK", "min_channels", min_channels)
         if path_groups is None:
