@@ -22,6 +22,11 @@ At inference the paper deactivates the module: ``eval_mode="identity"`` (default
 weight 1, so the module returns its input unchanged (in training too: the softmax over one sample
 has no gradient, and its BatchNorm statistics are left as they are).
 
+``gsa_impl="sdpa"`` (default) runs the GSA through ``scaled_dot_product_attention``, whose fused
+kernels keep no (HW x HW) attention matrix for the backward pass; ``gsa_impl="explicit"`` builds
+softmax(q k^T / sqrt(h/G)) as an (N, G, HW, HW) tensor, the naive form, so that benchmarks can
+measure the memory the fused kernel saves. Both compute the same function.
+
 ``sync="global"`` takes the softmax over the batches of all data-parallel processes (scores gathered
 with their gradients); it needs an initialised ``torch.distributed`` process group and equal batch
 sizes on every process.
@@ -95,13 +100,14 @@ class LocalSpatialBranch(nn.Module):
 class GlobalSpatialBranch(nn.Module):
     """GSA: multi-head self-attention over the H*W positions, projected to one map.
 
-    Runs through ``scaled_dot_product_attention`` so that fused kernels can avoid keeping the
-    (HW x HW) attention matrix.
+    ``impl="sdpa"`` runs through ``scaled_dot_product_attention`` so that fused kernels can avoid
+    keeping the (HW x HW) attention matrix; ``impl="explicit"`` materialises it, as a baseline for
+    memory benchmarks.
     """
 
-    def __init__(self, channels: int, hidden: int, groups: int) -> None:
+    def __init__(self, channels: int, hidden: int, groups: int, impl: str = "sdpa") -> None:
         super().__init__()
-        self.groups = groups
+        self.groups, self.impl = groups, impl
         self.qkv = nn.Conv2d(channels, 3 * hidden, 1, bias=False)
         self.proj = nn.Conv2d(hidden, 1, 1, bias=False)
         self.bn = nn.BatchNorm2d(1)
@@ -111,7 +117,11 @@ class GlobalSpatialBranch(nn.Module):
         # (N, 3h, H, W) -> 3 x (N, G, HW, h/G): tokens are positions, features are channels.
         qkv = self.qkv(x).reshape(n, 3, self.groups, -1, h * w).transpose(-1, -2).contiguous()
         q, k, v = qkv.unbind(1)
-        o = F.scaled_dot_product_attention(q, k, v)
+        if self.impl == "sdpa":
+            o = F.scaled_dot_product_attention(q, k, v)
+        else:  # the (N, G, HW, HW) attention matrix, kept for the backward pass
+            scores = q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5
+            o = torch.softmax(scores, dim=-1) @ v
         o = o.transpose(-1, -2).reshape(n, -1, h, w)
         return self.bn(self.proj(o))
 
@@ -150,6 +160,7 @@ class BA2M(nn.Module):
         lsa_groups: int = 1,
         lsa_dilation: int = 1,
         gsa_groups: int = 1,
+        gsa_impl: str = "sdpa",
     ) -> None:
         super().__init__()
         check_positive("BA2M", "reduction", reduction)
@@ -158,6 +169,7 @@ class BA2M(nn.Module):
         check_choice("BA2M", "scale", scale, ("N", "none"))
         check_choice("BA2M", "eval_mode", eval_mode, ("identity", "batch"))
         check_choice("BA2M", "sync", sync, ("local", "global"))
+        check_choice("BA2M", "gsa_impl", gsa_impl, ("sdpa", "explicit"))
         hidden = max(channels // reduction, min_channels)
         for option, groups in (("lsa_groups", lsa_groups), ("gsa_groups", gsa_groups)):
             if groups < 1 or hidden % groups:
@@ -174,8 +186,15 @@ class BA2M(nn.Module):
             else None
         )
         self.gsa = (
-            GlobalSpatialBranch(channels, hidden, gsa_groups) if "gsa" in self.branches else None
+            GlobalSpatialBranch(channels, hidden, gsa_groups, gsa_impl)
+            if "gsa" in self.branches
+            else None
         )
+
+    def identity_at_inference(self) -> bool:
+        """Whether the eval-mode forward returns its input unchanged, so that
+        :func:`attnzoo.deploy` can drop the module (``eval_mode="identity"``)."""
+        return self.eval_mode == "identity"
 
     def attention_representation(self, x: torch.Tensor) -> torch.Tensor:
         """The SAR: one score per sample (N, 1, 1, 1), or per position (N, 1, H, W) if spatial."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -165,6 +166,50 @@ def cmd_complexity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import csv
+    import dataclasses as dc
+
+    from ..benchmarks.bench import BenchConfig, machine, markdown, run_bench
+    from ..io import atomic_write, write_json
+
+    variants = [() if a == "none" else tuple(a.split("+")) for a in args.attention.split(",")]
+    if () not in variants:
+        variants.insert(0, ())  # every ratio needs the baseline measured in the same run
+    variants.sort(key=lambda v: v != ())
+    results = []
+    for model in args.models.split(","):
+        configs = [
+            BenchConfig(
+                model, v, args.input_size, args.batch_size, args.num_classes, args.device,
+                args.channels_last, args.amp,
+            )
+            for v in variants
+        ]  # fmt: skip
+
+        def say(message: str, model: str = model) -> None:
+            print(f"{model}: {message}", file=sys.stderr, flush=True)
+
+        results += run_bench(
+            configs, warmup=args.warmup, repeats=args.repeats, memory=not args.no_memory,
+            progress=say,
+        )  # fmt: skip
+    table = markdown(results)
+    print(table)
+    if args.out:
+        rows = [dc.asdict(r) for r in results]
+        settings = {k: v for k, v in vars(args).items() if k not in ("func", "out")}
+        write_json(args.out / "bench.json", {"machine": machine(), "args": settings, "rows": rows})
+
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(args.out / "bench.csv", lambda f: f.write(text.getvalue().encode()))
+        atomic_write(args.out / "bench.md", lambda f: f.write((table + "\n").encode()))
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from .. import list_attention, list_models
     from ..data import list_datasets
@@ -207,6 +252,24 @@ def build_parser() -> argparse.ArgumentParser:
     cx.add_argument("--table", action="append", help="with --paper: only this table (repeatable)")
     cx.add_argument("--output", type=Path, help="with --paper: write the Markdown here")
     cx.set_defaults(func=cmd_complexity)
+
+    bn = sub.add_parser("bench", help="training and inference speed and memory, as ratios")
+    bn.add_argument("--models", default="resnet50_cifar", help="comma-separated backbones")
+    bn.add_argument(
+        "--attention", default="none,se,cbam,bam,spem,ba2m",
+        help="comma-separated variants; a+b combines modules; the baseline is always measured",
+    )  # fmt: skip
+    bn.add_argument("--input-size", type=int, default=32)
+    bn.add_argument("--batch-size", type=int, default=64)
+    bn.add_argument("--num-classes", type=int, default=None)
+    bn.add_argument("--warmup", type=int, default=2, help="untimed rounds")
+    bn.add_argument("--repeats", type=int, default=5, help="timed rounds (median reported)")
+    bn.add_argument("--device", default="cpu")
+    bn.add_argument("--channels-last", action="store_true")
+    bn.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    bn.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    bn.add_argument("--out", type=Path, help="directory for bench.json, bench.csv and bench.md")
+    bn.set_defaults(func=cmd_bench)
 
     ls = sub.add_parser("list", help="list models, attention modules and datasets")
     ls.set_defaults(func=cmd_list)

@@ -1,0 +1,256 @@
+"""What attention costs in time and memory, as ratios to the baseline measured in the same run.
+
+For each model x attention: the training step (forward, loss with ``aux_loss``, backward, SGD step)
+and inference (``attnzoo.deploy``ed, no grad) in images/s, peak memory of a training step,
+parameters and training-mode multiply-adds. Configurations are measured interleaved
+(baseline, variant 1, variant 2, ..., baseline, ...) after warm-up, and each ratio is the median
+over rounds of variant / baseline within a round, so that drift of the machine (thermal, other
+load) cancels. Memory: CUDA's peak allocation; on CPU the growth of peak RSS over a training step,
+measured in a fresh subprocess per configuration (``python -m attnzoo.benchmarks.memory``), since
+a process's peak RSS never goes down.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..attention import aux_loss
+from ..models import create_model
+from .complexity import complexity
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    model: str
+    attention: tuple[str, ...]  # () is the baseline
+    input_size: int
+    batch_size: int
+    num_classes: int | None = None
+    device: str = "cpu"
+    channels_last: bool = False
+    amp: bool = False
+
+    @property
+    def label(self) -> str:
+        return "+".join(self.attention) or "none"
+
+
+@dataclass
+class BenchResult:
+    model: str
+    attention: str
+    batch_size: int
+    input_size: int
+    params_m: float
+    train_gmacs: float
+    train_step_ms: float
+    train_img_s: float
+    infer_img_s: float
+    peak_mem_mb: float | None
+    train_ratio: float  # step time / baseline's, median over rounds
+    infer_ratio: float  # throughput / baseline's
+    params_ratio: float
+    macs_ratio: float
+    mem_ratio: float | None
+
+
+def build(config: BenchConfig) -> nn.Module:
+    model = create_model(config.model, config.num_classes, attention=list(config.attention))
+    model = model.to(config.device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _inputs(config: BenchConfig, model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(config.batch_size, 3, config.input_size, config.input_size, generator=generator)
+    y = torch.randint(0, model.num_classes, (config.batch_size,), generator=generator)
+    if config.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x.to(config.device), y.to(config.device)
+
+
+def _autocast(config: BenchConfig):
+    if not config.amp:
+        return nullcontext()
+    return torch.autocast(config.device.split(":")[0], dtype=torch.bfloat16)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def train_step_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
+    """One SGD step on a fixed batch, as the trainer does it (aux_loss included)."""
+    x, y = _inputs(config, model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    model.train()
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(config):
+            loss = F.cross_entropy(model(x), y) + aux_loss(model)
+        loss.backward()
+        optimizer.step()
+        _sync(config.device)
+
+    return step
+
+
+def infer_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
+    from ..deploy import deploy
+
+    deployed = deploy(model)
+    x, _ = _inputs(config, model)
+
+    def forward() -> None:
+        with torch.no_grad(), _autocast(config):
+            deployed(x)
+        _sync(config.device)
+
+    return forward
+
+
+def _timed(fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(fns: Sequence[Callable[[], None]], warmup: int, repeats: int) -> list[list[float]]:
+    """Seconds per call of each function: ``repeats`` rounds, each calling every function once in
+    turn, after ``warmup`` untimed rounds. Returns times[function][round]."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            times[i].append(_timed(fn))
+    return times
+
+
+def median_ratio(times: list[float], baseline: list[float]) -> float:
+    return statistics.median(t / b for t, b in zip(times, baseline, strict=True))
+
+
+def peak_memory_mb(config: BenchConfig) -> float:
+    """Peak memory of a training step of ``config``, in MiB (see the module docstring)."""
+    if config.device.startswith("cuda"):
+        model = build(config)
+        step = train_step_fn(config, model)
+        step()  # optimiser state allocated
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        step()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    command = [sys.executable, "-m", "attnzoo.benchmarks.memory", json.dumps(asdict(config))]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]  # the exception's line
+        raise RuntimeError(f"memory subprocess for {config.label} failed: {last}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def run_bench(
+    configs: Sequence[BenchConfig],
+    *,
+    warmup: int = 2,
+    repeats: int = 5,
+    memory: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[BenchResult]:
+    """Benchmark ``configs``; the first is the baseline every ratio refers to."""
+    say = progress or (lambda message: None)
+    models = [build(c) for c in configs]
+    say("training steps")
+    train = interleaved(
+        [train_step_fn(c, m) for c, m in zip(configs, models, strict=True)], warmup, repeats
+    )
+    say("inference")
+    infer = interleaved(
+        [infer_fn(c, m) for c, m in zip(configs, models, strict=True)], warmup, repeats
+    )
+    costs = [complexity(m.cpu(), c.input_size) for c, m in zip(configs, models, strict=True)]
+    mems: list[float | None] = []
+    for c in configs:
+        say(f"memory: {c.label}")
+        mems.append(peak_memory_mb(c) if memory else None)
+    base = 0
+    results = []
+    for i, c in enumerate(configs):
+        step = statistics.median(train[i])
+        results.append(
+            BenchResult(
+                model=c.model,
+                attention=c.label,
+                batch_size=c.batch_size,
+                input_size=c.input_size,
+                params_m=costs[i]["params"] / 1e6,
+                train_gmacs=costs[i]["train_macs"] / 1e9,
+                train_step_ms=1e3 * step,
+                train_img_s=c.batch_size / step,
+                infer_img_s=c.batch_size / statistics.median(infer[i]),
+                peak_mem_mb=mems[i],
+                train_ratio=median_ratio(train[i], train[base]),
+                infer_ratio=1 / median_ratio(infer[i], infer[base]),
+                params_ratio=costs[i]["params"] / costs[base]["params"],
+                macs_ratio=costs[i]["train_macs"] / costs[base]["train_macs"],
+                mem_ratio=None if mems[i] is None else mems[i] / mems[base],
+            )
+        )
+    return results
+
+
+def markdown(results: Sequence[BenchResult]) -> str:
+    """The results as a Markdown table, ratios to the first (baseline) row."""
+
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    lines = [
+        "| model | attention | params (M) | train GMACs | step (ms) | train img/s | step ratio "
+        "| infer img/s | infer ratio | peak mem (MiB) | mem ratio | MACs ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        mem = "-" if r.peak_mem_mb is None else f"{r.peak_mem_mb:.0f}"
+        lines.append(
+            f"| {r.model} | {r.attention} | {r.params_m:.2f} | {r.train_gmacs:.3f} | "
+            f"{r.train_step_ms:.0f} | {r.train_img_s:.1f} | {r.train_ratio:.2f} | "
+            f"{r.infer_img_s:.1f} | {r.infer_ratio:.2f} | {mem} | {ratio(r.mem_ratio)} | "
+            f"{r.macs_ratio:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    import platform
+
+    info: dict[str, Any] = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+__all__ = ["BenchConfig", "BenchResult", "markdown", "run_bench"]

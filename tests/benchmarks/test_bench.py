@@ -1,0 +1,66 @@
+"""The benchmark's mechanics: interleaving, ratios, memory subprocess, outputs. Not its speed."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from attnzoo.benchmarks.bench import (
+    BenchConfig,
+    interleaved,
+    median_ratio,
+    peak_memory_mb,
+    run_bench,
+)
+from attnzoo.cli.main import main
+
+
+def test_rounds_call_every_function_in_turn():
+    calls = []
+    fns = [lambda i=i: calls.append(i) for i in range(3)]
+    times = interleaved(fns, warmup=1, repeats=2)
+    assert calls == [0, 1, 2] * 3  # one warm-up round, then two timed rounds
+    assert [len(t) for t in times] == [2, 2, 2]
+    assert all(t >= 0 for row in times for t in row)
+
+
+def test_ratio_is_the_median_of_per_round_ratios():
+    # Round 2 ran slow for both (machine drift): per-round ratios cancel it.
+    assert median_ratio([2.0, 20.0, 2.2], [1.0, 10.0, 1.0]) == pytest.approx(2.0)
+
+
+def test_run_bench_reports_ratios_to_the_baseline():
+    configs = [BenchConfig("resnet20", a, 16, 4) for a in ((), ("se",))]
+    base, se = run_bench(configs, warmup=0, repeats=2, memory=False)
+    assert (base.attention, se.attention) == ("none", "se")
+    assert base.train_ratio == base.infer_ratio == base.params_ratio == base.macs_ratio == 1.0
+    assert se.params_ratio > 1 and se.params_m > base.params_m
+    assert se.train_step_ms > 0 and se.infer_img_s > 0 and se.mem_ratio is None
+    assert se.train_img_s == pytest.approx(4 / (se.train_step_ms / 1e3))
+
+
+def test_peak_memory_grows_with_the_batch():
+    small = peak_memory_mb(BenchConfig("resnet20", (), 32, 4))
+    large = peak_memory_mb(BenchConfig("resnet20", (), 32, 64))
+    assert 0 < small < large
+
+
+def test_bad_model_in_the_memory_subprocess_is_reported():
+    with pytest.raises(RuntimeError, match=r"memory subprocess for none failed.*unknown model"):
+        peak_memory_mb(BenchConfig("resnet9", (), 32, 4))
+
+
+def test_cli_writes_table_json_and_csv(tmp_path, capsys):
+    argv = ["bench", "--models", "resnet20", "--attention", "se,se+ba2m", "--input-size", "16"]
+    argv += ["--batch-size", "4", "--warmup", "0", "--repeats", "1", "--no-memory"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "| resnet20 | none |" in table and "| resnet20 | se+ba2m |" in table
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["attention"] for r in data["rows"]] == ["none", "se", "se+ba2m"]
+    assert data["machine"]["torch"] and data["args"]["batch_size"] == 4
+    rows = list(csv.DictReader((tmp_path / "bench.csv").open()))
+    assert [r["attention"] for r in rows] == ["none", "se", "se+ba2m"]
+    assert (tmp_path / "bench.md").read_text().startswith("| model |")
