@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from attnzoo.benchmarks.bench import (
     BenchConfig,
@@ -45,6 +46,13 @@ def test_peak_memory_grows_with_the_batch():
     small = peak_memory_mb(BenchConfig("resnet20", (), 32, 4))
     large = peak_memory_mb(BenchConfig("resnet20", (), 32, 64))
     assert 0 < small < large
+
+
+def test_peak_memory_does_not_inherit_the_parents_peak():
+    # getrusage's peak survives fork + exec: a large parent once made every child report it.
+    ballast = torch.ones(2**27)  # 512 MiB held by this process
+    ballast += 1
+    assert peak_memory_mb(BenchConfig("resnet20", (), 32, 4)) < 256
 
 
 def test_bad_model_in_the_memory_subprocess_is_reported():

@@ -9,17 +9,20 @@ MiB. It is what the step needs on top of the model and its inputs.
 from __future__ import annotations
 
 import json
-import os
-import resource
 import sys
 
 import torch
 
 
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (VmRSS: now; VmHWM: the peak), in MiB."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024  # kB
+
+
 def resident_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return _status_mb("VmRSS")
 
 
 def main(argv: list[str]) -> None:
@@ -31,7 +34,9 @@ def main(argv: list[str]) -> None:
     step = train_step_fn(config, build(config))
     before = resident_mb()
     step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # VmHWM, not getrusage's ru_maxrss: that one survives exec, so a child of a large parent
+    # would report the parent's peak.
+    peak = _status_mb("VmHWM")
     print(f"{max(peak - before, 0.0):.1f}")
 
 
