@@ -22,7 +22,7 @@ CIFAR10_CLASSES = (
 
 
 def test_list_datasets():
-    assert list_datasets() == ["cifar10", "fashion-mnist"]
+    assert list_datasets() == ["cifar10", "cifar100", "fashion-mnist"]
 
 
 def test_formats_are_detected(tmp_path):
@@ -52,7 +52,7 @@ def test_unknown_option_is_named(tmp_path):
 
 def test_unknown_name_lists_the_built_in_ones():
     with pytest.raises(
-        FileNotFoundError, match=r"dataset not found: imagenet-21k .*\(cifar10, fashion-mnist\)"
+        FileNotFoundError, match=r"dataset not found: imagenet-21k .*\(cifar10, cifar100, fashion-mnist\)"
     ):
         load_dataset("imagenet-21k", "train")
 

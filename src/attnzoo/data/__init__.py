@@ -1,11 +1,20 @@
-"""Datasets held in memory as uint8 tensors, their readers, batched augmentation and loading."""
+"""Datasets held in memory as uint8 tensors or streamed from files, their readers, augmentation
+and sharded, resumable loading."""
 
 from .cifar import read_cifar
 from .dataset import DatasetError, ImageDataset
 from .idx import FASHION_MNIST_CLASSES, read_idx
 from .image_folder import read_image_folder
-from .loader import BatchLoader
+from .loader import BatchLoader, BatchTransform, ShardedLoader
+from .pil_transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    RandomResizedCropFlip,
+    ResizeCenterCrop,
+    random_resized_box,
+)
 from .registry import list_datasets, load_dataset
+from .stream import StreamLoader, open_stream, scan_image_folder
 from .transforms import (
     EvalTransform,
     TrainTransform,
@@ -18,19 +27,29 @@ from .transforms import (
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "BatchLoader",
+    "BatchTransform",
     "DatasetError",
     "EvalTransform",
     "ImageDataset",
+    "RandomResizedCropFlip",
+    "ResizeCenterCrop",
+    "ShardedLoader",
+    "StreamLoader",
     "TrainTransform",
     "channel_stats",
     "crop_flip",
     "list_datasets",
     "load_dataset",
     "normalize",
+    "open_stream",
     "random_crop_flip",
+    "random_resized_box",
     "read_cifar",
     "read_idx",
     "read_image_folder",
     "sample_crop_flip",
+    "scan_image_folder",
 ]

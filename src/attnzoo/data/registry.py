@@ -27,6 +27,8 @@ def _data_dirs() -> list[Path]:
 # Each built-in name gives the places it may be, in order of preference.
 _BUILTIN: dict[str, Callable[[], list[Path]]] = {
     "cifar10": lambda: [d / "cifar10-jpeg.tar.gz" for d in _data_dirs()],
+    # Not bundled (no download here): the standard python-format folder, put in a data dir.
+    "cifar100": lambda: [d / "cifar-100-python" for d in _data_dirs()],
     # Debian/Ubuntu package dataset-fashion-mnist.
     "fashion-mnist": lambda: [Path("/usr/share/datasets/fashion-mnist")],
 }

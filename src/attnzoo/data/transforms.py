@@ -89,20 +89,40 @@ def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
 
 
 class TrainTransform:
-    """Random crop and flip (``padding`` 0: flip only), then normalisation."""
+    """Random crop and flip (``padding`` 0: flip only), then normalisation.
+
+    The random draws (``draw``) are separate from their application (``apply``) so that a loader
+    can draw for a whole global batch and apply the draws to one process's rows of it.
+    """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], padding: int = 4) -> None:
+        if padding < 0:
+            raise ValueError(f"padding must be >= 0, got {padding}")
         self.mean, self.std, self.padding = tuple(mean), tuple(std), padding
 
+    def draw(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """Per-image draws for ``n`` images: crop offsets dy, dx and flip flags, each (n,)."""
+        return sample_crop_flip(n, self.padding, generator)
+
+    def apply(self, images: torch.Tensor, draws: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Augment and normalise uint8 (N, C, H, W) ``images`` with the draws for these N."""
+        return normalize(crop_flip(images, *draws, self.padding), self.mean, self.std)
+
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return normalize(random_crop_flip(images, self.padding, generator), self.mean, self.std)
+        return self.apply(images, self.draw(len(images), generator))
 
 
 class EvalTransform:
-    """Normalisation only; the generator is ignored."""
+    """Normalisation only: it draws nothing."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         self.mean, self.std = tuple(mean), tuple(std)
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def draw(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        return ()
+
+    def apply(self, images: torch.Tensor, draws: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return normalize(images, self.mean, self.std)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return self.apply(images, ())
