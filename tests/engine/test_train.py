@@ -40,9 +40,9 @@ def test_train_writes_metrics_checkpoint_and_summary(tiny_cifar10, tmp_path):
     assert on_disk["params"] == sum(p.numel() for p in model.parameters())
     assert summary["data"]["train_images"] == 200 and summary["data"]["test_images"] == 40
 
-    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
     assert state["epoch"] == 2
-    result = evaluate_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    result = evaluate_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
     assert result["top1"] == pytest.approx(summary["top1"])
 
 
@@ -50,8 +50,8 @@ def test_training_is_reproducible_for_a_seed(tiny_cifar10, tmp_path):
     a = train(small_config(tiny_cifar10, tmp_path / "a", epochs=1), progress=False)
     b = train(small_config(tiny_cifar10, tmp_path / "b", epochs=1), progress=False)
     assert a["train_loss"] == b["train_loss"]
-    wa = load_checkpoint(tmp_path / "a" / "checkpoint.pt")["model"]
-    wb = load_checkpoint(tmp_path / "b" / "checkpoint.pt")["model"]
+    wa = load_checkpoint(tmp_path / "a" / "checkpoint.safetensors")["model"]
+    wb = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
@@ -63,7 +63,7 @@ def test_aux_loss_reaches_the_optimiser(tiny_cifar10, tmp_path):
         ),
         progress=False,
     )
-    weights = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["model"]
+    weights = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")["model"]
     p = [v for k, v in weights.items() if k.endswith("attn.p")]
     assert p and all(not torch.equal(v, torch.full((2,), 0.5)) for v in p)
 

@@ -1,6 +1,6 @@
 """Training and evaluation engine."""
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
 from .config import TrainConfig
 from .trainer import evaluate, train
 
@@ -9,6 +9,7 @@ __all__ = [
     "TrainConfig",
     "evaluate",
     "load_checkpoint",
+    "load_latest",
     "save_checkpoint",
     "train",
 ]

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ..models import list_models, plan_attention
+import yaml
+
+from ..models import check_model_options, list_models, plan_attention
 
 SCHEDULES = ("constant", "step", "multistep", "cosine")
+AUGMENTS = ("cifar", "imagenet")
+AMP = ("none", "bf16", "fp16")
+# Settings that may change when a run resumes: they do not alter what is computed.
+RESUMABLE_CHANGES = frozenset({"resume", "save_every", "workers", "tensorboard", "out_dir"})
 
 
 @dataclass
@@ -17,6 +24,7 @@ class TrainConfig:
     attention: list[str] = field(default_factory=list)
     # Options per attention module, keyed by its name: {"ba2m": {"tau": 0.5}}.
     attention_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"drop_rate": 0.3}
     data: str = "cifar10"
     train_per_class: int | None = None  # keep the first k training images of each class
     test_per_class: int | None = None
@@ -31,8 +39,24 @@ class TrainConfig:
     step_size: int = 30  # epochs, for "step"
     gamma: float = 0.1
     warmup_epochs: float = 0.0
+    nesterov: bool = False
+    label_smoothing: float = 0.0
+    norm_bias_decay: bool = True  # False: no weight decay on normalisation weights and biases
+    # "cifar": whole dataset in memory, batched pad-crop-flip; "imagenet": images decoded in
+    # worker processes, RandomResizedCrop + flip for training, resize + centre crop for testing.
+    augment: str = "cifar"
     padding: int = 4  # random-crop padding of the CIFAR augmentation (0 disables the crop)
+    image_size: int = 224  # crop size of the ImageNet augmentation
+    workers: int = 4  # decoding processes of the ImageNet augmentation
+    device: str = "auto"  # auto: cuda when available
+    amp: str = "none"  # bf16 autocast (CPU or GPU), or fp16 with a gradient scaler (GPU)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the model
+    sync_bn: bool = False  # BatchNorm statistics over all processes' batches
     seed: int = 0
+    resume: str = ""  # "auto": continue from the run directory's checkpoint, if any
+    save_every: int = 0  # also checkpoint every N steps within an epoch (0: at epoch ends only)
+    tensorboard: bool = True  # write TensorBoard event files when tensorboard is installed
     out_dir: str = ""  # default: runs/<model>-<attention>-s<seed>
 
     def __post_init__(self) -> None:
@@ -62,19 +86,82 @@ class TrainConfig:
         need(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         need(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", "must be in [0, epochs)")
         need(self.padding >= 0, "padding", "must be non-negative")
+        need(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
+        need(not self.nesterov or self.momentum > 0, "nesterov", "needs momentum > 0")
+        need(self.augment in AUGMENTS, "augment", f"must be one of {', '.join(AUGMENTS)}")
+        need(self.image_size >= 8, "image_size", "must be at least 8")
+        need(self.workers >= 0, "workers", "must be non-negative")
+        need(self.amp in AMP, "amp", f"must be one of {', '.join(AMP)}")
+        need(self.save_every >= 0, "save_every", "must be non-negative")
+        need(self.resume in ("", "auto") or Path(self.resume).is_file(), "resume",
+             "must be '', 'auto' or an existing checkpoint file")  # fmt: skip
         for key in ("train_per_class", "test_per_class"):
             need(getattr(self, key) is None or getattr(self, key) >= 1, key, "must be positive")
         stray = sorted(set(self.attention_options) - set(self.attention))
         need(not stray, "attention_options", f"names modules not in attention: {stray}")
         plan_attention(self.attention_spec())  # unknown names or options fail here
+        check_model_options(self.model, self.model_options)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        """A config from plain values (YAML, JSON), with unknown keys and wrong types named."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
         if unknown:
             raise ValueError(f"config: unknown key(s) {', '.join(unknown)}")
+        for key, value in values.items():
+            _check_type(key, value, fields[key].type)
         return cls(**values)
+
+
+_TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "int | None": (int,)}
+
+
+def _check_type(key: str, value: Any, annotation: str) -> None:
+    if value is None and "None" in annotation:
+        return
+    if annotation.startswith("list["):
+        ok = isinstance(value, list)
+    elif annotation.startswith("dict["):
+        ok = isinstance(value, dict)
+    else:
+        expected = _TYPES[annotation]
+        # bool is an int in Python; a YAML "true" must not pass for an epoch count.
+        ok = isinstance(value, expected) and (annotation == "bool" or not isinstance(value, bool))
+    if not ok:
+        raise ValueError(f"config: {key}={value!r} should be of type {annotation}")
+
+
+def config_dirs() -> list[Path]:
+    """Where configs are looked up by name: ./configs, then the checkout's configs/."""
+    return [Path("configs"), Path(__file__).resolve().parents[3] / "configs"]
+
+
+def read_config_file(name_or_path: str) -> dict[str, Any]:
+    """A YAML experiment file, by path or by name (``NAME`` -> ``configs/NAME.yaml``).
+
+    The file holds TrainConfig keys at the top level and, optionally, ``description`` and a
+    ``sweep`` section (``models``, ``attention``, ``seeds``, ``published``) read by
+    ``attnzoo sweep``.
+    """
+    path = Path(name_or_path)
+    if not path.is_file():
+        candidates = [d / f"{name_or_path}.yaml" for d in config_dirs()]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            known = sorted({p.stem for d in config_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+            raise FileNotFoundError(
+                f"config {name_or_path!r} not found: no such file, and no configs/"
+                f"{name_or_path}.yaml. Known configs: {', '.join(known) or 'none'}"
+            )
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"config {path}: invalid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"config {path}: expected a mapping of keys to values")
+    values.pop("description", None)
+    return values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..data import BatchLoader, EvalTransform, load_dataset
+from ..data import BatchLoader, EvalTransform, StreamLoader, load_dataset, open_stream
 from ..models import create_model
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
@@ -22,39 +22,47 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Rebuild the model a checkpoint was trained as, load its weights, and evaluate it.
 
-    The images are normalised with the training set's statistics stored in the checkpoint.
+    The images are normalised with the training set's statistics stored in the checkpoint, and
+    prepared as in training's test split (CIFAR: as they are; ImageNet: resize and centre crop).
     """
     state = load_checkpoint(path)
     config = TrainConfig.from_dict(state["config"])
-    info = state["data"]
-    dataset = load_dataset(data or config.data, split, max_per_class=per_class)
-    if dataset.num_classes != len(info["classes"]):
+    info, source = state["data"], data or config.data
+    if config.augment == "imagenet":
+        samples, classes = open_stream(source, split)
+        loader = StreamLoader(
+            samples, classes, batch_size, train=False, num_workers=config.workers,
+            image_size=info["image_size"], mean=info["mean"], std=info["std"],
+        )  # fmt: skip
+        num_classes = len(classes)
+    else:
+        dataset = load_dataset(source, split, max_per_class=per_class)
+        loader = BatchLoader(
+            dataset, batch_size, shuffle=False, drop_last=False,
+            transform=EvalTransform(info["mean"], info["std"]),
+        )  # fmt: skip
+        num_classes = dataset.num_classes
+    if num_classes != len(info["classes"]):
         raise ValueError(
-            f"{data or config.data} has {dataset.num_classes} classes but the checkpoint {path} "
+            f"{source} has {num_classes} classes but the checkpoint {path} "
             f"was trained on {len(info['classes'])}"
         )
     model = create_model(
         config.model,
         len(info["classes"]),
-        in_chans=len(info["mean"]),
+        in_chans=info["in_chans"],
         attention=config.attention_spec(),
+        model_options=config.model_options,
     )
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
         raise CheckpointError(f"{path} does not fit {config.model}: {err}") from None
-    loader = BatchLoader(
-        dataset,
-        batch_size,
-        shuffle=False,
-        drop_last=False,
-        transform=EvalTransform(info["mean"], info["std"]),
-    )
     return {
         "checkpoint": str(path),
-        "data": data or config.data,
+        "data": source,
         "split": split,
-        "images": len(dataset),
+        "images": len(samples) if config.augment == "imagenet" else len(dataset),
         "epoch": state.get("epoch"),
         **evaluate(model, loader),
     }

@@ -1,214 +1,307 @@
-"""The training loop: SGD with momentum, evaluation every epoch, JSON-lines metrics, checkpoints.
+"""The training loop: SGD, evaluation every epoch, metrics, checkpoints that make runs resumable.
 
-The engine knows models and datasets only through their factories (``create_model``,
-``load_dataset``) and attention modules only through ``aux_loss``: it never names a module.
+The engine knows models and datasets only through their factories (``create_model``, the data
+loaders) and attention modules only through ``aux_loss``: it never names a module.
+
+A run resumed from its checkpoint (``resume="auto"``) ends bit-identical, on CPU, to the same run
+never interrupted: the checkpoint holds the model, optimiser, scheduler, gradient scaler, every
+process's RNG state, and the position in the epoch's data order, whose batches the loaders can
+restart from in O(1).
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..attention import aux_loss
-from ..data import (
-    BatchLoader,
-    EvalTransform,
-    ImageDataset,
-    TrainTransform,
-    channel_stats,
-    load_dataset,
-)
 from ..io import write_json
 from ..models import count_params, create_model
-from .checkpoint import save_checkpoint
-from .config import TrainConfig
+from . import distributed
+from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
+from .config import RESUMABLE_CHANGES, TrainConfig
+from .data import Loaders, build_loaders
+from .distributed import World
 from .metrics import topk_correct
+from .optim import build_optimizer
+from .runlog import RunLog
 from .schedule import build_scheduler
 
+CHECKPOINT = "checkpoint.safetensors"
 
-def load_split(config: TrainConfig, split: str) -> ImageDataset:
-    per_class = config.train_per_class if split == "train" else config.test_per_class
-    return load_dataset(config.data, split, max_per_class=per_class)
+
+@dataclass
+class EpochSums:
+    """Running sums of the epoch in progress; mid-epoch checkpoints carry them over a restart."""
+
+    loss: float = 0.0
+    correct: int = 0
+    count: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Run:
+    """Everything one training run steps and saves."""
+
+    config: TrainConfig
+    world: World
+    loaders: Loaders
+    model: nn.Module  # the plain model: its state_dict is what checkpoints hold
+    train_model: nn.Module  # what the step calls: the model, maybe in DDP and compiled
+    eval_model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    out_dir: Path
+    wall_before: float = 0.0  # seconds spent in earlier, interrupted sessions of this run
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def autocast(self) -> torch.autocast:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.amp)
+        return torch.autocast(self.world.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        if self.config.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def save(self, epoch: int, step: int, sums: EpochSums, last: dict | None = None) -> None:
+        """Checkpoint after ``epoch`` epochs and ``step`` steps of the next; all ranks call it."""
+        rng = distributed.gather_rng_states(self.world)  # a collective: every rank takes part
+        if not self.world.is_main:
+            return
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng,
+            "epoch": epoch,
+            "step": step,
+            "sums": dataclasses.asdict(sums),
+            "last": last,
+            "wall_seconds": self.wall_before + time.perf_counter() - self.started,
+            "config": self.config.to_dict(),
+            "data": self.loaders.info,
+        }
+        save_checkpoint(self.out_dir / CHECKPOINT, state)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: BatchLoader) -> dict[str, float]:
-    """Mean loss and top-1/top-5 accuracy (in %) of ``model`` in eval mode over ``loader``."""
+def evaluate(model: nn.Module, loader, world: World | None = None) -> dict[str, float]:
+    """Mean loss and top-1/top-5 accuracy (in %) of ``model`` in eval mode over ``loader``.
+
+    With several processes each evaluates its shard and the sums are added up.
+    """
     model.eval()
     loss_sum, top1, top5, count = 0.0, 0, 0, 0
+    loader.set_epoch(0)
     for images, labels in loader:
-        logits = model(images)
+        logits = model(images).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         hits = topk_correct(logits, labels)
         top1, top5, count = top1 + hits[0], top5 + hits[1], count + len(labels)
+    if world is not None:
+        loss_sum, top1, top5, count = distributed.all_sum(world, [loss_sum, top1, top5, count])
     return {"loss": loss_sum / count, "top1": 100 * top1 / count, "top5": 100 * top5 / count}
 
 
-def train_one_epoch(
-    model: nn.Module,
-    loader: BatchLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    epoch: int,
-    progress: bool,
-) -> dict[str, float]:
-    model.train()
-    loader.set_epoch(epoch)
-    loss_sum, correct, count = 0.0, 0, 0
-    start = time.perf_counter()
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=not progress, unit="batch")
-    for step, (images, labels) in enumerate(bar):
-        logits = model(images)
-        loss = F.cross_entropy(logits, labels) + aux_loss(model)
+def train_one_epoch(run: Run, epoch: int, start: int, sums: EpochSums, progress: bool) -> dict:
+    config, loader = run.config, run.loaders.train
+    run.train_model.train()
+    loader.set_epoch(epoch, start)
+    began = time.perf_counter() - sums.seconds
+    bar = tqdm(
+        loader, desc=f"epoch {epoch + 1}/{config.epochs}", total=len(loader), initial=start,
+        leave=False, disable=not (progress and run.world.is_main), unit="batch",
+    )  # fmt: skip
+    for step, (images, labels) in enumerate(bar, start=start):
+        with run.autocast():
+            logits = run.train_model(run.prepare(images))
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+        loss = loss + aux_loss(run.model)
         value = loss.item()
         if not math.isfinite(value):
             raise FloatingPointError(
-                f"non-finite loss {value} at epoch {epoch + 1}, step {step + 1}; "
-                "try a lower lr or a warm-up"
+                f"non-finite loss {value} at epoch {epoch + 1}, step {step + 1}; the last good "
+                f"checkpoint is kept in {run.out_dir}. Try a lower lr or a warm-up"
             )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        loss_sum += value * len(labels)
-        correct += int((logits.argmax(1) == labels).sum())
-        count += len(labels)
-        seconds = time.perf_counter() - start
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        sums.loss += value * len(labels)
+        sums.correct += int((logits.argmax(1) == labels).sum())
+        sums.count += len(labels)
+        sums.seconds = time.perf_counter() - began
         bar.set_postfix(
-            loss=f"{loss_sum / count:.3f}",
-            acc=f"{100 * correct / count:.1f}",
-            img_s=f"{count / seconds:.0f}",
-            refresh=False,
-        )
-    seconds = time.perf_counter() - start
+            loss=f"{sums.loss / sums.count:.3f}", acc=f"{100 * sums.correct / sums.count:.1f}",
+            img_s=f"{sums.count * run.world.size / max(sums.seconds, 1e-9):.0f}", refresh=False,
+        )  # fmt: skip
+        if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < len(loader):
+            run.save(epoch, step + 1, sums)
+    bar.close()
+    loss, correct, count = distributed.all_sum(run.world, [sums.loss, sums.correct, sums.count])
     return {
-        "loss": loss_sum / count,
+        "loss": loss / count,
         "top1": 100 * correct / count,
-        "images_per_s": count / seconds,
-        "seconds": seconds,
+        "images_per_s": count / max(sums.seconds, 1e-9),
+        "seconds": sums.seconds,
     }
 
 
-def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Train ``config.model`` on ``config.data``; write metrics, checkpoint and summary.
-
-    Returns the summary written to ``<out_dir>/summary.json``: final-epoch (not best) test top-1
-    and top-5, parameter count, wall time and the full resolved configuration.
-    """
-    config.validate()
-    started = time.perf_counter()
-    out_dir = Path(config.out_dir)
-    train_set, test_set = load_split(config, "train"), load_split(config, "test")
-    if test_set.classes != train_set.classes:
-        raise ValueError(
-            f"{config.data}: the test split's classes differ from the training split's "
-            f"({len(test_set.classes)} vs {len(train_set.classes)}); labels would not match"
-        )
-    if config.batch_size > len(train_set):
-        raise ValueError(
-            f"config: batch_size={config.batch_size} is larger than the training set "
-            f"({len(train_set)} images)"
-        )
-    mean, std = channel_stats(train_set.images)
-    train_loader = BatchLoader(
-        train_set,
-        config.batch_size,
-        shuffle=True,
-        drop_last=True,
-        transform=TrainTransform(mean, std, padding=config.padding),
-        seed=config.seed,
-    )
-    test_loader = BatchLoader(
-        test_set,
-        config.eval_batch_size,
-        shuffle=False,
-        drop_last=False,
-        transform=EvalTransform(mean, std),
-    )
-
+def _build_run(config: TrainConfig, world: World) -> Run:
+    if config.amp == "fp16" and world.device.type != "cuda":
+        raise ValueError("config: amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
+    loaders = build_loaders(config, world)
     torch.manual_seed(config.seed)
     model = create_model(
         config.model,
-        train_set.num_classes,
-        in_chans=train_set.images.shape[1],
+        loaders.num_classes,
+        in_chans=loaders.info["in_chans"],
         attention=config.attention_spec(),
+        model_options=config.model_options,
     )
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-    )
+    if config.sync_bn and world.size > 1:
+        model = distributed.sync_batchnorm(model, world.device)
+    memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+    model = model.to(world.device, memory_format=memory_format)
+    optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(
         optimizer,
         schedule=config.schedule,
-        steps_per_epoch=len(train_loader),
+        steps_per_epoch=len(loaders.train),
         epochs=config.epochs,
         milestones=tuple(config.milestones),
         step_size=config.step_size,
         gamma=config.gamma,
         warmup_epochs=config.warmup_epochs,
     )
+    scaler = torch.amp.GradScaler(world.device.type, enabled=config.amp == "fp16")
+    train_model = model
+    if world.size > 1:
+        train_model = DistributedDataParallel(model, device_ids=_device_ids(world))
+    eval_model = model
+    if config.compile:
+        train_model, eval_model = torch.compile(train_model), torch.compile(model)
+    return Run(
+        config, world, loaders, model, train_model, eval_model, optimizer, scheduler, scaler,
+        Path(config.out_dir),
+    )  # fmt: skip
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    metrics_path = out_dir / "metrics.jsonl"
-    metrics_path.write_text("")
-    data_info = {
-        "train_images": len(train_set),
-        "test_images": len(test_set),
-        "classes": list(train_set.classes),
-        "mean": mean,
-        "std": std,
-    }
-    for epoch in range(config.epochs):
-        train_stats = train_one_epoch(model, train_loader, optimizer, scheduler, epoch, progress)
-        test_stats = evaluate(model, test_loader)
-        record = {
-            "epoch": epoch + 1,
-            "lr": scheduler.get_last_lr()[0],
-            "train": train_stats,
-            "test": test_stats,
-        }
-        with metrics_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        if progress:
-            tqdm.write(
-                f"epoch {epoch + 1}/{config.epochs}  train loss {train_stats['loss']:.3f}  "
-                f"test top-1 {test_stats['top1']:.2f}%  {train_stats['images_per_s']:.0f} img/s"
-            )
-        save_checkpoint(
-            out_dir / "checkpoint.pt",
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch + 1,
-                "config": config.to_dict(),
-                "data": data_info,
-            },
+
+def _device_ids(world: World) -> list[int] | None:
+    return [world.device.index] if world.device.type == "cuda" else None
+
+
+def _find_checkpoint(config: TrainConfig) -> tuple[dict[str, Any], Path] | None:
+    if config.resume == "auto":
+        return load_latest(Path(config.out_dir) / CHECKPOINT)
+    if config.resume:
+        return load_checkpoint(config.resume), Path(config.resume)
+    return None
+
+
+def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:
+    current = config.to_dict()
+    changed = sorted(
+        key for key in current.keys() | saved.keys()
+        if key not in RESUMABLE_CHANGES and current.get(key) != saved.get(key)
+    )  # fmt: skip
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+        raise ValueError(
+            f"cannot resume from {path}: the configuration changed ({details}). Start a new run "
+            "directory, or set resume to '' to start this one again from scratch"
         )
 
+
+def _restore(run: Run, state: dict[str, Any], path: Path) -> None:
+    try:
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        if state["scaler"]:
+            run.scaler.load_state_dict(state["scaler"])
+    except (RuntimeError, KeyError, ValueError) as err:
+        raise CheckpointError(f"{path} does not fit this run: {err}") from None
+    distributed.set_rng_state(run.world, state["rng"])
+    run.wall_before = state["wall_seconds"]
+
+
+def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Train ``config.model`` on ``config.data``; write metrics, checkpoints and a summary.
+
+    Under torchrun, every process calls this; rank 0 alone writes files. Returns the summary
+    written to ``<out_dir>/summary.json``: final-epoch (not best) test top-1 and top-5,
+    parameter count, wall time and the full resolved configuration.
+    """
+    config.validate()
+    world = distributed.setup(config.device)
+    try:
+        return _train(config, world, progress)
+    finally:
+        distributed.teardown(world)
+
+
+def _train(config: TrainConfig, world: World, progress: bool) -> dict[str, Any]:
+    found = _find_checkpoint(config)
+    if found is not None:
+        _check_resumable(config, found[0]["config"], found[1])
+    run = _build_run(config, world)
+    done, start, sums, last = 0, 0, EpochSums(), None
+    if found is not None:
+        state, path = found
+        _restore(run, state, path)
+        done, start, last = state["epoch"], state["step"], state["last"]
+        sums = EpochSums(**state["sums"])
+    if world.is_main:
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        log = RunLog(run.out_dir, epochs_done=done, tensorboard=config.tensorboard)
+    for epoch in range(done, config.epochs):
+        train_stats = train_one_epoch(run, epoch, start, sums, progress)
+        test_stats = evaluate(run.eval_model, run.loaders.test, world)
+        last = {"train": train_stats, "test": test_stats}
+        record = {"epoch": epoch + 1, "lr": run.scheduler.get_last_lr()[0], **last}
+        if world.is_main:
+            log.write(record)
+            if progress:
+                tqdm.write(
+                    f"epoch {epoch + 1}/{config.epochs}  train loss {train_stats['loss']:.3f}  "
+                    f"test top-1 {test_stats['top1']:.2f}%  "
+                    f"{train_stats['images_per_s']:.0f} img/s"
+                )
+        start, sums = 0, EpochSums()
+        run.save(epoch + 1, 0, sums, last)
+    if world.is_main:
+        log.close()
     summary = {
         "model": config.model,
         "attention": "+".join(config.attention) or "none",
         "seed": config.seed,
         "epochs": config.epochs,
-        "top1": test_stats["top1"],
-        "top5": test_stats["top5"],
-        "test_loss": test_stats["loss"],
-        "train_loss": train_stats["loss"],
-        "params": count_params(model),
-        "wall_seconds": time.perf_counter() - started,
-        "data": data_info,
+        "top1": last["test"]["top1"],
+        "top5": last["test"]["top5"],
+        "test_loss": last["test"]["loss"],
+        "train_loss": last["train"]["loss"],
+        "params": count_params(run.model),
+        "world_size": world.size,
+        "wall_seconds": run.wall_before + time.perf_counter() - run.started,
+        "data": run.loaders.info,
         "config": config.to_dict(),
     }
-    write_json(out_dir / "summary.json", summary)
+    if world.is_main:
+        write_json(run.out_dir / "summary.json", summary)
     return summary

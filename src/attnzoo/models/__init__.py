@@ -14,13 +14,14 @@ from . import (  # noqa: F401
 )
 from .base import StagedNet
 from .placement import AttentionPlan, plan_attention
-from .registry import count_params, create_model, list_models, register_model
+from .registry import check_model_options, count_params, create_model, list_models, register_model
 from .resnet import ResNet
 
 __all__ = [
     "AttentionPlan",
     "ResNet",
     "StagedNet",
+    "check_model_options",
     "count_params",
     "create_model",
     "list_models",

@@ -37,6 +37,20 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+def check_model_options(name: str, model_options: dict[str, Any]) -> None:
+    """Raise a ValueError naming any option backbone ``name`` does not take."""
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
+    valid = [
+        p for p in inspect.signature(_MODELS[name][0]).parameters if p not in BUILDER_ARGUMENTS
+    ]
+    unknown = sorted(set(model_options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{name}: unknown model option(s) {unknown}; valid: {', '.join(valid) or 'none'}"
+        )
+
+
 def create_model(
     name: str,
     num_classes: int | None = None,
@@ -69,12 +83,7 @@ def create_model(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
     model_options = dict(model_options or {})
-    valid = [p for p in inspect.signature(builder).parameters if p not in BUILDER_ARGUMENTS]
-    unknown = sorted(set(model_options) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"{name}: unknown model option(s) {unknown}; valid: {', '.join(valid) or 'none'}"
-        )
+    check_model_options(name, model_options)
     plan: AttentionPlan = plan_attention(attention, placement, stages, **attention_options)
     return builder(
         num_classes=num_classes, in_chans=in_chans, attention=plan, name=name, **model_options

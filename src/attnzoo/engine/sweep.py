@@ -1,0 +1,166 @@
+"""Sweeps: a grid of models x attention x seeds, run as resumable training subprocesses.
+
+Each run lives in ``<root>/<model>/<attention>/s<seed>`` with the exact configuration it was
+started with (``config.yaml``) and its own log (``train.log``). Running a sweep again skips the
+finished runs (a ``summary.json`` whose config matches), resumes unfinished ones from their
+checkpoints, and retries a crashed one before reporting it; a failed run is never counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..io import atomic_write
+from .config import TrainConfig, read_config_file
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    config: TrainConfig
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.config.out_dir)
+
+    @property
+    def label(self) -> str:
+        attention = "+".join(self.config.attention) or "none"
+        return f"{self.config.model} + {attention}, seed {self.config.seed}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run: SweepRun
+    status: str  # "done" (already finished), "finished", "failed"
+    detail: str = ""
+
+
+def plan_sweep(
+    base: dict[str, Any],
+    *,
+    models: Sequence[str],
+    attention: Sequence[Sequence[str]],
+    seeds: int,
+    root: Path,
+) -> list[SweepRun]:
+    """One validated TrainConfig per (model, attention, seed), each with its own directory."""
+    if seeds < 1:
+        raise ValueError(f"sweep: seeds must be at least 1, got {seeds}")
+    if not models or not attention:
+        raise ValueError("sweep: needs at least one model and one attention setting")
+    runs = []
+    for model in models:
+        for names in attention:
+            for seed in range(seeds):
+                label = "+".join(names) or "none"
+                values = {
+                    **base,
+                    "model": model,
+                    "attention": list(names),
+                    # Options only for the modules this run has: the config refuses strays.
+                    "attention_options": {
+                        k: v for k, v in base.get("attention_options", {}).items() if k in names
+                    },
+                    "seed": seed,
+                    "resume": "auto",
+                    "out_dir": str(root / model / label / f"s{seed}"),
+                }
+                config = TrainConfig.from_dict(values)
+                config.validate()  # every run of the grid is checked before any starts
+                runs.append(SweepRun(config))
+    return runs
+
+
+def sweep_from_file(
+    name: str,
+    *,
+    root: Path | None = None,
+    seeds: int | None = None,
+    models: Sequence[str] | None = None,
+    attention: Sequence[Sequence[str]] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[list[SweepRun], str | None]:
+    """The runs of a config file's ``sweep`` section, with any of its settings overridden, and
+    the published table they are compared with (or None)."""
+    values = read_config_file(name)
+    grid = values.pop("sweep", None) or {}
+    unknown = sorted(set(grid) - {"models", "attention", "seeds", "published"})
+    if unknown:
+        raise ValueError(f"config {name}: unknown sweep key(s) {', '.join(unknown)}")
+    values.update(overrides or {})
+    runs = plan_sweep(
+        values,
+        models=models or grid.get("models") or [values.get("model", "resnet20")],
+        attention=attention or [parse_names(a) for a in grid.get("attention", ["none"])],
+        seeds=seeds or grid.get("seeds", 1),
+        root=root or Path("results") / Path(name).stem,
+    )
+    return runs, grid.get("published")
+
+
+def parse_names(value: str | list[str]) -> list[str]:
+    """One attention setting: ``"none"``, ``"se"``, ``"se+ba2m"`` or a list of names."""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [] if value == "none" else value.split("+")
+
+
+def is_finished(run: SweepRun) -> bool:
+    """A summary exists and was written for exactly this configuration."""
+    path = run.out_dir / "summary.json"
+    if not path.is_file():
+        return False
+    try:
+        saved = json.loads(path.read_text())["config"]
+    except (json.JSONDecodeError, KeyError):
+        return False
+    current = run.config.to_dict()
+    return all(saved.get(k) == v for k, v in current.items() if k not in ("resume", "workers"))
+
+
+def _execute(run: SweepRun, threads: int, retries: int) -> Outcome:
+    run.out_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run.out_dir / "config.yaml"
+    text = yaml.safe_dump(run.config.to_dict(), sort_keys=False)
+    atomic_write(config_path, lambda f: f.write(text.encode()))
+    command = [sys.executable, "-m", "attnzoo", "train", "--config", str(config_path), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    for _ in range(retries + 1):
+        with (run.out_dir / "train.log").open("a") as log:
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+        if code == 0 and is_finished(run):
+            return Outcome(run, "finished")
+    tail = (run.out_dir / "train.log").read_text().strip().splitlines()[-1:] or [""]
+    return Outcome(run, "failed", f"exit {code}: {tail[0]} (see {run.out_dir / 'train.log'})")
+
+
+def run_sweep(
+    runs: Sequence[SweepRun],
+    *,
+    jobs: int = 1,
+    retries: int = 1,
+    report: Callable[[Outcome], None] = lambda outcome: None,
+) -> list[Outcome]:
+    """Run every unfinished run, ``jobs`` at a time, each with its share of the CPU threads."""
+    if jobs < 1:
+        raise ValueError(f"sweep: jobs must be at least 1, got {jobs}")
+    outcomes = [Outcome(r, "done") for r in runs if is_finished(r)]
+    for outcome in outcomes:
+        report(outcome)
+    todo = [r for r in runs if not is_finished(r)]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ThreadPoolExecutor(jobs) as pool:
+        for outcome in pool.map(lambda r: _execute(r, threads, retries), todo):
+            report(outcome)
+            outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,20 @@
+"""Results of training runs: tables over seeds, the papers' published errors, and figures."""
+
+from .plots import plot_comparison, plot_curves, read_metrics
+from .published import published_errors, published_tables
+from .tables import Row, Stats, aggregate, csv_text, find_runs, markdown, read_summaries
+
+__all__ = [
+    "Row",
+    "Stats",
+    "aggregate",
+    "csv_text",
+    "find_runs",
+    "markdown",
+    "plot_comparison",
+    "plot_curves",
+    "published_errors",
+    "published_tables",
+    "read_metrics",
+    "read_summaries",
+]

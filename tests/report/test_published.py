@@ -1,0 +1,107 @@
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from attnzoo import list_attention, list_models
+from attnzoo.benchmarks.paper import PUBLISHED as PUBLISHED_COSTS
+from attnzoo.report import published_errors, published_tables
+from attnzoo.report.published import PUBLISHED
+
+REPO = Path(__file__).resolve().parents[2]
+PAPERS = REPO.parent / "shared" / "papers"
+# A sentence only each paper's text has (the BA2M seed 001 is an abstract without tables).
+PAPER_MARKERS = {
+    "BA2M": "BM: A Batch Aware Attention Module",
+    "SPEM": "Mix-Pooling Strategy for Attention Mechanism",
+    "CBAM": "Table 4: **Classification results on ImageNet-1K.**",
+}
+TABLES = yaml.safe_load(PUBLISHED.read_text())
+
+
+def paper_lines(paper: str) -> list[str]:
+    if not PAPERS.is_dir():
+        pytest.skip(f"the papers' text is not at {PAPERS}")
+    [text] = [t for p in PAPERS.glob("*.txt") if PAPER_MARKERS[paper] in (t := p.read_text())]
+    return text.splitlines()
+
+
+def numbers(line: str) -> list[float]:
+    """The decimals of a table line, leaving out parenthesised ones: "(-0.98)", "(widen=1.5)"."""
+    return [float(x) for x in re.findall(r"\d+\.\d+", re.sub(r"\([^)]*\)", "", line))]
+
+
+def test_lookup():
+    assert published_errors("BA2M Table XI")[("resnext29_8x64d", "ba2m")] == (16.10, None)
+    assert published_errors("BA2M Table VI")[("resnet50_cifar", "se+ba2m")] == (17.52, None)
+    assert published_errors("BA2M Table XII")[("resnext50_32x4d", "ba2m")] == (20.98, 5.85)
+    assert published_errors("CBAM Table 4")[("resnet50", "none")] == (24.56, 7.50)
+    # SPEM prints accuracy: 100 - 94.80.
+    assert published_errors("SPEM Table 1")[("resnet164", "spem")] == (5.20, None)
+    # Sweep configs name tables by short id; the BAM rows of the BAM/CBAM recipe are BA2M's.
+    assert published_errors("ba2m-table11") == published_errors("BA2M Table XI")
+    assert published_errors("cbam-imagenet")[("resnet101", "bam")] == (22.44, 6.29)
+    with pytest.raises(
+        ValueError, match=r"table 'BA2M Table 11'; known: ba2m-table5 \(BA2M Table V\)"
+    ):
+        published_errors("BA2M Table 11")
+
+
+def test_names_are_attnzoo_names():
+    assert len(set(published_tables())) == len({t["table"] for t in TABLES}) == len(TABLES)
+    cost_tables = {t["table"] for t in yaml.safe_load(PUBLISHED_COSTS.read_text())}
+    for table in TABLES:
+        assert {r.get("source", table["table"]) for r in table["rows"]} <= cost_tables
+        keys = [(r["model"], r["attention"]) for r in table["rows"]]
+        assert len(set(keys)) == len(keys), table["table"]
+        for model, attention in keys:
+            assert model in list_models()
+            assert attention == "none" or set(attention.split("+")) <= set(list_attention())
+
+
+def test_sweep_configs_name_known_tables():
+    configs = [yaml.safe_load(p.read_text()) for p in (REPO / "configs").glob("*.yaml")]
+    named = [c["sweep"]["published"] for c in configs if "published" in c.get("sweep", {})]
+    if not named:
+        pytest.skip("no sweep config names a published table")
+    for table in named:
+        published_errors(table)
+
+
+@pytest.mark.parametrize("table", TABLES, ids=lambda t: t["id"])
+def test_every_figure_is_on_a_line_of_the_paper_in_table_order(table):
+    sources: dict[str, list[dict]] = {}
+    for row in table["rows"]:
+        sources.setdefault(row.get("source", table["table"]), []).append(row)
+    for source, rows in sources.items():
+        lines = paper_lines(source.split()[0])
+        at = 0  # not advanced past a match: Table V prints ResNet-50 and -101 on one line
+        for row in rows:
+            want = [row["top1"]] + ([] if row["top5"] is None else [row["top5"]])
+            while at < len(lines) and not _runs_of(numbers(lines[at]), want):
+                at += 1
+            assert at < len(lines), f"{row['label']}: {want} not found after the previous row"
+
+
+def _runs_of(values: list[float], want: list[float]) -> bool:
+    return any(values[i : i + len(want)] == want for i in range(len(values)))
+
+
+@pytest.mark.parametrize(
+    ("paper", "prefix", "table", "key"),
+    [
+        ("CBAM", "ResNet50 [5] + CBAM\t", "CBAM Table 4", ("resnet50", "cbam")),
+        ("BA2M", "+BM (ours) | 34.78 |", "BA2M Table XI", ("resnext29_8x64d", "ba2m")),
+        ("BA2M", "SKNet-101 [4] |", "BA2M Table XII", ("sknet101", "none")),
+        ("SPEM", "| ResNet326 + SPEM(ours) | CIFAR100 |", "SPEM Table 2 (CIFAR-100)",
+         ("resnet326", "spem")),
+    ],
+)  # fmt: skip
+def test_entries_as_the_paper_prints_them(paper, prefix, table, key):
+    line = next(line for line in paper_lines(paper) if line.startswith(prefix))
+    if paper == "SPEM":  # params, then top-1 accuracy
+        printed = [round(100 - numbers(line)[1], 2), None]
+    else:  # params, FLOPs, then top-1 and top-5 error ("-" or no column: none)
+        printed = [*numbers(line)[2:], None][:2]
+    assert published_errors(table)[key] == tuple(printed)

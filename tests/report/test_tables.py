@@ -1,0 +1,133 @@
+import csv
+import io
+import json
+import statistics
+
+import pytest
+from tests.report.fake_runs import write_run
+
+from attnzoo.report import aggregate, csv_text, markdown, read_summaries
+
+SE_TOP1 = [71.3, 72.9, 70.55]
+SE_TOP5 = [90.1, 91.7, 89.25]
+SE_WALL = [100.0, 130.0, 110.0]
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    """A sweep's layout, <root>/<model>/<attention>/s<seed>: three seeds of SE, one baseline."""
+    root = tmp_path / "sweep"
+    for seed, (top1, top5, wall) in enumerate(zip(SE_TOP1, SE_TOP5, SE_WALL, strict=True)):
+        write_run(
+            root / "resnet20" / "se" / f"s{seed}", attention=("se",), seed=seed, top1=top1,
+            top5=top5, wall_seconds=wall, params=290_000,
+        )  # fmt: skip
+    write_run(root / "resnet20" / "none" / "s0", top1=82.4, top5=96.3)
+    return root
+
+
+def test_statistics_over_seeds(sweep):
+    none, se = aggregate(read_summaries([sweep]))
+    assert (se.model, se.attention, se.data, se.setting) == ("resnet20", "se", "cifar10", "")
+    assert se.n == 3 and se.seeds == (0, 1, 2) and se.params == 290_000
+    assert se.run_dirs == tuple(str(sweep / "resnet20" / "se" / f"s{s}") for s in range(3))
+    for stats, accuracies in ((se.top1_err, SE_TOP1), (se.top5_err, SE_TOP5)):
+        errors = [100 - a for a in accuracies]
+        assert stats.n == 3
+        assert stats.median == pytest.approx(statistics.median(errors))
+        assert stats.mean == pytest.approx(statistics.mean(errors))
+        assert stats.std == pytest.approx(statistics.stdev(errors))  # n - 1
+        assert (stats.min, stats.max) == pytest.approx((min(errors), max(errors)))
+    assert se.wall_seconds == statistics.median(SE_WALL)
+    assert none.n == 1 and none.top1_err.std is None
+    assert none.top1_err.median == pytest.approx(17.6) and none.top5_err.max == pytest.approx(3.7)
+
+
+def test_a_summary_from_train_is_named_by_its_out_dir(tmp_path):
+    run = write_run(tmp_path / "run")
+    [row] = aggregate([json.loads((run / "summary.json").read_text())])
+    assert row.run_dirs == (str(run),)
+
+
+def test_runs_that_differ_beyond_the_seed_are_refused_or_split(tmp_path):
+    # Copied off another machine: out_dir no longer says where the runs are.
+    a = write_run(tmp_path / "a", attention=("se",), out_dir="/gpu/a")
+    b = write_run(
+        tmp_path / "b", attention=("se",), seed=1, lr=0.05, out_dir="/gpu/b",
+        attention_options={"se": {"reduction": 8}},
+    )  # fmt: skip
+    summaries = read_summaries([a, b])
+    with pytest.raises(ValueError) as err:
+        aggregate(summaries)
+    message = str(err.value)
+    assert f"runs {a} and {b} are both resnet20 + se on cifar10" in message
+    assert "attention_options.se.reduction (absent vs 8), lr (0.1 vs 0.05)" in message
+
+    rows = aggregate(summaries, split=True)
+    assert [r.setting for r in rows] == [
+        "attention_options.se.reduction=absent, lr=0.1",
+        "attention_options.se.reduction=8, lr=0.05",
+    ]
+    assert [r.n for r in rows] == [1, 1]
+
+
+def test_other_datasets_are_other_rows(tmp_path):
+    runs = [write_run(tmp_path / d, data=d) for d in ("cifar10", "cifar100")]
+    assert [(r.data, r.setting) for r in aggregate(read_summaries(runs))] == [
+        ("cifar10", ""),
+        ("cifar100", ""),
+    ]
+
+
+def test_unfinished_runs_of_a_sweep_are_left_out_but_named_ones_refused(sweep):
+    unfinished = write_run(sweep / "resnet20" / "se" / "s3", seed=3, summary=False)
+    assert len(read_summaries([sweep])) == 4
+    with pytest.raises(FileNotFoundError, match=f"no summary.json in {unfinished} \\(did the run"):
+        read_summaries([unfinished])
+    run = sweep / "resnet20" / "none" / "s0"
+    assert len(read_summaries([run, run])) == 1  # named twice, counted once
+
+
+def test_corrupt_summaries(tmp_path):
+    run = write_run(tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    del summary["top5"], summary["params"]
+    (run / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match=r"summary\.json: no top5, params$"):
+        read_summaries([run])
+    (run / "summary.json").write_text('{"model": ')
+    with pytest.raises(ValueError, match=f"corrupt {run / 'summary.json'}"):
+        read_summaries([run])
+
+
+def test_markdown_and_csv(sweep):
+    rows = aggregate(read_summaries([sweep]))
+    published = {("resnet20", "se"): (25.0, 7.5)}
+    errors = sorted(100 - a for a in SE_TOP1)
+    median, mean, std = statistics.median(errors), statistics.mean(errors), statistics.stdev(errors)
+
+    header, rule, none, se = markdown(rows, published).splitlines()
+    assert header.startswith("| model | attention | data | seeds | top-1 err % (median) |")
+    assert header.endswith(
+        "| paper top-1 err % | ours - paper | paper top-5 err % | ours - paper |"
+    )
+    assert rule == "|" + "---|" * 16
+    assert se.startswith(
+        f"| resnet20 | se | cifar10 | 3 | {median:.2f} | {mean:.2f} ± {std:.2f} "
+        f"| {errors[0]:.2f}-{errors[-1]:.2f} |"
+    )
+    top5_median = statistics.median(100 - a for a in SE_TOP5)
+    assert se.endswith(f"| 25.00 | {median - 25:+.2f} | 7.50 | {top5_median - 7.5:+.2f} |")
+    assert none.startswith("| resnet20 | none | cifar10 | 1 | 17.60 | 17.60 | 17.60-17.60 |")
+    assert none.endswith("| 0.270 | 60 |  |  |  |  |")
+    assert "paper" not in markdown(rows)
+
+    table = list(csv.DictReader(io.StringIO(csv_text(rows, published))))
+    assert [r["attention"] for r in table] == ["none", "se"]
+    assert float(table[1]["top1_err_median"]) == pytest.approx(median, abs=1e-4)
+    assert float(table[1]["top1_err_std"]) == pytest.approx(std, abs=1e-4)
+    assert float(table[1]["diff_top1_err"]) == pytest.approx(median - 25, abs=1e-4)
+    assert (table[1]["n"], table[1]["seeds"], table[1]["params"]) == ("3", "0 1 2", "290000")
+    assert table[0]["top1_err_std"] == "" and table[0]["paper_top1_err"] == ""
+    assert table[0]["top1_err_mean"] == "17.6"  # 100 - 82.4 is 17.599999999999994
+    assert "paper_top1_err" not in csv_text(rows)
