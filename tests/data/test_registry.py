@@ -52,7 +52,8 @@ def test_unknown_option_is_named(tmp_path):
 
 def test_unknown_name_lists_the_built_in_ones():
     with pytest.raises(
-        FileNotFoundError, match=r"dataset not found: imagenet-21k .*\(cifar10, cifar100, fashion-mnist\)"
+        FileNotFoundError,
+        match=r"dataset not found: imagenet-21k .*\(cifar10, cifar100, fashion-mnist\)",
     ):
         load_dataset("imagenet-21k", "train")
 

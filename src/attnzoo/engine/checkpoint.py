@@ -143,12 +143,13 @@ def load_latest(path: str | os.PathLike) -> tuple[dict[str, Any], Path] | None:
     """
     candidates = [p for p in (Path(path), previous_path(path)) if p.is_file()]
     errors = []
-    for candidate in candidates:
+    for i, candidate in enumerate(candidates):
         try:
             return load_checkpoint(candidate), candidate
         except CheckpointError as err:
             errors.append(err)
-            warnings.warn(f"{err}; trying the previous checkpoint", stacklevel=2)
+            if i + 1 < len(candidates):
+                warnings.warn(f"{err}; trying the previous checkpoint", stacklevel=2)
     if errors:
         raise CheckpointError(f"no readable checkpoint in {Path(path).parent}: {errors[0]}")
     return None

@@ -89,23 +89,24 @@ def sweep_from_file(
     models: Sequence[str] | None = None,
     attention: Sequence[Sequence[str]] | None = None,
     overrides: dict[str, Any] | None = None,
-) -> tuple[list[SweepRun], str | None]:
-    """The runs of a config file's ``sweep`` section, with any of its settings overridden, and
-    the published table they are compared with (or None)."""
+) -> tuple[list[SweepRun], str | None, Path]:
+    """The runs of a config file's ``sweep`` section, with any of its settings overridden, the
+    published table they are compared with (or None), and the sweep's results directory."""
     values = read_config_file(name)
     grid = values.pop("sweep", None) or {}
     unknown = sorted(set(grid) - {"models", "attention", "seeds", "published"})
     if unknown:
         raise ValueError(f"config {name}: unknown sweep key(s) {', '.join(unknown)}")
     values.update(overrides or {})
+    root = root or Path("results") / Path(name).stem
     runs = plan_sweep(
         values,
         models=models or grid.get("models") or [values.get("model", "resnet20")],
         attention=attention or [parse_names(a) for a in grid.get("attention", ["none"])],
         seeds=seeds or grid.get("seeds", 1),
-        root=root or Path("results") / Path(name).stem,
+        root=root,
     )
-    return runs, grid.get("published")
+    return runs, grid.get("published"), root
 
 
 def parse_names(value: str | list[str]) -> list[str]:

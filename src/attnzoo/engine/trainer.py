@@ -78,6 +78,12 @@ class Run:
 
     def save(self, epoch: int, step: int, sums: EpochSums, last: dict | None = None) -> None:
         """Checkpoint after ``epoch`` epochs and ``step`` steps of the next; all ranks call it."""
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            # A finite loss can still be followed by an update to inf/NaN: keep the last good one.
+            raise FloatingPointError(
+                f"non-finite weights at epoch {epoch + (step > 0)}, step {step}; the last good "
+                f"checkpoint is kept in {self.out_dir}. Try a lower lr or a warm-up"
+            )
         rng = distributed.gather_rng_states(self.world)  # a collective: every rank takes part
         if not self.world.is_main:
             return

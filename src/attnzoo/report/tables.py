@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..engine.config import RESUMABLE_CHANGES
 from .published import Published
 
-# What may differ between the runs of one row: seeds are the repeats, out_dir is where they went.
-PER_RUN_KEYS = ("seed", "out_dir")
+# What may differ between the runs of one row: seeds are the repeats, out_dir is where they went,
+# and the settings a run may change on resume do not change what it computes.
+PER_RUN_KEYS = ("seed", "out_dir", *sorted(RESUMABLE_CHANGES))
 SUMMARY_KEYS = ("model", "attention", "seed", "top1", "top5", "params", "wall_seconds", "config")
 # A config key one run has and another lacks (written before the key existed); not JSON, so it
 # equals no value.

@@ -1,0 +1,108 @@
+"""Training options: precision, memory format, optimiser variants, streaming data, failures."""
+
+import json
+
+import pytest
+import torch
+from tests.data.test_stream import write_split
+from tests.engine.test_train import small_config
+
+from attnzoo import create_model
+from attnzoo.engine import CheckpointError, load_checkpoint, train
+from attnzoo.engine.evaluate import evaluate_checkpoint
+from attnzoo.engine.optim import build_optimizer
+
+
+def test_no_decay_on_norms_and_biases(tiny_cifar10, tmp_path):
+    config = small_config(tiny_cifar10, tmp_path, norm_bias_decay=False, nesterov=True)
+    model = create_model("resnet20", 10, attention="se")
+    optimizer = build_optimizer(model, config)
+    decayed, free = optimizer.param_groups
+    assert decayed["weight_decay"] == config.weight_decay and free["weight_decay"] == 0
+    assert all(p.ndim > 1 for p in decayed["params"]) and all(p.ndim == 1 for p in free["params"])
+    bn = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert bn <= {id(p) for p in free["params"]}
+    assert len(decayed["params"]) + len(free["params"]) == len(list(model.parameters()))
+    assert optimizer.defaults["nesterov"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"amp": "bf16", "channels_last": True},
+        {"label_smoothing": 0.1, "nesterov": True, "norm_bias_decay": False},
+    ],
+)
+def test_options_train_with_every_kind_of_module(tiny_cifar10, tmp_path, options):
+    """BA2M's batch softmax and SPEM's aux loss under bf16 autocast and channels-last."""
+    config = small_config(
+        tiny_cifar10, tmp_path / "run", epochs=1, attention=["spem", "ba2m"], **options
+    )
+    summary = train(config, progress=False)
+    assert summary["config"] | options == summary["config"]
+    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text())
+    assert torch.isfinite(torch.tensor(record["train"]["loss"]))
+    weights = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")["model"]
+    assert all(v.dtype != torch.bfloat16 for v in weights.values())  # master weights stay fp32
+
+
+def test_fp16_needs_a_gpu(tiny_cifar10, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="amp='fp16' needs a CUDA device"):
+        train(small_config(tiny_cifar10, tmp_path, amp="fp16"), progress=False)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_cifar10, tmp_path):
+    config = small_config(tiny_cifar10, tmp_path, lr=1e8, save_every=1, schedule="constant")
+    with pytest.raises(
+        FloatingPointError, match=r"non-finite (loss|weights) .* step \d+"
+    ) as caught:
+        train(config, progress=False)
+    assert "last good checkpoint is kept" in str(caught.value)
+    state = load_checkpoint(tmp_path / "checkpoint.safetensors")
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_resume_refuses_a_changed_configuration(tiny_cifar10, tmp_path):
+    train(small_config(tiny_cifar10, tmp_path, epochs=1), progress=False)
+    with pytest.raises(ValueError, match=r"configuration changed \(lr: 0.05 -> 0.1\)"):
+        train(small_config(tiny_cifar10, tmp_path, epochs=1, lr=0.1, resume="auto"), progress=False)
+
+
+def test_resume_of_a_finished_run_changes_nothing(tiny_cifar10, tmp_path):
+    first = train(small_config(tiny_cifar10, tmp_path, epochs=1), progress=False)
+    before = load_checkpoint(tmp_path / "checkpoint.safetensors")["model"]
+    again = train(small_config(tiny_cifar10, tmp_path, epochs=1, resume="auto"), progress=False)
+    after = load_checkpoint(tmp_path / "checkpoint.safetensors")["model"]
+    assert again["top1"] == first["top1"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_resume_from_a_corrupt_checkpoint_falls_back_to_the_previous(tiny_cifar10, tmp_path):
+    train(small_config(tiny_cifar10, tmp_path, epochs=2), progress=False)
+    path = tmp_path / "checkpoint.safetensors"
+    path.write_bytes(path.read_bytes()[:1000])  # truncated, as by a full disk
+    with pytest.warns(UserWarning, match="trying the previous checkpoint"):
+        summary = train(
+            small_config(tiny_cifar10, tmp_path, epochs=2, resume="auto"), progress=False
+        )
+    assert summary["epochs"] == 2 and load_checkpoint(path)["epoch"] == 2
+    path.write_bytes(b"garbage")
+    (tmp_path / "checkpoint.prev.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="no readable checkpoint"):
+        train(small_config(tiny_cifar10, tmp_path, epochs=2, resume="auto"), progress=False)
+
+
+def test_imagenet_layout_trains_streamed_and_evaluates(tmp_path):
+    for split in ("train", "val"):
+        write_split(tmp_path / "data" / split)
+    config = small_config(
+        tmp_path / "data", tmp_path / "run", augment="imagenet", image_size=16, workers=1,
+        batch_size=3, eval_batch_size=4, epochs=1,
+    )  # fmt: skip
+    summary = train(config, progress=False)
+    assert summary["data"]["classes"] == ["ant", "bee", "cat"]
+    assert summary["data"]["train_images"] == 9
+    result = evaluate_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    assert result["top1"] == pytest.approx(summary["top1"]) and result["images"] == 9
