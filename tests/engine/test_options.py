@@ -106,3 +106,26 @@ def test_imagenet_layout_trains_streamed_and_evaluates(tmp_path):
     assert summary["data"]["train_images"] == 9
     result = evaluate_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
     assert result["top1"] == pytest.approx(summary["top1"]) and result["images"] == 9
+
+
+def test_compiled_training_matches_eager_closely(tiny_cifar10, tmp_path):
+    """torch.compile (inductor) through the whole trainer, BA2M's batch softmax included.
+
+    One step (20 images, batch 20): inductor fuses reductions in another order, and longer runs
+    amplify those rounding differences into visibly different weights.
+    """
+    runs = {}
+    for compile in (False, True):
+        out_dir = tmp_path / str(compile)
+        config = small_config(
+            tiny_cifar10, out_dir, epochs=1, attention=["ba2m"], train_per_class=2,
+            compile=compile,
+        )  # fmt: skip
+        runs[compile] = (
+            train(config, progress=False)["train_loss"],
+            load_checkpoint(out_dir / "checkpoint.safetensors")["model"],
+        )
+    (eager_loss, a), (compiled_loss, b) = runs[False], runs[True]
+    assert a.keys() == b.keys()  # the plain model's names, not the compiled wrapper's
+    assert compiled_loss == pytest.approx(eager_loss, rel=1e-4)
+    assert max((a[k] - b[k]).abs().max().item() for k in a if a[k].is_floating_point()) < 1e-4
