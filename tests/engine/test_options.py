@@ -129,3 +129,10 @@ def test_compiled_training_matches_eager_closely(tiny_cifar10, tmp_path):
     assert a.keys() == b.keys()  # the plain model's names, not the compiled wrapper's
     assert compiled_loss == pytest.approx(eager_loss, rel=1e-4)
     assert max((a[k] - b[k]).abs().max().item() for k in a if a[k].is_floating_point()) < 1e-4
+
+
+def test_tensorboard_event_files(tiny_cifar10, tmp_path):
+    pytest.importorskip("tensorboard")
+    train(small_config(tiny_cifar10, tmp_path, epochs=1, tensorboard=True), progress=False)
+    events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 100

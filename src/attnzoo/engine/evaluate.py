@@ -5,11 +5,31 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from torch import nn
+
 from ..data import BatchLoader, EvalTransform, StreamLoader, load_dataset, open_stream
 from ..models import create_model
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .trainer import evaluate
+
+
+def model_from_checkpoint(state: dict[str, Any], path: str | os.PathLike = "") -> nn.Module:
+    """The network a checkpoint (from :func:`load_checkpoint`) was trained as, with its weights."""
+    config = TrainConfig.from_dict(state["config"])
+    info = state["data"]
+    model = create_model(
+        config.model,
+        len(info["classes"]),
+        in_chans=info["in_chans"],
+        attention=config.attention_spec(),
+        model_options=config.model_options,
+    )
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path} does not fit {config.model}: {err}") from None
+    return model
 
 
 def evaluate_checkpoint(
@@ -47,17 +67,7 @@ def evaluate_checkpoint(
             f"{source} has {num_classes} classes but the checkpoint {path} "
             f"was trained on {len(info['classes'])}"
         )
-    model = create_model(
-        config.model,
-        len(info["classes"]),
-        in_chans=info["in_chans"],
-        attention=config.attention_spec(),
-        model_options=config.model_options,
-    )
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path} does not fit {config.model}: {err}") from None
+    model = model_from_checkpoint(state, path)
     return {
         "checkpoint": str(path),
         "data": source,
