@@ -136,3 +136,36 @@ def test_tensorboard_event_files(tiny_cifar10, tmp_path):
     train(small_config(tiny_cifar10, tmp_path, epochs=1, tensorboard=True), progress=False)
     events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 100
+
+
+def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoint(
+    tiny_cifar10, tmp_path, monkeypatch
+):
+    import errno
+
+    from attnzoo.engine import checkpoint
+
+    writes = []
+    real_write = checkpoint.atomic_write
+
+    def filling_disk(path, write):
+        writes.append(path)
+        if len(writes) == 2:  # the second checkpoint: the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(path, write)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", filling_disk)
+    with pytest.raises(CheckpointError, match=r"No space left on device.*is intact"):
+        train(small_config(tiny_cifar10, tmp_path, epochs=3), progress=False)
+    assert load_checkpoint(tmp_path / "checkpoint.safetensors")["epoch"] == 1
+    assert not list(tmp_path.glob(".checkpoint*"))  # no temporary file left behind
+
+
+def test_config_files_cannot_choose_where_to_write(tmp_path):
+    from attnzoo.engine.config import read_config_file
+
+    for out_dir in ("/etc/attnzoo", "../outside"):
+        path = tmp_path / "evil.yaml"
+        path.write_text(f"out_dir: {out_dir}\n")
+        with pytest.raises(ValueError, match="must be a relative path inside"):
+            read_config_file(str(path))

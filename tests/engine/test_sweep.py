@@ -86,3 +86,8 @@ def test_sweep_command_writes_tables(tiny_cifar10, tmp_path, capsys):
     assert (root / "results.csv").read_text().count("\n") == 3
     saved = json.loads((root / "resnet20" / "se+ba2m" / "s0" / "summary.json").read_text())
     assert saved["config"]["lr"] == 0.02 and saved["config"]["attention"] == ["se", "ba2m"]
+
+
+def test_sweep_run_directories_stay_under_the_root(tmp_path):
+    with pytest.raises(ValueError, match="escapes"):
+        plan_sweep({}, models=["resnet20"], attention=[["../../x"]], seeds=1, root=tmp_path)

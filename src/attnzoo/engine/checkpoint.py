@@ -81,12 +81,19 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     digest = hashlib.sha256(_payload(save_tensors(tensors))).hexdigest()
     data = save_tensors(tensors, metadata={"format": FORMAT, "state": skeleton, "sha256": digest})
     path = Path(path)
-    # The new file is complete on disk before the old one moves aside; a crash between the two
-    # renames leaves the previous checkpoint, which load_latest falls back to.
-    tmp = atomic_write(path.with_name(f".{path.name}.new"), lambda f: f.write(data))
-    if path.exists():
-        os.replace(path, previous_path(path))
-    os.replace(tmp, path)
+    try:
+        # The new file is complete on disk before the old one moves aside; a crash between the
+        # two renames leaves the previous checkpoint, which load_latest falls back to.
+        tmp = atomic_write(path.with_name(f".{path.name}.new"), lambda f: f.write(data))
+        if path.exists():
+            os.replace(path, previous_path(path))
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk, a read-only or vanished directory
+        kept = next((p for p in (path, previous_path(path)) if p.is_file()), None)
+        raise CheckpointError(
+            f"cannot write checkpoint {path}: {err.strerror or err}; "
+            + (f"the last good checkpoint {kept} is intact" if kept else "no earlier checkpoint")
+        ) from None
     return path
 
 

@@ -164,4 +164,11 @@ def read_config_file(name_or_path: str) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ValueError(f"config {path}: expected a mapping of keys to values")
     values.pop("description", None)
+    out_dir = values.get("out_dir")
+    if isinstance(out_dir, str) and (Path(out_dir).is_absolute() or ".." in Path(out_dir).parts):
+        # A config file may come from anyone: it must not pick where files are written.
+        raise ValueError(
+            f"config {path}: out_dir={out_dir!r} must be a relative path inside the working "
+            "directory; give --out-dir on the command line to write elsewhere"
+        )
     return values

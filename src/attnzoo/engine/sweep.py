@@ -75,6 +75,9 @@ def plan_sweep(
                     "resume": "auto",
                     "out_dir": str(root / model / label / f"s{seed}"),
                 }
+                out_dir = Path(values["out_dir"]).resolve()
+                if not out_dir.is_relative_to(root.resolve()):  # a name with "/" or ".."
+                    raise ValueError(f"sweep: run directory {out_dir} escapes {root}")
                 config = TrainConfig.from_dict(values)
                 config.validate()  # every run of the grid is checked before any starts
                 runs.append(SweepRun(config))
@@ -132,9 +135,14 @@ def is_finished(run: SweepRun) -> bool:
 def _execute(run: SweepRun, threads: int, retries: int) -> Outcome:
     run.out_dir.mkdir(parents=True, exist_ok=True)
     config_path = run.out_dir / "config.yaml"
-    text = yaml.safe_dump(run.config.to_dict(), sort_keys=False)
+    # out_dir goes on the command line: config files may not choose where files are written.
+    values = {k: v for k, v in run.config.to_dict().items() if k != "out_dir"}
+    text = yaml.safe_dump(values, sort_keys=False)
     atomic_write(config_path, lambda f: f.write(text.encode()))
-    command = [sys.executable, "-m", "attnzoo", "train", "--config", str(config_path), "--quiet"]
+    command = [
+        sys.executable, "-m", "attnzoo", "train", "--config", str(config_path),
+        "--out-dir", str(run.out_dir), "--quiet",
+    ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     for _ in range(retries + 1):
         with (run.out_dir / "train.log").open("a") as log:
