@@ -1,6 +1,7 @@
 """Training options: precision, memory format, optimiser variants, streaming data, failures."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -169,3 +170,9 @@ def test_config_files_cannot_choose_where_to_write(tmp_path):
         path.write_text(f"out_dir: {out_dir}\n")
         with pytest.raises(ValueError, match="must be a relative path inside"):
             read_config_file(str(path))
+
+
+@pytest.mark.parametrize("loss", ["focal", "ohem"])
+def test_loss_reweighting_baselines_train(tiny_cifar10, tmp_path, loss):
+    summary = train(small_config(tiny_cifar10, tmp_path, epochs=1, loss=loss), progress=False)
+    assert summary["config"]["loss"] == loss and math.isfinite(summary["train_loss"])

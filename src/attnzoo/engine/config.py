@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from ..models import check_model_options, list_models, plan_attention
+from .losses import LOSSES
 
 SCHEDULES = ("constant", "step", "multistep", "cosine")
 AUGMENTS = ("cifar", "imagenet")
@@ -41,6 +42,9 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     nesterov: bool = False
     label_smoothing: float = 0.0
+    loss: str = "ce"  # "focal" or "ohem": loss re-weighting baselines, see engine/losses.py
+    focal_gamma: float = 2.0
+    ohem_fraction: float = 0.7  # share of each batch, hardest first, that OHEM trains on
     norm_bias_decay: bool = True  # False: no weight decay on normalisation weights and biases
     # "cifar": whole dataset in memory, batched pad-crop-flip; "imagenet": images decoded in
     # worker processes, RandomResizedCrop + flip for training, resize + centre crop for testing.
@@ -88,6 +92,11 @@ class TrainConfig:
         need(self.padding >= 0, "padding", "must be non-negative")
         need(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
         need(not self.nesterov or self.momentum > 0, "nesterov", "needs momentum > 0")
+        need(self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
+        need(self.focal_gamma >= 0, "focal_gamma", "must be non-negative")
+        need(0 < self.ohem_fraction <= 1, "ohem_fraction", "must be in (0, 1]")
+        need(self.loss != "focal" or self.label_smoothing == 0, "label_smoothing",
+             "is not defined for the focal loss; set it to 0")  # fmt: skip
         need(self.augment in AUGMENTS, "augment", f"must be one of {', '.join(AUGMENTS)}")
         need(self.image_size >= 8, "image_size", "must be at least 8")
         need(self.workers >= 0, "workers", "must be non-negative")

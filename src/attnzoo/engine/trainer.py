@@ -32,6 +32,7 @@ from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_chec
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .data import Loaders, build_loaders
 from .distributed import World
+from .losses import classification_loss
 from .metrics import topk_correct
 from .optim import build_optimizer
 from .runlog import RunLog
@@ -135,7 +136,10 @@ def train_one_epoch(run: Run, epoch: int, start: int, sums: EpochSums, progress:
     for step, (images, labels) in enumerate(bar, start=start):
         with run.autocast():
             logits = run.train_model(run.prepare(images))
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+        loss = classification_loss(
+            logits.float(), labels, kind=config.loss, label_smoothing=config.label_smoothing,
+            focal_gamma=config.focal_gamma, ohem_fraction=config.ohem_fraction,
+        )  # fmt: skip
         loss = loss + aux_loss(run.model)
         value = loss.item()
         if not math.isfinite(value):
