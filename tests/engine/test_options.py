@@ -176,3 +176,10 @@ def test_config_files_cannot_choose_where_to_write(tmp_path):
 def test_loss_reweighting_baselines_train(tiny_cifar10, tmp_path, loss):
     summary = train(small_config(tiny_cifar10, tmp_path, epochs=1, loss=loss), progress=False)
     assert summary["config"]["loss"] == loss and math.isfinite(summary["train_loss"])
+
+
+def test_keep_every_leaves_epoch_snapshots(tiny_cifar10, tmp_path):
+    train(small_config(tiny_cifar10, tmp_path, epochs=3, keep_every=2), progress=False)
+    assert sorted(p.name for p in tmp_path.glob("epoch-*")) == ["epoch-002.safetensors"]
+    assert load_checkpoint(tmp_path / "epoch-002.safetensors")["epoch"] == 2
+    assert load_checkpoint(tmp_path / "checkpoint.safetensors")["epoch"] == 3

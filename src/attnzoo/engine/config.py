@@ -16,7 +16,9 @@ SCHEDULES = ("constant", "step", "multistep", "cosine")
 AUGMENTS = ("cifar", "imagenet")
 AMP = ("none", "bf16", "fp16")
 # Settings that may change when a run resumes: they do not alter what is computed.
-RESUMABLE_CHANGES = frozenset({"resume", "save_every", "workers", "tensorboard", "out_dir"})
+RESUMABLE_CHANGES = frozenset(
+    {"resume", "save_every", "keep_every", "workers", "tensorboard", "out_dir"}
+)
 
 
 @dataclass
@@ -60,6 +62,7 @@ class TrainConfig:
     seed: int = 0
     resume: str = ""  # "auto": continue from the run directory's checkpoint, if any
     save_every: int = 0  # also checkpoint every N steps within an epoch (0: at epoch ends only)
+    keep_every: int = 0  # keep the checkpoint of every N-th epoch as epoch-NNN.safetensors
     tensorboard: bool = True  # write TensorBoard event files when tensorboard is installed
     out_dir: str = ""  # default: runs/<model>-<attention>-s<seed>
 
@@ -102,6 +105,7 @@ class TrainConfig:
         need(self.workers >= 0, "workers", "must be non-negative")
         need(self.amp in AMP, "amp", f"must be one of {', '.join(AMP)}")
         need(self.save_every >= 0, "save_every", "must be non-negative")
+        need(self.keep_every >= 0, "keep_every", "must be non-negative")
         need(self.resume in ("", "auto") or Path(self.resume).is_file(), "resume",
              "must be '', 'auto' or an existing checkpoint file")  # fmt: skip
         for key in ("train_per_class", "test_per_class"):

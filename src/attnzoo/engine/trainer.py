@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,6 +296,11 @@ def _train(config: TrainConfig, world: World, progress: bool) -> dict[str, Any]:
                 )
         start, sums = 0, EpochSums()
         run.save(epoch + 1, 0, sums, last)
+        if world.is_main and config.keep_every and (epoch + 1) % config.keep_every == 0:
+            # A hard link: the snapshot costs no space until the next save replaces the file.
+            snapshot = run.out_dir / f"epoch-{epoch + 1:03d}.safetensors"
+            snapshot.unlink(missing_ok=True)
+            os.link(run.out_dir / CHECKPOINT, snapshot)
     if world.is_main:
         log.close()
     summary = {
