@@ -113,3 +113,30 @@ def test_unsupported_objects_are_a_clear_error(tmp_path):
     with pytest.raises(TypeError, match="cannot store a set"):
         save_checkpoint(tmp_path / "c.safetensors", {"model": {}, "config": {}, "bad": {1, 2}})
     assert not (tmp_path / "c.safetensors").exists()
+
+
+def test_a_crash_between_the_renames_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    """The worst moment: the current checkpoint moved aside, the new one not yet in place."""
+    import os
+
+    from attnzoo.engine import checkpoint
+
+    path = tmp_path / "checkpoint.safetensors"
+    save_checkpoint(path, {**trained_state(), "epoch": 1})
+    save_checkpoint(path, {**trained_state(), "epoch": 2})
+    calls = []
+
+    # Renames: the temporary file's (in atomic_write), current -> previous, new -> current.
+    def crash_on_last_rename(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(5, "Input/output error")  # the process dies here
+        os.replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", crash_on_last_rename)
+    with pytest.raises(CheckpointError, match="is intact"):
+        save_checkpoint(path, {**trained_state(), "epoch": 3})
+    monkeypatch.undo()
+    assert not path.exists()
+    state, used = load_latest(path)
+    assert state["epoch"] == 2 and used == previous_path(path)
