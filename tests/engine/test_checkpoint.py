@@ -124,14 +124,14 @@ def test_a_crash_between_the_renames_leaves_the_previous_checkpoint(tmp_path, mo
     path = tmp_path / "checkpoint.safetensors"
     save_checkpoint(path, {**trained_state(), "epoch": 1})
     save_checkpoint(path, {**trained_state(), "epoch": 2})
-    calls = []
+    calls, real_replace = [], os.replace
 
     # Renames: the temporary file's (in atomic_write), current -> previous, new -> current.
     def crash_on_last_rename(src, dst):
         calls.append(dst)
         if len(calls) == 3:
             raise OSError(5, "Input/output error")  # the process dies here
-        os.replace(src, dst)
+        real_replace(src, dst)
 
     monkeypatch.setattr(checkpoint.os, "replace", crash_on_last_rename)
     with pytest.raises(CheckpointError, match="is intact"):
