@@ -153,23 +153,30 @@ def config_dirs() -> list[Path]:
     return [Path("configs"), Path(__file__).resolve().parents[3] / "configs"]
 
 
+def config_path(name_or_path: str) -> Path:
+    """A config file given by path, or by name (``NAME`` -> ``configs/NAME.yaml``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    candidates = [d / f"{name_or_path}.yaml" for d in config_dirs()]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        known = sorted({p.stem for d in config_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+        raise FileNotFoundError(
+            f"config {name_or_path!r} not found: no such file, and no configs/"
+            f"{name_or_path}.yaml. Known configs: {', '.join(known) or 'none'}"
+        )
+    return found
+
+
 def read_config_file(name_or_path: str) -> dict[str, Any]:
-    """A YAML experiment file, by path or by name (``NAME`` -> ``configs/NAME.yaml``).
+    """A YAML experiment file, by path or by name (see :func:`config_path`).
 
     The file holds TrainConfig keys at the top level and, optionally, ``description`` and a
     ``sweep`` section (``models``, ``attention``, ``seeds``, ``published``) read by
     ``attnzoo sweep``.
     """
-    path = Path(name_or_path)
-    if not path.is_file():
-        candidates = [d / f"{name_or_path}.yaml" for d in config_dirs()]
-        path = next((p for p in candidates if p.is_file()), None)
-        if path is None:
-            known = sorted({p.stem for d in config_dirs() if d.is_dir() for p in d.glob("*.yaml")})
-            raise FileNotFoundError(
-                f"config {name_or_path!r} not found: no such file, and no configs/"
-                f"{name_or_path}.yaml. Known configs: {', '.join(known) or 'none'}"
-            )
+    path = config_path(name_or_path)
     try:
         values = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:

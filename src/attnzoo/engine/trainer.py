@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from ..attention import aux_loss
 from ..io import write_json
+from ..machine import describe
 from ..models import count_params, create_model
 from . import distributed
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
@@ -314,6 +315,7 @@ def _train(config: TrainConfig, world: World, progress: bool) -> dict[str, Any]:
         "train_loss": last["train"]["loss"],
         "params": count_params(run.model),
         "world_size": world.size,
+        "machine": describe(),
         "wall_seconds": run.wall_before + time.perf_counter() - run.started,
         "data": run.loaders.info,
         "config": config.to_dict(),

@@ -1,5 +1,6 @@
 """Results of training runs: tables over seeds, the papers' published errors, and figures."""
 
+from .document import results_document
 from .plots import plot_comparison, plot_curves, read_metrics
 from .published import published_errors, published_tables
 from .tables import Row, Stats, aggregate, csv_text, find_runs, markdown, read_summaries
@@ -17,4 +18,5 @@ __all__ = [
     "published_tables",
     "read_metrics",
     "read_summaries",
+    "results_document",
 ]
