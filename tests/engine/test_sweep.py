@@ -49,7 +49,7 @@ def test_sweep_runs_skips_and_reports(tiny_cifar10, tmp_path):
         base, models=["resnet20"], attention=[[], ["se"]], seeds=2, root=tmp_path / "results"
     )
     assert [r.out_dir.relative_to(tmp_path / "results").as_posix() for r in runs] == [
-        "resnet20/none/s0", "resnet20/none/s1", "resnet20/se/s0", "resnet20/se/s1",
+        "resnet20/none/s0", "resnet20/se/s0", "resnet20/none/s1", "resnet20/se/s1",
     ]  # fmt: skip
     seen = []
     outcomes = run_sweep(runs, jobs=2, report=seen.append)

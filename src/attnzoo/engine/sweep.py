@@ -59,9 +59,10 @@ def plan_sweep(
     if not models or not attention:
         raise ValueError("sweep: needs at least one model and one attention setting")
     runs = []
-    for model in models:
-        for names in attention:
-            for seed in range(seeds):
+    # Seeds outermost: a sweep stopped early has every setting with as many seeds as possible.
+    for seed in range(seeds):
+        for model in models:
+            for names in attention:
                 label = "+".join(names) or "none"
                 values = {
                     **base,
