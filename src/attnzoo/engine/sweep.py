@@ -159,16 +159,18 @@ def run_sweep(
     *,
     jobs: int = 1,
     retries: int = 1,
+    threads: int | None = None,
     report: Callable[[Outcome], None] = lambda outcome: None,
 ) -> list[Outcome]:
-    """Run every unfinished run, ``jobs`` at a time, each with its share of the CPU threads."""
+    """Run every unfinished run, ``jobs`` at a time, each with ``threads`` CPU threads (default:
+    its share of the cores)."""
     if jobs < 1:
         raise ValueError(f"sweep: jobs must be at least 1, got {jobs}")
     outcomes = [Outcome(r, "done") for r in runs if is_finished(r)]
     for outcome in outcomes:
         report(outcome)
     todo = [r for r in runs if not is_finished(r)]
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     with ThreadPoolExecutor(jobs) as pool:
         for outcome in pool.map(lambda r: _execute(r, threads, retries), todo):
             report(outcome)
