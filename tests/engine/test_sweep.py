@@ -87,10 +87,6 @@ def test_sweep_command_writes_tables(tiny_cifar10, tmp_path, capsys):
     saved = json.loads((root / "resnet20" / "se+ba2m" / "s0" / "summary.json").read_text())
     assert saved["config"]["lr"] == 0.02 and saved["config"]["attention"] == ["se", "ba2m"]
 
-
-def test_sweep_run_directories_stay_under_the_root(tmp_path):
-    with pytest.raises(ValueError, match="escapes"):
-        plan_sweep({}, models=["resnet20"], attention=[["../../x"]], seeds=1, root=tmp_path)
     # docs/results.md is generated from the sweep's summaries.
     doc = tmp_path / "results.md"
     assert main(["report", str(root), "--out", str(doc)]) == 0
@@ -98,3 +94,8 @@ def test_sweep_run_directories_stay_under_the_root(tmp_path):
     assert f"## {config}" in text and "200 training and 40 test images, 1 epochs" in text
     assert f"Reproduce: `attnzoo sweep {config} --root {root} --set lr=0.02`" in text
     assert "| resnet20 | se+ba2m |" in text and "Measured on" in text
+
+
+def test_sweep_run_directories_stay_under_the_root(tmp_path):
+    with pytest.raises(ValueError, match="escapes"):
+        plan_sweep({}, models=["resnet20"], attention=[["../../x"]], seeds=1, root=tmp_path)
