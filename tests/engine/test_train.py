@@ -118,3 +118,17 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
 def test_batch_larger_than_dataset(tiny_cifar10, tmp_path):
     with pytest.raises(ValueError, match="batch_size"):
         train(small_config(tiny_cifar10, tmp_path / "run", batch_size=1000), progress=False)
+
+
+def test_eval_can_switch_ba2m_to_its_batch_softmax(tiny_cifar10, tmp_path):
+    """The paper's inference claim: do predictions depend on the test batch?"""
+    train(small_config(tiny_cifar10, tmp_path, epochs=1, attention=["ba2m"]), progress=False)
+    path = tmp_path / "checkpoint.safetensors"
+    identity = evaluate_checkpoint(path, batch_size=7)
+    batch = {"ba2m": {"eval_mode": "batch"}}
+    one = evaluate_checkpoint(path, batch_size=1, attention_options=batch)
+    seven = evaluate_checkpoint(path, batch_size=7, attention_options=batch)
+    assert one["loss"] == pytest.approx(identity["loss"], rel=1e-5)  # N softmax of one sample = 1
+    assert seven["loss"] != pytest.approx(identity["loss"], rel=1e-5)
+    with pytest.raises(ValueError, match="trained with \\['ba2m'\\]"):
+        evaluate_checkpoint(path, attention_options={"se": {"reduction": 4}})

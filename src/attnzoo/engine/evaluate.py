@@ -14,9 +14,24 @@ from .config import TrainConfig
 from .trainer import evaluate
 
 
-def model_from_checkpoint(state: dict[str, Any], path: str | os.PathLike = "") -> nn.Module:
-    """The network a checkpoint (from :func:`load_checkpoint`) was trained as, with its weights."""
+def model_from_checkpoint(
+    state: dict[str, Any],
+    path: str | os.PathLike = "",
+    attention_options: dict[str, dict[str, Any]] | None = None,
+) -> nn.Module:
+    """The network a checkpoint (from :func:`load_checkpoint`) was trained as, with its weights.
+
+    ``attention_options`` override the trained modules' options that do not change weights,
+    e.g. ``{"ba2m": {"eval_mode": "batch"}}`` to test BA2M's batch softmax at inference.
+    """
     config = TrainConfig.from_dict(state["config"])
+    for module, options in (attention_options or {}).items():
+        if module not in config.attention:
+            raise ValueError(
+                f"{path}: option for {module!r}, but the model was trained with "
+                f"{config.attention or 'no attention'}"
+            )
+        config.attention_options.setdefault(module, {}).update(options)
     info = state["data"]
     model = create_model(
         config.model,
@@ -39,6 +54,7 @@ def evaluate_checkpoint(
     split: str = "test",
     per_class: int | None = None,
     batch_size: int = 500,
+    attention_options: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Rebuild the model a checkpoint was trained as, load its weights, and evaluate it.
 
@@ -67,7 +83,7 @@ def evaluate_checkpoint(
             f"{source} has {num_classes} classes but the checkpoint {path} "
             f"was trained on {len(info['classes'])}"
         )
-    model = model_from_checkpoint(state, path)
+    model = model_from_checkpoint(state, path, attention_options)
     return {
         "checkpoint": str(path),
         "data": source,
