@@ -63,6 +63,7 @@ def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
         "test_images": len(test_set),
         "classes": list(train_set.classes),
         "in_chans": train_set.images.shape[1],
+        "image_size": train_set.images.shape[-1],  # square: CIFAR, Fashion-MNIST
         "mean": mean,
         "std": std,
     }
