@@ -101,3 +101,17 @@ def test_batch_of_one_in_training_is_a_clear_error(form):
 def test_invalid_form_is_named():
     with pytest.raises(ValueError, match="form"):
         build_attention("bam", C, form="both")
+
+
+@pytest.mark.parametrize("form", ["paper", "code"])
+def test_gradients_match_formula(form):
+    """Autograd through the module (in-place sigmoid, addcmul) against through the formula."""
+    options = {} if form == "paper" else {"form": "code"}
+    m = randomize(build_attention("bam", C, **options), seed=3).train()
+    x = randn(4, C, 6, 9, seed=4).requires_grad_()
+    g = randn(4, C, 6, 9, seed=5)
+    inputs = [x, *m.parameters()]
+    got = torch.autograd.grad(m(x), inputs, g)
+    want = torch.autograd.grad(REFERENCES[form](m, x, True), inputs, g)
+    for a, b in zip(got, want, strict=True):
+        assert_close(a, b)

@@ -69,3 +69,15 @@ def test_spatial_gate_starts_at_one_half(training):
     assert torch.all(m.spatial_bn.weight == 0)
     x = randn(3, C, 5, 9, seed=7)
     assert_close(m(x), x * channel_gate(x, *mlp_weights(m)) * 0.5)
+
+
+def test_gradients_match_formula():
+    """The hand-written backward passes (attention/_ops.py) against autograd through the formula."""
+    m = randomize(build_attention("cbam", C), seed=8).train()
+    x = randn(4, C, 5, 7, seed=9).requires_grad_()
+    g = randn(4, C, 5, 7, seed=10)
+    inputs = [x, *m.parameters()]
+    got = torch.autograd.grad(m(x), inputs, g)
+    want = torch.autograd.grad(cbam_reference(m, x, True), inputs, g)
+    for a, b in zip(got, want, strict=True):
+        assert_close(a, b)

@@ -51,3 +51,14 @@ def test_gate_is_per_sample_and_channel():
     ratio = m(x) / x
     assert_close(ratio, ratio[:, :, :1, :1].expand_as(ratio))
     assert not torch.allclose(ratio[0], ratio[1])
+
+
+def test_gradients_match_formula():
+    """The hand-written backward passes (attention/_ops.py) against autograd through the formula."""
+    m = randomize(build_attention("se", C), seed=5).train()
+    x = randn(3, C, 4, 5, seed=6).requires_grad_()
+    g = randn(3, C, 4, 5, seed=7)
+    inputs = [x, *weights(m)]
+    got = torch.autograd.grad(m(x), inputs, g)
+    for a, b in zip(got, torch.autograd.grad(se_reference(*inputs), inputs, g), strict=True):
+        assert_close(a, b)

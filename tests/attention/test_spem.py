@@ -94,3 +94,15 @@ def test_gradients_reach_every_parameter_through_forward():
     (m(x) * randn(*x.shape, seed=7)).sum().backward()
     for name, p in m.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_gradients_match_formula():
+    """The hand-written backward passes (attention/_ops.py) against autograd through the formula."""
+    m = randomize(build_attention("spem", C), seed=8)
+    x = randn(3, C, 5, 4, seed=9).requires_grad_()
+    g = randn(3, C, 5, 4, seed=10)
+    inputs = [x, m.w1, m.b1, m.w2, m.b2, m.p]
+    got = torch.autograd.grad(m(x), inputs, g)
+    want = torch.autograd.grad(spem_reference(x, *params(m)), inputs, g)
+    for a, b in zip(got, want, strict=True):
+        assert_close(a, b)

@@ -27,6 +27,12 @@ def test_rounds_call_every_function_in_turn():
     assert all(t >= 0 for row in times for t in row)
 
 
+def test_rounds_are_timed_by_the_given_clock():
+    ticks = iter(range(100))
+    times = interleaved([lambda: None] * 2, warmup=1, repeats=2, clock=lambda: next(ticks))
+    assert times == [[1, 1], [1, 1]]  # each call spans one tick of the fake clock
+
+
 def test_ratio_is_the_median_of_per_round_ratios():
     # Round 2 ran slow for both (machine drift): per-round ratios cancel it.
     assert median_ratio([2.0, 20.0, 2.2], [1.0, 10.0, 1.0]) == pytest.approx(2.0)
@@ -62,13 +68,13 @@ def test_bad_model_in_the_memory_subprocess_is_reported():
 
 def test_cli_writes_table_json_and_csv(tmp_path, capsys):
     argv = ["bench", "--models", "resnet20", "--attention", "se,se+ba2m", "--input-size", "16"]
-    argv += ["--batch-size", "4", "--warmup", "0", "--repeats", "1", "--no-memory"]
+    argv += ["--batch-size", "4", "--warmup", "0", "--repeats", "1", "--no-memory", "--cpu-time"]
     assert main([*argv, "--out", str(tmp_path)]) == 0
     table = capsys.readouterr().out
     assert "| resnet20 | none |" in table and "| resnet20 | se+ba2m |" in table
     data = json.loads((tmp_path / "bench.json").read_text())
     assert [r["attention"] for r in data["rows"]] == ["none", "se", "se+ba2m"]
-    assert data["machine"]["torch"] and data["args"]["batch_size"] == 4
+    assert data["machine"]["torch"] and data["args"]["batch_size"] == 4 and data["args"]["cpu_time"]
     rows = list(csv.DictReader((tmp_path / "bench.csv").open()))
     assert [r["attention"] for r in rows] == ["none", "se", "se+ba2m"]
     assert (tmp_path / "bench.md").read_text().startswith("| model |")

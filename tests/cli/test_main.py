@@ -37,14 +37,14 @@ def test_train_eval_compare(tiny_cifar10, tmp_path, capsys):
     assert summary["config"]["attention_options"] == {"ba2m": {"tau": 0.5}}
     capsys.readouterr()
 
-    assert main(["eval", "--checkpoint", str(runs[1] / "checkpoint.pt")]) == 0
+    assert main(["eval", "--checkpoint", str(runs[1] / "checkpoint.safetensors")]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["top1"] == pytest.approx(summary["top1"])
 
     assert main(["compare", *map(str, runs)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].startswith("| model | attention | seeds | top-1")
-    assert table[3].startswith("| resnet20 | se+ba2m | 1 | ")
+    assert table[0].startswith("| model | attention | data | seeds | top-1 err")
+    assert table[3].startswith(f"| resnet20 | se+ba2m | {tiny_cifar10} | 1 | ")
 
 
 def test_parse_options():
@@ -78,7 +78,36 @@ def test_errors_are_one_clear_line(argv, message, capsys, tmp_path):
 
 
 def test_corrupt_checkpoint(tmp_path, capsys):
-    bad = tmp_path / "checkpoint.pt"
+    bad = tmp_path / "checkpoint.safetensors"
     bad.write_bytes(b"not a checkpoint")
     assert main(["eval", "--checkpoint", str(bad)]) == 2
-    assert "cannot read checkpoint" in capsys.readouterr().err
+    assert "is not a safetensors checkpoint" in capsys.readouterr().err
+
+
+def test_config_file_then_flags(tmp_path):
+    """Defaults < the --config file < flags given on the command line."""
+    from attnzoo.cli.main import build_parser, config_from_args
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "description: test\nmodel: resnet32\nepochs: 7\nlr: 0.2\nattention: se\n"
+        "attention_options: {se: {reduction: 8}}\nsweep: {seeds: 3}\n"
+    )
+    args = build_parser().parse_args(
+        ["train", "--config", str(path), "--lr", "0.05", "--option", "reduction=4",
+         "--no-norm-bias-decay", "--amp", "bf16", "--model-option", "foo=1"]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert (config.model, config.epochs, config.lr) == ("resnet32", 7, 0.05)
+    assert config.attention == ["se"] and config.attention_options == {"se": {"reduction": 4}}
+    assert config.norm_bias_decay is False and config.amp == "bf16"
+    assert config.model_options == {"foo": 1}
+    assert config.batch_size == 128  # untouched: the dataclass default
+    with pytest.raises(ValueError, match="resnet32: unknown model option"):
+        config.validate()
+
+
+def test_bad_flag_values_are_rejected_by_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--amp", "fp8"])
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err

@@ -51,3 +51,13 @@ def check_train_batch(module: str, x: torch.Tensor, training: bool, reason: str)
             f"got batch size {x.shape[0]}. Use a larger batch, drop the last incomplete batch, "
             f"or call .eval()."
         )
+
+
+def check_train_positions(module: str, x: torch.Tensor, training: bool, reason: str) -> None:
+    """BatchNorm over feature maps needs more than one value per channel in training mode."""
+    if training and x.shape[0] * x.shape[2] * x.shape[3] < 2:
+        raise ValueError(
+            f"{module} needs more than one value per channel in training mode ({reason}); got "
+            f"one sample of one position, shape {tuple(x.shape)}. Use a larger batch or input, "
+            f"or call .eval()."
+        )

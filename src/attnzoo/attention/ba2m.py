@@ -41,6 +41,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from . import _ops
 from ._checks import check_choice, check_feature_map, check_positive
 from .registry import register_attention
 
@@ -72,7 +73,8 @@ class ChannelBranch(nn.Module):
         self.bn = nn.BatchNorm1d(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.fc1(torch.relu(self.fc0(x.mean((2, 3))))))[:, :, None, None]
+        pooled = _ops.mean(x, (2, 3)).flatten(1)
+        return self.bn(self.fc1(torch.relu(self.fc0(pooled))))[:, :, None, None]
 
 
 class LocalSpatialBranch(nn.Module):
@@ -242,4 +244,4 @@ class BA2M(nn.Module):
             return x
         if x.shape[0] == 1 and self.sync == "local":
             return x
-        return x * self.batch_weights(x).to(x.dtype)
+        return _ops.scale(x, self.batch_weights(x).to(x.dtype))

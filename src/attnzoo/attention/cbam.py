@@ -9,7 +9,8 @@ Channel attention, then spatial attention, applied in sequence:
 
 Follows the paper's channel order [mean; max] for the spatial descriptor (the authors' code stacks
 [max; mean], which only permutes the conv's input weights). As in the authors' code, the spatial BN
-weight starts at 0 so Ms starts at 0.5 everywhere.
+weight starts at 0 so Ms starts at 0.5 everywhere. Pooling and gating go through :mod:`._ops`,
+whose backward passes allocate fewer full-size tensors.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_feature_map, check_positive
+from . import _ops
+from ._checks import check_feature_map, check_positive, check_train_positions
 from .registry import register_attention
 
 
@@ -43,8 +45,9 @@ class CBAM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_feature_map("CBAM", x, self.channels)
-        avg = self.mlp(x.mean((2, 3), keepdim=True))
-        peak = self.mlp(x.amax((2, 3), keepdim=True))
-        x = x * torch.sigmoid(avg + peak)
-        descriptor = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.spatial_bn(self.spatial_conv(descriptor)))
+        check_train_positions("CBAM", x, self.training, "BatchNorm after the spatial convolution")
+        avg = self.mlp(_ops.mean(x, (2, 3)))
+        peak = self.mlp(_ops.amax(x, (2, 3)))
+        x = _ops.scale(x, torch.sigmoid(avg + peak))
+        descriptor = torch.cat([_ops.mean(x, (1,)), _ops.amax(x, (1,))], dim=1)
+        return _ops.scale(x, torch.sigmoid(self.spatial_bn(self.spatial_conv(descriptor))))

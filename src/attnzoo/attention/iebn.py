@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_feature_map, check_positive
+from ._checks import check_feature_map, check_positive, check_train_positions
 from .registry import register_attention
 
 
@@ -66,6 +66,7 @@ class IEBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_feature_map("IEBN", x, self.channels)
+        check_train_positions("IEBN", x, self.training, "it is a batch normalisation")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)

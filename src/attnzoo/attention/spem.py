@@ -9,7 +9,8 @@ per module starts at (0.5, 0.5):
     y = x * sigmoid(u + l) * sigmoid(w1 * (lambda * u + (1 - lambda) * l) + b1)
 
 At initialisation y = sigmoid(-2) * sigmoid(-1) * x, about 0.032 x. The module adds
-alpha * (p1^2 + p2^2) to the training loss through :meth:`aux_loss` (alpha = 0.1).
+alpha * (p1^2 + p2^2) to the training loss through :meth:`aux_loss` (alpha = 0.1). Pooling and
+gating go through :mod:`._ops`, whose backward passes allocate fewer full-size tensors.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import _ops
 from ._checks import check_feature_map
 from .registry import register_attention
 
@@ -40,13 +42,13 @@ class SPEM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_feature_map("SPEM", x, self.channels)
-        u = self.w2 * x.amax((2, 3), keepdim=True) + self.b2
-        l = self.w2 * x.amin((2, 3), keepdim=True) + self.b2  # noqa: E741 (the paper's name)
+        u = self.w2 * _ops.amax(x, (2, 3)) + self.b2
+        l = self.w2 * _ops.amin(x, (2, 3)) + self.b2  # noqa: E741 (the paper's name)
         p_sq = self.p.square()
         lam = p_sq[0] / p_sq.sum()
         v_rew = torch.sigmoid(u + l)
         v_exc = torch.sigmoid(self.w1 * (lam * u + (1 - lam) * l) + self.b1)
-        return x * v_rew * v_exc
+        return _ops.scale(x, v_rew * v_exc)  # the two (N, C) gates first: one full-size pass
 
     def aux_loss(self) -> torch.Tensor:
         return self.alpha * self.p.square().sum()

@@ -5,17 +5,17 @@ and inference (``attnzoo.deploy``ed, no grad) in images/s, peak memory of a trai
 parameters and training-mode multiply-adds. Configurations are measured interleaved
 (baseline, variant 1, variant 2, ..., baseline, ...) after warm-up, and each ratio is the median
 over rounds of variant / baseline within a round, so that drift of the machine (thermal, other
-load) cancels. Memory: CUDA's peak allocation; on CPU the growth of peak RSS over a training step,
-measured in a fresh subprocess per configuration (``python -m attnzoo.benchmarks.memory``), since
-a process's peak RSS never goes down.
+load) cancels. Time is wall-clock by default; ``clock=time.process_time`` counts only this
+process's CPU time, which at one thread (``OMP_NUM_THREADS=1``) leaves out the time other users'
+processes hold the cores: the steadier measure on a shared machine. Memory: CUDA's peak
+allocation; on CPU the growth of peak RSS over a training step, measured in a fresh subprocess per
+configuration (``python -m attnzoo.benchmarks.memory``), since a process's peak RSS never goes
+down.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -29,6 +29,7 @@ from torch import nn
 from ..attention import aux_loss
 from ..models import create_model
 from .complexity import complexity
+from .memory import cuda_peak_mb, subprocess_peak_mb
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _autocast(config: BenchConfig):
     return torch.autocast(config.device.split(":")[0], dtype=torch.bfloat16)
 
 
-def _sync(device: str) -> None:
+def synchronize(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
@@ -106,7 +107,7 @@ def train_step_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
             loss = F.cross_entropy(model(x), y) + aux_loss(model)
         loss.backward()
         optimizer.step()
-        _sync(config.device)
+        synchronize(config.device)
 
     return step
 
@@ -120,18 +121,26 @@ def infer_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
     def forward() -> None:
         with torch.no_grad(), _autocast(config):
             deployed(x)
-        _sync(config.device)
+        synchronize(config.device)
 
     return forward
 
 
-def _timed(fn: Callable[[], None]) -> float:
-    start = time.perf_counter()
+Clock = Callable[[], float]
+
+
+def _timed(fn: Callable[[], None], clock: Clock) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
-def interleaved(fns: Sequence[Callable[[], None]], warmup: int, repeats: int) -> list[list[float]]:
+def interleaved(
+    fns: Sequence[Callable[[], None]],
+    warmup: int,
+    repeats: int,
+    clock: Clock = time.perf_counter,
+) -> list[list[float]]:
     """Seconds per call of each function: ``repeats`` rounds, each calling every function once in
     turn, after ``warmup`` untimed rounds. Returns times[function][round]."""
     for _ in range(warmup):
@@ -140,7 +149,7 @@ def interleaved(fns: Sequence[Callable[[], None]], warmup: int, repeats: int) ->
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for i, fn in enumerate(fns):
-            times[i].append(_timed(fn))
+            times[i].append(_timed(fn, clock))
     return times
 
 
@@ -151,19 +160,8 @@ def median_ratio(times: list[float], baseline: list[float]) -> float:
 def peak_memory_mb(config: BenchConfig) -> float:
     """Peak memory of a training step of ``config``, in MiB (see the module docstring)."""
     if config.device.startswith("cuda"):
-        model = build(config)
-        step = train_step_fn(config, model)
-        step()  # optimiser state allocated
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    command = [sys.executable, "-m", "attnzoo.benchmarks.memory", json.dumps(asdict(config))]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]  # the exception's line
-        raise RuntimeError(f"memory subprocess for {config.label} failed: {last}")
-    return float(done.stdout.strip().splitlines()[-1])
+        return cuda_peak_mb(train_step_fn(config, build(config)))
+    return subprocess_peak_mb("model", asdict(config), config.label)
 
 
 def run_bench(
@@ -172,20 +170,18 @@ def run_bench(
     warmup: int = 2,
     repeats: int = 5,
     memory: bool = True,
+    clock: Clock = time.perf_counter,
     progress: Callable[[str], None] | None = None,
 ) -> list[BenchResult]:
     """Benchmark ``configs``; the first is the baseline every ratio refers to."""
     say = progress or (lambda message: None)
     models = [build(c) for c in configs]
+    pairs = list(zip(configs, models, strict=True))
     say("training steps")
-    train = interleaved(
-        [train_step_fn(c, m) for c, m in zip(configs, models, strict=True)], warmup, repeats
-    )
+    train = interleaved([train_step_fn(c, m) for c, m in pairs], warmup, repeats, clock)
     say("inference")
-    infer = interleaved(
-        [infer_fn(c, m) for c, m in zip(configs, models, strict=True)], warmup, repeats
-    )
-    costs = [complexity(m.cpu(), c.input_size) for c, m in zip(configs, models, strict=True)]
+    infer = interleaved([infer_fn(c, m) for c, m in pairs], warmup, repeats, clock)
+    costs = [complexity(m.cpu(), c.input_size) for c, m in pairs]
     mems: list[float | None] = []
     for c in configs:
         say(f"memory: {c.label}")

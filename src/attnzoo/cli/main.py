@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 import io
 import json
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,37 +16,61 @@ from typing import Any
 import yaml
 
 from ..engine import TrainConfig
+from ..engine.config import AMP, AUGMENTS, SCHEDULES, config_path, read_config_file
+from ..engine.losses import LOSSES
 
 HELP = {
     "model": "backbone name (see `attnzoo list`)",
     "data": "built-in dataset name (cifar10, fashion-mnist) or a path in a supported format",
     "train_per_class": "keep only the first K training images of each class",
     "test_per_class": "keep only the first K test images of each class",
-    "schedule": "learning-rate schedule: constant, step, multistep or cosine",
+    "batch_size": "images per step and per process",
     "milestones": "epochs at which multistep multiplies the lr by gamma",
     "step_size": "epochs between lr decays for the step schedule",
     "warmup_epochs": "linear lr warm-up length in epochs (fractions allowed)",
-    "padding": "zero padding of the random-crop augmentation (0: no crop)",
+    "loss": "ce, or a loss re-weighting baseline: focal, ohem (hardest share of each batch)",
+    "norm_bias_decay": "weight decay on normalisation weights and biases (--no-... to skip)",
+    "augment": "cifar: in-memory batched pad-crop-flip; imagenet: streamed RandomResizedCrop",
+    "padding": "zero padding of the CIFAR random crop (0: no crop)",
+    "image_size": "crop size of the imagenet augmentation",
+    "workers": "image-decoding processes of the imagenet augmentation",
+    "amp": "mixed precision: bf16 (CPU/GPU) or fp16 with a gradient scaler (GPU)",
+    "compile": "torch.compile the model",
+    "sync_bn": "BatchNorm statistics over all processes (torchrun)",
+    "resume": "'auto': continue from the run directory's checkpoint; or a checkpoint path",
+    "keep_every": "keep every N-th epoch's checkpoint as epoch-NNN.safetensors (for analysis)",
+    "save_every": "also checkpoint every N steps within an epoch (0: at epoch ends)",
     "out_dir": "run directory (default runs/<model>-<attention>-s<seed>)",
 }
+CHOICES = {"schedule": SCHEDULES, "augment": AUGMENTS, "amp": AMP, "loss": LOSSES}
+SCALARS = {"int | None": int, "float": float, "int": int, "str": str}
+# Fields set through --attention, --option and --model-option rather than a flag of their own.
+COMPOSITE = ("attention", "attention_options", "model_options")
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field, so the defaults live in one place."""
+    """One flag per TrainConfig field. Flags default to "not given", so that a --config file's
+    values apply unless a flag overrides them, and the defaults live in TrainConfig alone."""
+    parser.add_argument("--config", help="experiment YAML: a configs/ name or a path")
+    defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("attention", "attention_options"):
+        if f.name in COMPOSITE:
             continue
         flag = "--" + f.name.replace("_", "-")
-        default = f.default_factory() if callable(f.default_factory) else f.default
-        kind = {"int | None": int, "float": float, "int": int, "str": str}.get(str(f.type), str)
-        if f.name == "milestones":
-            parser.add_argument(flag, type=int, nargs="*", default=default, help=HELP[f.name])
+        default = getattr(defaults, f.name) if f.name != "out_dir" else None
+        common = {"default": argparse.SUPPRESS, "help": f"{HELP.get(f.name, '')} [{default}]"}
+        if f.type == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+        elif f.type.startswith("list["):
+            parser.add_argument(flag, type=int, nargs="*", **common)
         else:
-            parser.add_argument(flag, type=kind, default=default, help=HELP.get(f.name))
+            parser.add_argument(
+                flag, type=SCALARS[str(f.type)], choices=CHOICES.get(f.name), **common
+            )
     parser.add_argument(
         "--attention",
-        default="none",
-        help="attention module(s): a name, or names joined by commas (e.g. se,ba2m)",
+        default=argparse.SUPPRESS,
+        help="attention module(s): a name, or names joined by commas (e.g. se,ba2m) [none]",
     )
     parser.add_argument(
         "--option",
@@ -53,16 +79,37 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="[MODULE.]KEY=VALUE",
         help="attention option, repeatable (e.g. tau=0.5, or ba2m.tau=0.5 with several modules)",
     )
+    parser.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backbone option, repeatable (e.g. drop_rate=0.3)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def parse_attention(value: str | list[str] | None) -> list[str]:
+    """``"none"``, ``"se,ba2m"``, ``"se+ba2m"`` or a YAML list, as a list of module names."""
+    if value is None or value == "none":
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [name for name in value.replace("+", ",").split(",") if name]
+
+
+def _key_value(item: str, flag: str) -> tuple[str, Any]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"{flag} {item!r}: expected KEY=VALUE")
+    return key, yaml.safe_load(value)
 
 
 def parse_options(attention: list[str], items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Turn ``[MODULE.]KEY=VALUE`` strings into per-module option dicts (values as YAML)."""
     options: dict[str, dict[str, Any]] = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--option {item!r}: expected KEY=VALUE")
+        key, value = _key_value(item, "--option")
         module, dot, key = key.rpartition(".")
         if not dot:
             if len(attention) != 1:
@@ -71,52 +118,145 @@ def parse_options(attention: list[str], items: Sequence[str]) -> dict[str, dict[
                     f"when the attention is {attention or 'none'}"
                 )
             module = attention[0]
-        options.setdefault(module, {})[key] = yaml.safe_load(value)
+        options.setdefault(module, {})[key] = value
     return options
 
 
+def config_values(args: argparse.Namespace) -> dict[str, Any]:
+    """TrainConfig values: the --config file's, overridden by the flags given."""
+    values = read_config_file(args.config) if getattr(args, "config", None) else {}
+    values.pop("sweep", None)
+    given = vars(args)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in given and f.name not in COMPOSITE:
+            values[f.name] = given[f.name]
+    values["attention"] = parse_attention(given.get("attention", values.get("attention")))
+    for module, options in parse_options(values["attention"], args.option).items():
+        values.setdefault("attention_options", {}).setdefault(module, {}).update(options)
+    for item in args.model_option:
+        key, value = _key_value(item, "--model-option")
+        values.setdefault("model_options", {})[key] = value
+    return values
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    attention = [] if args.attention == "none" else args.attention.split(",")
-    values = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(TrainConfig)
-        if hasattr(args, f.name) and f.name != "attention"
-    }
-    values["attention"] = attention
-    values["attention_options"] = parse_options(attention, args.option)
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(config_values(args))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..engine import train
 
     summary = train(config_from_args(args), progress=not args.quiet)
-    print(
-        f"{summary['model']} + {summary['attention']}: final top-1 {summary['top1']:.2f}%  "
-        f"top-5 {summary['top5']:.2f}%  params {summary['params'] / 1e6:.3f}M  "
-        f"{summary['wall_seconds']:.0f}s -> {summary['config']['out_dir']}"
+    if summary["world_size"] == 1 or int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"{summary['model']} + {summary['attention']}: final top-1 {summary['top1']:.2f}%  "
+            f"top-5 {summary['top5']:.2f}%  params {summary['params'] / 1e6:.3f}M  "
+            f"{summary['wall_seconds']:.0f}s -> {summary['config']['out_dir']}"
+        )
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ..engine.sweep import parse_names, run_sweep, sweep_from_file
+    from ..io import write_json
+    from ..report import aggregate, csv_text, markdown, published_errors, read_summaries
+    from ..report.document import SWEEP_FILE
+
+    overrides = dict(_key_value(item, "--set") for item in args.set)
+    runs, published, root = sweep_from_file(
+        args.config,
+        root=args.root,
+        seeds=args.seeds,
+        models=args.models.split(",") if args.models else None,
+        attention=[parse_names(a) for a in args.attention.split(",")] if args.attention else None,
+        overrides=overrides,
     )
+    print(f"sweep {args.config}: {len(runs)} runs, {args.jobs} at a time", file=sys.stderr)
+
+    def say(outcome: Any) -> None:
+        extra = f": {outcome.detail}" if outcome.detail else ""
+        print(f"  {outcome.status:>8}  {outcome.run.label}{extra}", file=sys.stderr, flush=True)
+
+    description = yaml.safe_load(config_path(args.config).read_text()).get("description")
+    command = "attnzoo " + " ".join(shlex.quote(a) for a in args.argv)
+    meta = {"config": args.config, "description": description, "published": published}
+    write_json(root / SWEEP_FILE, {**meta, "command": command})
+    outcomes = run_sweep(
+        runs, jobs=args.jobs, retries=args.retries, threads=args.threads, report=say
+    )
+    finished = [o.run.out_dir for o in outcomes if o.status != "failed"]
+    failed = [o for o in outcomes if o.status == "failed"]
+    if finished:
+        rows = aggregate(read_summaries(finished))
+        reference = published_errors(published) if published else None
+        atomic_write_text(root / "results.md", markdown(rows, reference) + "\n")
+        atomic_write_text(root / "results.csv", csv_text(rows, reference))
+        print(markdown(rows, reference))
+        print(f"tables: {root / 'results.md'}, {root / 'results.csv'}", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} run(s) failed and are not in the table", file=sys.stderr)
+        return 1
+    return 0
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    from ..io import atomic_write
+
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..report import results_document
+
+    text = results_document(args.roots)
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from ..engine import load_checkpoint
     from ..engine.evaluate import evaluate_checkpoint
 
+    trained = load_checkpoint(args.checkpoint)["config"]["attention"] if args.option else []
     result = evaluate_checkpoint(
         args.checkpoint,
         data=args.data,
         split=args.split,
         per_class=args.per_class,
         batch_size=args.batch_size,
+        attention_options=parse_options(trained, args.option),
     )
     print(json.dumps(result, indent=2))
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..engine.report import comparison_table, read_summaries
+    from ..io import atomic_write
+    from ..report import aggregate, csv_text, markdown, published_errors, read_summaries
 
-    print(comparison_table(read_summaries(args.runs)))
+    published = published_errors(args.published) if args.published else None
+    rows = aggregate(read_summaries(args.runs), split=args.split)
+    print(markdown(rows, published))
+    if args.csv:
+        text = csv_text(rows, published)
+        atomic_write(args.csv, lambda f: f.write(text.encode()))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ..report import aggregate, plot_comparison, plot_curves, read_summaries
+
+    rows = aggregate(read_summaries(args.runs), split=args.split)  # every error before any file
+    try:
+        print(plot_curves(args.runs, args.out / "curves.png"))
+        print(plot_comparison(rows, args.out / "comparison.png"))
+    except ImportError as err:  # matplotlib is an optional extra
+        print(f"attnzoo plot: error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -169,31 +309,76 @@ def cmd_complexity(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import csv
     import dataclasses as dc
+    import time
 
-    from ..benchmarks.bench import BenchConfig, machine, markdown, run_bench
+    from ..benchmarks.bench import machine
     from ..io import atomic_write, write_json
 
-    variants = [() if a == "none" else tuple(a.split("+")) for a in args.attention.split(",")]
-    if () not in variants:
-        variants.insert(0, ())  # every ratio needs the baseline measured in the same run
-    variants.sort(key=lambda v: v != ())
-    results = []
-    for model in args.models.split(","):
-        configs = [
-            BenchConfig(
-                model, v, args.input_size, args.batch_size, args.num_classes, args.device,
-                args.channels_last, args.amp,
-            )
-            for v in variants
-        ]  # fmt: skip
+    mode = "gsa" if args.gsa else "trainer_overhead" if args.trainer_overhead else "modules"
+    defaults = {
+        "modules": {"models": "resnet50_cifar", "input_size": 32, "batch_size": 64},
+        "gsa": {"input_size": 56, "batch_size": 32},
+        "trainer_overhead": {"models": "resnet20", "batch_size": 128},
+    }[mode]
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
-        def say(message: str, model: str = model) -> None:
-            print(f"{model}: {message}", file=sys.stderr, flush=True)
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
 
-        results += run_bench(
-            configs, warmup=args.warmup, repeats=args.repeats, memory=not args.no_memory,
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    if mode == "gsa":
+        from ..benchmarks.gsa import markdown, run_gsa_bench
+
+        results = run_gsa_bench(
+            args.channels, args.input_size, args.batch_size, device=args.device,
+            warmup=args.warmup, repeats=args.repeats, memory=not args.no_memory, clock=clock,
             progress=say,
         )  # fmt: skip
+    elif mode == "trainer_overhead":
+        from ..benchmarks.trainer_overhead import markdown, run_overhead
+
+        results = [
+            run_overhead(
+                model, data=args.data, batch_size=args.batch_size,
+                train_per_class=args.train_per_class, test_per_class=args.test_per_class,
+                warmup=args.warmup, repeats=args.repeats,
+                progress=lambda message, model=model: say(f"{model}: {message}"),
+            )
+            for model in args.models.split(",")
+        ]  # fmt: skip
+    else:
+        from ..benchmarks import bench, profile
+        from ..benchmarks.bench import BenchConfig
+
+        markdown = profile.markdown if args.profile else bench.markdown
+        variants = [() if a == "none" else tuple(a.split("+")) for a in args.attention.split(",")]
+        if () not in variants:
+            variants.insert(0, ())  # every ratio needs the baseline measured in the same run
+        variants.sort(key=lambda v: v != ())
+        results = []
+        for model in args.models.split(","):
+            configs = [
+                BenchConfig(
+                    model, v, args.input_size, args.batch_size, args.num_classes, args.device,
+                    args.channels_last, args.amp,
+                )
+                for v in variants
+            ]  # fmt: skip
+
+            def progress(message: str, model: str = model) -> None:
+                say(f"{model}: {message}")
+
+            if args.profile:
+                results += profile.run_profile(
+                    configs, warmup=args.warmup, repeats=args.repeats, progress=progress
+                )
+            else:
+                results += bench.run_bench(
+                    configs, warmup=args.warmup, repeats=args.repeats,
+                    memory=not args.no_memory, clock=clock, progress=progress,
+                )  # fmt: skip
     table = markdown(results)
     print(table)
     if args.out:
@@ -207,6 +392,82 @@ def cmd_bench(args: argparse.Namespace) -> int:
         writer.writerows(rows)
         atomic_write(args.out / "bench.csv", lambda f: f.write(text.getvalue().encode()))
         atomic_write(args.out / "bench.md", lambda f: f.write((table + "\n").encode()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..engine import load_checkpoint
+    from ..engine.evaluate import model_from_checkpoint
+    from ..export import SUFFIXES, export, tolerance, verify
+
+    for flag, value in (("--input-size", args.input_size), ("--batch-size", args.batch_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
+    output = args.output or args.checkpoint.with_suffix(SUFFIXES[args.format])
+    if output.is_dir():
+        raise ValueError(f"--output {output} is a directory; give a file name")
+    state = load_checkpoint(args.checkpoint)
+    model = model_from_checkpoint(state, args.checkpoint)
+    info = state["data"]
+    size = args.input_size or info.get("image_size", 32)  # older runs store no size
+    shape = (info["in_chans"], size, size)
+    try:
+        path = export(model, output, shape, args.format)
+        if args.no_verify:
+            print(path)
+            return 0
+        images = torch.randn(args.batch_size, *shape, generator=torch.Generator().manual_seed(0))
+        diff = verify(model, path, images, args.format)
+    except ImportError as err:  # onnxscript and onnxruntime are an optional extra
+        print(f"attnzoo export: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{path}  max abs diff {diff:.2e} from PyTorch on {args.batch_size} random images")
+    if diff > (limit := tolerance(model, images)):
+        raise ValueError(f"{path} differs from the PyTorch model by {diff:.2e} > {limit:.2e}")
+    return 0
+
+
+def cmd_tsne(args: argparse.Namespace) -> int:
+    from ..analysis import plot_tsne
+
+    try:
+        results = plot_tsne(
+            args.checkpoints, args.out, data=args.data, split=args.split,
+            per_class=args.per_class, perplexity=args.perplexity, seed=args.seed,
+        )  # fmt: skip
+    except ImportError as err:  # matplotlib and scikit-learn are an optional extra
+        print(f"attnzoo tsne: error: {err}", file=sys.stderr)
+        return 2
+    for r in results:
+        print(
+            f"{r['label']}, epoch {r['epoch']}: silhouette {r['silhouette']:.3f}  "
+            f"{r['k']}-NN accuracy {r['knn_accuracy']:.1f}%  "
+            f"({r['images']} {r['split']} images, {r['checkpoint']})"
+        )
+    print(f"-> {args.out}, {args.out.with_suffix('.json')}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from ..analysis import inspect_run
+
+    try:
+        rows = inspect_run(
+            args.run_dir, args.out, data=args.data, per_class=args.per_class,
+            batch_size=args.batch_size, images=args.images, seed=args.seed,
+        )  # fmt: skip
+    except ImportError as err:  # matplotlib is an optional extra
+        print(f"attnzoo inspect: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{'epoch':>5}  {'module':<20} {'spearman':>8} {'pearson':>8} {'weight std':>10}")
+    for r in rows:
+        print(
+            f"{r['epoch']:>5}  {r['module']:<20} {r['spearman']:+8.3f} {r['pearson']:+8.3f} "
+            f"{r['weight_std']:10.4f}"
+        )
+    print(f"-> {args.out}")
     return 0
 
 
@@ -228,17 +489,50 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(train)
     train.set_defaults(func=cmd_train)
 
+    sw = sub.add_parser("sweep", help="run a config's grid of models x attention x seeds")
+    sw.add_argument("config", help="experiment YAML with a sweep section: configs/ name or path")
+    sw.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the config's)")
+    sw.add_argument("--models", help="comma-separated backbones (default: the config's)")
+    sw.add_argument("--attention", help="comma-separated settings, a+b combines modules")
+    sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a training setting for every run (e.g. epochs=10)")  # fmt: skip
+    sw.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads shared)")
+    sw.add_argument("--retries", type=int, default=1, help="retries of a crashed run")
+    sw.add_argument("--threads", type=int, help="CPU threads per run (default: cores / jobs)")
+    sw.add_argument("--root", type=Path, help="results directory (default results/<config>)")
+    sw.set_defaults(func=cmd_sweep)
+
+    rp = sub.add_parser("report", help="docs/results.md from sweep directories")
+    rp.add_argument("roots", nargs="+", type=Path, help="sweep directories (results/<config>)")
+    rp.add_argument("--out", type=Path, help="write the Markdown here (default: print it)")
+    rp.set_defaults(func=cmd_report)
+
     ev = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split")
     ev.add_argument("--checkpoint", required=True, type=Path)
     ev.add_argument("--data", default=None, help="dataset (default: the one it was trained on)")
     ev.add_argument("--split", default="test", choices=("train", "test"))
     ev.add_argument("--per-class", type=int, default=None, help="first K images of each class")
     ev.add_argument("--batch-size", type=int, default=500)
+    ev.add_argument(
+        "--option", action="append", default=[], metavar="[MODULE.]KEY=VALUE",
+        help="override an attention option at test time (e.g. ba2m.eval_mode=batch)",
+    )  # fmt: skip
     ev.set_defaults(func=cmd_eval)
 
-    cmp = sub.add_parser("compare", help="table of final accuracies over run directories")
-    cmp.add_argument("runs", nargs="+", type=Path, help="run directories holding summary.json")
+    runs_help = "run directories holding summary.json, or folders of them (a sweep's root)"
+    split_help = "one row per setting where runs of a model and attention differ in their config"
+    cmp = sub.add_parser("compare", help="table of final errors over seeds, per setting")
+    cmp.add_argument("runs", nargs="+", type=Path, help=runs_help)
+    cmp.add_argument("--csv", type=Path, help="also write the table, every statistic, as CSV")
+    cmp.add_argument("--published", metavar="TABLE", help="add a paper's errors, e.g. ba2m-table11")
+    cmp.add_argument("--split", action="store_true", help=split_help)
     cmp.set_defaults(func=cmd_compare)
+
+    pl = sub.add_parser("plot", help="training curves and a bar chart of final errors")
+    pl.add_argument("runs", nargs="+", type=Path, help=runs_help)
+    pl.add_argument("--out", type=Path, required=True, help="folder for curves.png, comparison.png")
+    pl.add_argument("--split", action="store_true", help=split_help)
+    pl.set_defaults(func=cmd_plot)
 
     cx = sub.add_parser("complexity", help="params and multiply-adds, per module and in total")
     cx.add_argument("model", nargs="?", default=None)
@@ -253,23 +547,104 @@ def build_parser() -> argparse.ArgumentParser:
     cx.add_argument("--output", type=Path, help="with --paper: write the Markdown here")
     cx.set_defaults(func=cmd_complexity)
 
-    bn = sub.add_parser("bench", help="training and inference speed and memory, as ratios")
-    bn.add_argument("--models", default="resnet50_cifar", help="comma-separated backbones")
+    bn = sub.add_parser(
+        "bench",
+        help="training and inference speed and memory, as ratios",
+        description="Attention modules in a backbone against the baseline (default), where their "
+        "time goes by operator (--profile), BA2M's GSA branch sdpa against explicit (--gsa), or "
+        "the trainer against a bare loop (--trainer-overhead). Ratios and times are medians over "
+        "interleaved rounds.",
+    )
+    mode = bn.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--gsa", action="store_true",
+        help="BA2M's GSA branch alone, gsa_impl sdpa vs explicit: peak memory and time",
+    )  # fmt: skip
+    mode.add_argument(
+        "--profile", action="store_true",
+        help="torch.profiler over one training step per variant: time in convolutions and in "
+        "the rest, and the operators each variant adds to the baseline's",
+    )  # fmt: skip
+    mode.add_argument(
+        "--trainer-overhead", action="store_true",
+        help="one epoch of `attnzoo train` against a bare training loop on the same images",
+    )  # fmt: skip
+    bn.add_argument(
+        "--models", default=None,
+        help="comma-separated backbones (default resnet50_cifar; resnet20 with --trainer-overhead)",
+    )  # fmt: skip
     bn.add_argument(
         "--attention", default="none,se,cbam,bam,spem,ba2m",
         help="comma-separated variants; a+b combines modules; the baseline is always measured",
     )  # fmt: skip
-    bn.add_argument("--input-size", type=int, default=32)
-    bn.add_argument("--batch-size", type=int, default=64)
+    bn.add_argument("--input-size", type=int, default=None, help="default 32 (56 with --gsa)")
+    bn.add_argument(
+        "--batch-size", type=int, default=None,
+        help="default 64 (32 with --gsa, 128 with --trainer-overhead)",
+    )  # fmt: skip
     bn.add_argument("--num-classes", type=int, default=None)
+    bn.add_argument("--channels", type=int, default=256, help="with --gsa: input channels")
+    bn.add_argument("--data", default="cifar10", help="with --trainer-overhead: dataset")
+    bn.add_argument("--train-per-class", type=int, default=None, help=HELP["train_per_class"])
+    bn.add_argument("--test-per-class", type=int, default=None, help=HELP["test_per_class"])
     bn.add_argument("--warmup", type=int, default=2, help="untimed rounds")
     bn.add_argument("--repeats", type=int, default=5, help="timed rounds (median reported)")
     bn.add_argument("--device", default="cpu")
     bn.add_argument("--channels-last", action="store_true")
     bn.add_argument("--amp", action="store_true", help="bfloat16 autocast")
-    bn.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    bn.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
+    bn.add_argument(
+        "--cpu-time", action="store_true",
+        help="time by this process's CPU time, not wall-clock: steadier on a shared machine, "
+        "meant with OMP_NUM_THREADS=1 (not for --trainer-overhead, which reads the trainer's "
+        "wall-clock epoch time)",
+    )  # fmt: skip
     bn.add_argument("--out", type=Path, help="directory for bench.json, bench.csv and bench.md")
     bn.set_defaults(func=cmd_bench)
+
+    ex = sub.add_parser(
+        "export", help="write a checkpoint's network as ONNX, torch.export or TorchScript, checked"
+    )
+    ex.add_argument("checkpoint", type=Path, help="a .safetensors checkpoint of attnzoo train")
+    ex.add_argument(
+        "--format", default="onnx", choices=("onnx", "export", "torchscript"),
+        help="onnx; export: a torch.export program (.pt2), for networks ONNX cannot express "
+        "(BA2M with eval_mode=batch); torchscript: traced, deprecated by torch [onnx]",
+    )  # fmt: skip
+    ex.add_argument("--output", type=Path, help="default: the checkpoint, suffix of the format")
+    ex.add_argument(
+        "--input-size", type=int, help="image height and width (default: the run's, else 32)"
+    )
+    ex.add_argument(
+        "--batch-size", type=int, default=4,
+        help="random images the export is checked on; its batch axis is dynamic [4]",
+    )  # fmt: skip
+    ex.add_argument("--no-verify", action="store_true", help="skip the check against PyTorch")
+    ex.set_defaults(func=cmd_export)
+
+    ts = sub.add_parser(
+        "tsne", help="t-SNE of checkpoints' penultimate features, with class-separation scores"
+    )
+    ts.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint files, one panel each")
+    ts.add_argument("--out", type=Path, required=True, help="PNG to write (and a .json beside)")
+    ts.add_argument("--data", default=None, help="dataset (default: the one each was trained on)")
+    ts.add_argument("--split", default="test", choices=("train", "test"))
+    ts.add_argument("--per-class", type=int, default=100, help="first K images of each class")
+    ts.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
+    ts.add_argument("--seed", type=int, default=0, help="t-SNE random state")
+    ts.set_defaults(func=cmd_tsne)
+
+    ins = sub.add_parser(
+        "inspect", help="what BA2M learns: its weights against the samples' losses, per epoch"
+    )
+    ins.add_argument("run_dir", type=Path, help="run directory (epoch-NNN snapshots: --keep-every)")
+    ins.add_argument("--out", type=Path, required=True, help="folder for the CSV, JSON and PNGs")
+    ins.add_argument("--data", default=None, help="dataset (default: the run's)")
+    ins.add_argument("--per-class", type=int, default=100, help="first K training images per class")
+    ins.add_argument("--batch-size", type=int, default=None, help="N (default: the run's)")
+    ins.add_argument("--images", type=int, default=6, help="images in the SAR-map grid")
+    ins.add_argument("--seed", type=int, default=0, help="seed of the fixed batches' shuffle")
+    ins.set_defaults(func=cmd_inspect)
 
     ls = sub.add_parser("list", help="list models, attention modules and datasets")
     ls.set_defaults(func=cmd_list)
@@ -277,10 +652,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded by sweeps, so that their results say how to reproduce them
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+    except (ValueError, OSError, FloatingPointError) as err:
         print(f"attnzoo {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,141 @@
+"""Gating and pooling with backward passes that allocate fewer full-size tensors.
+
+On CPU, a new (N, C, H, W) tensor can cost more than the arithmetic that fills it: allocations at
+or above glibc's mmap threshold (at most 32 MiB) get fresh pages, which the kernel faults in and
+zeroes 4 KiB at a time on first write. At one thread, ``x * s`` for a (64, 256, 32, 32) float32 map
+takes 22 ms or more (more when other processes load the machine), of which 3 ms is the multiply
+(docs/benchmarks.md). Autograd's formulas allocate freely: ``x * gate`` builds ``grad * x`` and
+``grad * gate`` separately, ``mean``'s backward materialises ``grad / HW`` at full size, and
+``amax``'s builds a boolean mask, converts it twice and multiplies. The functions here compute the
+same values and gradients (``amax``/``amin`` split the gradient evenly between tied extremes, as
+autograd does) with fewer full-size tensors, each function's docstring says how many. Their
+backward passes are once-differentiable. Without autograd (inference, ``no_grad``) they run the
+plain operators, which every exporter can trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+
+class _Scale(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, gate)
+        return x * gate
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, gate = ctx.saved_tensors
+        need_x, need_gate = ctx.needs_input_grad
+        grad_x = grad_gate = product = None
+        if need_gate:
+            product = grad * x
+            grad_gate = product.sum_to_size(gate.shape).to(gate.dtype)
+        if need_x:
+            # Once reduced to the (smaller) gate's shape, the product is dead: grad * gate
+            # overwrites it instead of filling new memory.
+            reuse = need_gate and gate.numel() < x.numel()
+            grad_x = torch.mul(grad, gate, out=product) if reuse else grad * gate
+            grad_x = grad_x.to(x.dtype)
+        return grad_x, grad_gate
+
+
+def _tracked(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def scale(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """``x * gate`` for a ``gate`` that broadcasts to ``x``'s shape (e.g. (N, C, 1, 1)).
+
+    Backward: one full-size tensor (autograd's ``mul`` makes two).
+    """
+    return _Scale.apply(x, gate) if _tracked(x, gate) else x * gate
+
+
+def mean(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
+    """``x.mean(dims, keepdim=True)`` as a sum divided by the count: ``sum``'s backward is a
+    broadcast view, which autograd adds in place into the other gradients of ``x``."""
+    count = 1
+    for d in dims:
+        count *= x.shape[d]
+    return x.sum(dims, keepdim=True) / count
+
+
+class _Extremum(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx, x: torch.Tensor, dims: tuple[int, ...], largest: bool
+    ) -> torch.Tensor:
+        out = x.amax(dims, keepdim=True) if largest else x.amin(dims, keepdim=True)
+        ctx.dims = dims
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, out = ctx.saved_tensors
+        # The 0/1 mask is written in x's dtype directly, then scaled in place: summing a bool
+        # mask would first convert it to int64. The count is summed in float32, exact for any
+        # realistic number of ties, also when x is bfloat16.
+        mask = torch.eq(x, out, out=torch.empty_like(x))
+        count = mask.sum(ctx.dims, keepdim=True, dtype=torch.float32)
+        return mask.mul_(grad / count), None, None
+
+
+def amax(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
+    """``x.amax(dims, keepdim=True)``; backward: one full-size tensor (autograd's makes four)."""
+    return _Extremum.apply(x, tuple(dims), True) if _tracked(x) else x.amax(dims, keepdim=True)
+
+
+def amin(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
+    """``x.amin(dims, keepdim=True)``, as :func:`amax`."""
+    return _Extremum.apply(x, tuple(dims), False) if _tracked(x) else x.amin(dims, keepdim=True)
+
+
+class _ResidualGate(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+    ) -> torch.Tensor:
+        gate = (a + b).sigmoid_()  # the sum is a fresh tensor: its sigmoid overwrites it
+        ctx.save_for_backward(x, gate)
+        ctx.shapes = a.shape, b.shape
+        ctx.dtypes = a.dtype, b.dtype
+        return torch.addcmul(x, x, gate)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, gate = ctx.saved_tensors
+        need_x, need_a, need_b = ctx.needs_input_grad
+        grad_x = grad_a = grad_b = None
+        if need_a or need_b:
+            # The gradient of a + b, grad * x * s * (1 - s), built in one buffer.
+            grad_sum = grad * x
+            grad_sum.mul_(gate).addcmul_(grad_sum, gate, value=-1)
+            (shape_a, shape_b), (dtype_a, dtype_b) = ctx.shapes, ctx.dtypes
+            grad_a = grad_sum.sum_to_size(shape_a).to(dtype_a) if need_a else None
+            grad_b = grad_sum.sum_to_size(shape_b).to(dtype_b) if need_b else None
+        if need_x:
+            grad_x = torch.addcmul(grad, grad, gate).to(x.dtype)  # grad * (1 + s)
+        return grad_x, grad_a, grad_b
+
+
+def residual_gate(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``x + x * sigmoid(a + b)`` for a channel map ``a`` (N, C, 1, 1) and a spatial map ``b``
+    (N, 1, H, W), BAM's fusion.
+
+    Two full-size tensors forward and two backward; the expression in autograd's operators makes
+    four and four, the last because ``x``'s gradient through ``x + ...`` is the incoming gradient
+    itself, shared, so autograd cannot add the other paths' gradients into it in place. Here it
+    is a fresh ``grad * (1 + s)``.
+    """
+    if not _tracked(x, a, b):
+        return torch.addcmul(x, x, (a + b).sigmoid_())
+    return _ResidualGate.apply(x, a, b)

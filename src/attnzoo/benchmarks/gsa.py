@@ -1,0 +1,136 @@
+"""BA2M's global spatial attention (GSA) branch alone: ``gsa_impl="sdpa"`` against ``"explicit"``.
+
+The GSA (Cheng et al., "BA^2M: A Batch Aware Attention Module for Image Classification", 2021;
+docs/ba2m.md) attends over all H*W positions of a feature map, so its explicit form keeps an
+(N, G, HW, HW) softmax for the backward pass: 1.2 GiB in float32 for a batch of 32 at 56x56, the
+first stage of an ImageNet ResNet. ``scaled_dot_product_attention``'s fused kernels keep only
+per-row statistics. The branch is built exactly as BA2M builds it (same hidden width), and a step
+is its forward and backward on a fixed batch, with gradients for the input and the weights. Peak
+memory: a fresh subprocess per implementation (:mod:`.memory`); time: interleaved rounds after
+warm-up, each ratio the median over rounds of explicit / sdpa.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..attention import build_attention
+from .bench import Clock, interleaved, median_ratio, synchronize
+from .memory import cuda_peak_mb, subprocess_peak_mb
+
+IMPLS = ("sdpa", "explicit")  # the first is the baseline of every ratio
+
+
+@dataclass(frozen=True)
+class GsaConfig:
+    impl: str
+    channels: int = 256
+    input_size: int = 56
+    batch_size: int = 32
+    device: str = "cpu"
+
+
+@dataclass
+class GsaResult:
+    impl: str
+    channels: int
+    input_size: int
+    batch_size: int
+    attn_matrix_mb: float  # one (N, G, HW, HW) float32 attention matrix
+    step_ms: float
+    peak_mem_mb: float | None
+    time_ratio: float  # step time / sdpa's, median over rounds
+    mem_ratio: float | None
+
+
+def build_branch(config: GsaConfig) -> nn.Module:
+    ba2m = build_attention("ba2m", config.channels, branches="gsa", gsa_impl=config.impl)
+    return ba2m.gsa.to(config.device).train()
+
+
+def gsa_step_fn(config: GsaConfig) -> Callable[[], None]:
+    """Forward and backward of the branch on a fixed batch and upstream gradient."""
+    branch = build_branch(config)
+    generator = torch.Generator().manual_seed(0)
+    n, c, s = config.batch_size, config.channels, config.input_size
+    x = torch.randn(n, c, s, s, generator=generator).to(config.device).requires_grad_()
+    grad = torch.randn(n, 1, s, s, generator=generator).to(config.device)
+
+    def step() -> None:
+        x.grad = None
+        branch.zero_grad(set_to_none=True)
+        branch(x).backward(grad)
+        synchronize(config.device)
+
+    return step
+
+
+def peak_memory_mb(config: GsaConfig) -> float:
+    if config.device.startswith("cuda"):
+        return cuda_peak_mb(gsa_step_fn(config))
+    return subprocess_peak_mb("gsa", asdict(config), f"gsa {config.impl}")
+
+
+def run_gsa_bench(
+    channels: int = 256,
+    input_size: int = 56,
+    batch_size: int = 32,
+    *,
+    device: str = "cpu",
+    warmup: int = 1,
+    repeats: int = 3,
+    memory: bool = True,
+    clock: Clock = time.perf_counter,
+    progress: Callable[[str], None] | None = None,
+) -> list[GsaResult]:
+    """One row per implementation, sdpa first; ratios are explicit / sdpa."""
+    say = progress or (lambda message: None)
+    configs = [GsaConfig(impl, channels, input_size, batch_size, device) for impl in IMPLS]
+    say("steps")
+    times = interleaved([gsa_step_fn(c) for c in configs], warmup, repeats, clock)
+    mems: list[float | None] = []
+    for c in configs:
+        say(f"memory: {c.impl}")
+        mems.append(peak_memory_mb(c) if memory else None)
+    groups = build_branch(configs[0]).groups
+    matrix_mb = batch_size * groups * (input_size**2) ** 2 * 4 / 2**20
+    return [
+        GsaResult(
+            impl=c.impl,
+            channels=channels,
+            input_size=input_size,
+            batch_size=batch_size,
+            attn_matrix_mb=matrix_mb,
+            step_ms=1e3 * statistics.median(times[i]),
+            peak_mem_mb=mems[i],
+            time_ratio=median_ratio(times[i], times[0]),
+            mem_ratio=None if mems[i] is None else mems[i] / mems[0],
+        )
+        for i, c in enumerate(configs)
+    ]
+
+
+def markdown(results: Sequence[GsaResult]) -> str:
+    """The results as a Markdown table, ratios to the first (sdpa) row."""
+
+    def value(v: float | None, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
+    lines = [
+        "| gsa_impl | C | size | batch | attention matrix (MiB) | fwd+bwd (ms) | time ratio "
+        "| peak mem (MiB) | mem ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.impl} | {r.channels} | {r.input_size} | {r.batch_size} | "
+            f"{r.attn_matrix_mb:.0f} | {r.step_ms:.0f} | {r.time_ratio:.2f} | "
+            f"{value(r.peak_mem_mb, '.0f')} | {value(r.mem_ratio, '.2f')} |"
+        )
+    return "\n".join(lines)
