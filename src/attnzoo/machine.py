@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,32 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def code_version() -> str | None:
+    """The checkout's commit, with "+dirty" for uncommitted changes; None outside a checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def describe() -> dict[str, Any]:
-    """CPU model, core and thread counts, GPU if any, torch and python versions."""
+    """CPU model, core and thread counts, GPU if any, torch and python versions, code version."""
     info: dict[str, Any] = {
         "cpu": _cpu_name(),
         "cores": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
+        "code": code_version(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -232,21 +231,6 @@ def markdown(results: Sequence[BenchResult]) -> str:
             f"{r.macs_ratio:.2f} |"
         )
     return "\n".join(lines)
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    import platform
-
-    info: dict[str, Any] = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
 
 
 __all__ = ["BenchConfig", "BenchResult", "markdown", "run_bench"]

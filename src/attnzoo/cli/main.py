@@ -311,8 +311,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import dataclasses as dc
     import time
 
-    from ..benchmarks.bench import machine
     from ..io import atomic_write, write_json
+    from ..machine import describe as machine
 
     mode = "gsa" if args.gsa else "trainer_overhead" if args.trainer_overhead else "modules"
     defaults = {
