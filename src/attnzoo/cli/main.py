@@ -251,12 +251,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from ..report import aggregate, plot_comparison, plot_curves, read_summaries
 
     rows = aggregate(read_summaries(args.runs), split=args.split)  # every error before any file
-    try:
-        print(plot_curves(args.runs, args.out / "curves.png"))
-        print(plot_comparison(rows, args.out / "comparison.png"))
-    except ImportError as err:  # matplotlib is an optional extra
-        print(f"attnzoo plot: error: {err}", file=sys.stderr)
-        return 2
+    print(plot_curves(args.runs, args.out / "curves.png"))
+    print(plot_comparison(rows, args.out / "comparison.png"))
     return 0
 
 
@@ -413,16 +409,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     info = state["data"]
     size = args.input_size or info.get("image_size", 32)  # older runs store no size
     shape = (info["in_chans"], size, size)
-    try:
-        path = export(model, output, shape, args.format)
-        if args.no_verify:
-            print(path)
-            return 0
-        images = torch.randn(args.batch_size, *shape, generator=torch.Generator().manual_seed(0))
-        diff = verify(model, path, images, args.format)
-    except ImportError as err:  # onnxscript and onnxruntime are an optional extra
-        print(f"attnzoo export: error: {err}", file=sys.stderr)
-        return 2
+    path = export(model, output, shape, args.format)
+    if args.no_verify:
+        print(path)
+        return 0
+    images = torch.randn(args.batch_size, *shape, generator=torch.Generator().manual_seed(0))
+    diff = verify(model, path, images, args.format)
     print(f"{path}  max abs diff {diff:.2e} from PyTorch on {args.batch_size} random images")
     if diff > (limit := tolerance(model, images)):
         raise ValueError(f"{path} differs from the PyTorch model by {diff:.2e} > {limit:.2e}")
@@ -432,14 +424,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_tsne(args: argparse.Namespace) -> int:
     from ..analysis import plot_tsne
 
-    try:
-        results = plot_tsne(
-            args.checkpoints, args.out, data=args.data, split=args.split,
-            per_class=args.per_class, perplexity=args.perplexity, seed=args.seed,
-        )  # fmt: skip
-    except ImportError as err:  # matplotlib and scikit-learn are an optional extra
-        print(f"attnzoo tsne: error: {err}", file=sys.stderr)
-        return 2
+    results = plot_tsne(
+        args.checkpoints, args.out, data=args.data, split=args.split,
+        per_class=args.per_class, perplexity=args.perplexity, seed=args.seed,
+    )  # fmt: skip
     for r in results:
         print(
             f"{r['label']}, epoch {r['epoch']}: silhouette {r['silhouette']:.3f}  "
@@ -453,14 +441,10 @@ def cmd_tsne(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ..analysis import inspect_run
 
-    try:
-        rows = inspect_run(
-            args.run_dir, args.out, data=args.data, per_class=args.per_class,
-            batch_size=args.batch_size, images=args.images, seed=args.seed,
-        )  # fmt: skip
-    except ImportError as err:  # matplotlib is an optional extra
-        print(f"attnzoo inspect: error: {err}", file=sys.stderr)
-        return 2
+    rows = inspect_run(
+        args.run_dir, args.out, data=args.data, per_class=args.per_class,
+        batch_size=args.batch_size, images=args.images, seed=args.seed,
+    )  # fmt: skip
     print(f"{'epoch':>5}  {'module':<20} {'spearman':>8} {'pearson':>8} {'weight std':>10}")
     for r in rows:
         print(
@@ -657,7 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # recorded by sweeps, so that their results say how to reproduce them
     try:
         return args.func(args)
-    except (ValueError, OSError, FloatingPointError) as err:
+    # ImportError: an optional extra (plots, analysis, ONNX) is missing; the message says which.
+    except (ValueError, OSError, FloatingPointError, ImportError) as err:
         print(f"attnzoo {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
