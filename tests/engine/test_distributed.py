@@ -107,7 +107,9 @@ def module_worker(rank: int, world: int, port: int, out: str) -> None:
         g /= world
     torch.save({"y": y.detach(), "x": x_local.grad, **grads}, f"{out}/rank{rank}.pt")
     dist.barrier()
-    dist.destroy_process_group()
+    # Leave without running gloo's destructors: after a backward through all_gather they could
+    # (rarely, seen once in CI) abort with "terminate called without an active exception".
+    os._exit(0)
 
 
 def test_synchronised_batchnorm_and_global_ba2m_match_one_process_exactly(tmp_path):
