@@ -221,14 +221,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..engine import load_checkpoint
     from ..engine.evaluate import evaluate_checkpoint
 
-    trained = load_checkpoint(args.checkpoint)["config"]["attention"] if args.option else []
+    state = load_checkpoint(args.checkpoint)
     result = evaluate_checkpoint(
         args.checkpoint,
         data=args.data,
         split=args.split,
         per_class=args.per_class,
         batch_size=args.batch_size,
-        attention_options=parse_options(trained, args.option),
+        attention_options=parse_options(state["config"]["attention"], args.option),
+        state=state,
     )
     print(json.dumps(result, indent=2))
     return 0

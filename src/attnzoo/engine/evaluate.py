@@ -55,13 +55,14 @@ def evaluate_checkpoint(
     per_class: int | None = None,
     batch_size: int = 500,
     attention_options: dict[str, dict[str, Any]] | None = None,
+    state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Rebuild the model a checkpoint was trained as, load its weights, and evaluate it.
 
     The images are normalised with the training set's statistics stored in the checkpoint, and
     prepared as in training's test split (CIFAR: as they are; ImageNet: resize and centre crop).
     """
-    state = load_checkpoint(path)
+    state = state or load_checkpoint(path)  # a caller that already read it passes it
     config = TrainConfig.from_dict(state["config"])
     info, source = state["data"], data or config.data
     if config.augment == "imagenet":

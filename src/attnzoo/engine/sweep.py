@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from ..io import atomic_write
-from .config import TrainConfig, read_config_file
+from .config import RESUMABLE_CHANGES, TrainConfig, read_config_file
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def is_finished(run: SweepRun) -> bool:
     except (json.JSONDecodeError, KeyError):
         return False
     current = run.config.to_dict()
-    return all(saved.get(k) == v for k, v in current.items() if k not in ("resume", "workers"))
+    return all(saved.get(k) == v for k, v in current.items() if k not in RESUMABLE_CHANGES)
 
 
 def _execute(run: SweepRun, threads: int, retries: int) -> Outcome:
