@@ -21,7 +21,8 @@ def _cpu_name() -> str:
 
 
 def code_version() -> str | None:
-    """The checkout's commit, with "+dirty" for uncommitted changes; None outside a checkout."""
+    """The checkout's commit, with "+dirty" for uncommitted changes; outside a checkout (a copy of
+    the tree sent to another machine, say) ``$ATTNZOO_CODE_VERSION``, else None."""
     root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(
@@ -33,7 +34,7 @@ def code_version() -> str | None:
             capture_output=True, text=True, timeout=5, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):
-        return None
+        return os.environ.get("ATTNZOO_CODE_VERSION")
     return commit + ("+dirty" if dirty else "")
 
 

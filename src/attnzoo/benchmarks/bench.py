@@ -41,6 +41,7 @@ class BenchConfig:
     device: str = "cpu"
     channels_last: bool = False
     amp: bool = False
+    compile: bool = False  # torch.compile the training step's model and the deployed model
 
     @property
     def label(self) -> str:
@@ -99,11 +100,12 @@ def train_step_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
     x, y = _inputs(config, model)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     model.train()
+    forward = torch.compile(model) if config.compile else model
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with _autocast(config):
-            loss = F.cross_entropy(model(x), y) + aux_loss(model)
+            loss = F.cross_entropy(forward(x), y) + aux_loss(model)
         loss.backward()
         optimizer.step()
         synchronize(config.device)
@@ -115,6 +117,8 @@ def infer_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
     from ..deploy import deploy
 
     deployed = deploy(model)
+    if config.compile:
+        deployed = torch.compile(deployed)
     x, _ = _inputs(config, model)
 
     def forward() -> None:

@@ -359,7 +359,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             configs = [
                 BenchConfig(
                     model, v, args.input_size, args.batch_size, args.num_classes, args.device,
-                    args.channels_last, args.amp,
+                    args.channels_last, args.amp, args.compile,
                 )
                 for v in variants
             ]  # fmt: skip
@@ -577,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--device", default="cpu")
     bn.add_argument("--channels-last", action="store_true")
     bn.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    bn.add_argument("--compile", action="store_true", help="torch.compile (warm-up compiles)")
     bn.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     bn.add_argument(
         "--cpu-time", action="store_true",
