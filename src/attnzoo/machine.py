@@ -21,8 +21,11 @@ def _cpu_name() -> str:
 
 
 def code_version() -> str | None:
-    """The checkout's commit, with "+dirty" for uncommitted changes; outside a checkout (a copy of
-    the tree sent to another machine, say) ``$ATTNZOO_CODE_VERSION``, else None."""
+    """``$ATTNZOO_CODE_VERSION`` if set (a copy of the tree sent to another machine, whose git
+    metadata may be stale or absent), else the checkout's commit with "+dirty" for uncommitted
+    changes; None outside a checkout."""
+    if os.environ.get("ATTNZOO_CODE_VERSION"):
+        return os.environ["ATTNZOO_CODE_VERSION"]
     root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(
@@ -34,7 +37,7 @@ def code_version() -> str | None:
             capture_output=True, text=True, timeout=5, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("ATTNZOO_CODE_VERSION")
+        return None
     return commit + ("+dirty" if dirty else "")
 
 
