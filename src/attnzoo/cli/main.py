@@ -159,8 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ..engine.sweep import parse_names, run_sweep, sweep_from_file
     from ..io import write_json
-    from ..report import aggregate, csv_text, markdown, published_errors, read_summaries
-    from ..report.document import SWEEP_FILE
+    from ..report import csv_text, markdown, published_errors
+    from ..report.document import SWEEP_FILE, sweep_rows
 
     overrides = dict(_key_value(item, "--set") for item in args.set)
     runs, published, root = sweep_from_file(
@@ -170,6 +170,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         models=args.models.split(",") if args.models else None,
         attention=[parse_names(a) for a in args.attention.split(",")] if args.attention else None,
         overrides=overrides,
+        variants=args.variants.split(",") if args.variants else None,
     )
     print(f"sweep {args.config}: {len(runs)} runs, {args.jobs} at a time", file=sys.stderr)
 
@@ -177,9 +178,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         extra = f": {outcome.detail}" if outcome.detail else ""
         print(f"  {outcome.status:>8}  {outcome.run.label}{extra}", file=sys.stderr, flush=True)
 
-    description = yaml.safe_load(config_path(args.config).read_text()).get("description")
+    text = yaml.safe_load(config_path(args.config).read_text())
     command = "attnzoo " + " ".join(shlex.quote(a) for a in args.argv)
-    meta = {"config": args.config, "description": description, "published": published}
+    meta = {"config": args.config, "description": text.get("description"), "published": published}
+    variants = (text.get("sweep") or {}).get("variants")
+    if variants:
+        meta["variants"] = list(variants)  # all of the config's, in order: the report's rows
     write_json(root / SWEEP_FILE, {**meta, "command": command})
     outcomes = run_sweep(
         runs, jobs=args.jobs, retries=args.retries, threads=args.threads, report=say
@@ -187,7 +191,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finished = [o.run.out_dir for o in outcomes if o.status != "failed"]
     failed = [o for o in outcomes if o.status == "failed"]
     if finished:
-        rows = aggregate(read_summaries(finished))
+        rows = sweep_rows(root, finished)
         reference = published_errors(published) if published else None
         atomic_write_text(root / "results.md", markdown(rows, reference) + "\n")
         atomic_write_text(root / "results.csv", csv_text(rows, reference))
@@ -479,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the config's)")
     sw.add_argument("--models", help="comma-separated backbones (default: the config's)")
     sw.add_argument("--attention", help="comma-separated settings, a+b combines modules")
+    sw.add_argument("--variants", help="comma-separated: only these of the config's variants")
     sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a training setting for every run (e.g. epochs=10)")  # fmt: skip
     sw.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads shared)")

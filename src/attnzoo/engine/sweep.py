@@ -52,37 +52,61 @@ def plan_sweep(
     attention: Sequence[Sequence[str]],
     seeds: int,
     root: Path,
+    variants: dict[str, dict[str, Any]] | None = None,
 ) -> list[SweepRun]:
-    """One validated TrainConfig per (model, attention, seed), each with its own directory."""
+    """One validated TrainConfig per (model, attention, seed), each with its own directory.
+
+    ``variants`` (an ablation) repeats the grid once per named set of settings laid over
+    ``base``; a variant's ``attention`` replaces the grid's settings for it. Its runs go in
+    ``<root>/<variant>/<model>/<attention>/s<seed>``.
+    """
     if seeds < 1:
         raise ValueError(f"sweep: seeds must be at least 1, got {seeds}")
     if not models or not attention:
         raise ValueError("sweep: needs at least one model and one attention setting")
+    grids = {"": (base, attention)}
+    if variants is not None:
+        if not variants:
+            raise ValueError("sweep: variants, when given, needs at least one")
+        grids = {}
+        for name, values in variants.items():
+            own = [parse_names(a) for a in values["attention"]] if "attention" in values else None
+            settings = {k: v for k, v in values.items() if k != "attention"}
+            grids[name] = ({**base, **settings}, own or attention)
     runs = []
     # Seeds outermost: a sweep stopped early has every setting with as many seeds as possible.
     for seed in range(seeds):
-        for model in models:
-            for names in attention:
-                label = "+".join(names) or "none"
-                values = {
-                    **base,
-                    "model": model,
-                    "attention": list(names),
-                    # Options only for the modules this run has: the config refuses strays.
-                    "attention_options": {
-                        k: v for k, v in base.get("attention_options", {}).items() if k in names
-                    },
-                    "seed": seed,
-                    "resume": "auto",
-                    "out_dir": str(root / model / label / f"s{seed}"),
-                }
-                out_dir = Path(values["out_dir"]).resolve()
-                if not out_dir.is_relative_to(root.resolve()):  # a name with "/" or ".."
-                    raise ValueError(f"sweep: run directory {out_dir} escapes {root}")
-                config = TrainConfig.from_dict(values)
-                config.validate()  # every run of the grid is checked before any starts
-                runs.append(SweepRun(config))
+        for variant, (values, settings) in grids.items():
+            runs += [
+                _plan_run(values, model, names, seed, root, root / variant)
+                for model in models
+                for names in settings
+            ]
     return runs
+
+
+def _plan_run(
+    base: dict[str, Any], model: str, names: Sequence[str], seed: int, root: Path, parent: Path
+) -> SweepRun:
+    label = "+".join(names) or "none"
+    values = {
+        **base,
+        "model": model,
+        "attention": list(names),
+        # Options only for the modules this run has: the config refuses strays.
+        "attention_options": {
+            k: v for k, v in base.get("attention_options", {}).items() if k in names
+        },
+        "seed": seed,
+        "resume": "auto",
+        "out_dir": str(parent / model / label / f"s{seed}"),
+    }
+    out_dir = Path(values["out_dir"]).resolve()
+    if not out_dir.is_relative_to(root.resolve()):  # a name with "/" or ".."
+        raise ValueError(f"sweep: run directory {out_dir} escapes {root}")
+    config = TrainConfig.from_dict(values)
+    config.validate()  # every run of the grid is checked before any starts
+    return SweepRun(config)
 
 
 def sweep_from_file(
@@ -93,14 +117,17 @@ def sweep_from_file(
     models: Sequence[str] | None = None,
     attention: Sequence[Sequence[str]] | None = None,
     overrides: dict[str, Any] | None = None,
+    variants: Sequence[str] | None = None,
 ) -> tuple[list[SweepRun], str | None, Path]:
-    """The runs of a config file's ``sweep`` section, with any of its settings overridden, the
-    published table they are compared with (or None), and the sweep's results directory."""
+    """The runs of a config file's ``sweep`` section, with any of its settings overridden (and
+    only the named ``variants``, if it has some), the published table they are compared with (or
+    None), and the sweep's results directory."""
     values = read_config_file(name)
     grid = values.pop("sweep", None) or {}
-    unknown = sorted(set(grid) - {"models", "attention", "seeds", "published"})
+    unknown = sorted(set(grid) - {"models", "attention", "seeds", "published", "variants"})
     if unknown:
         raise ValueError(f"config {name}: unknown sweep key(s) {', '.join(unknown)}")
+    chosen = _variants(name, grid.get("variants"), variants)
     values.update(overrides or {})
     root = root or Path("results") / Path(name).stem
     runs = plan_sweep(
@@ -109,8 +136,28 @@ def sweep_from_file(
         attention=attention or [parse_names(a) for a in grid.get("attention", ["none"])],
         seeds=seeds or grid.get("seeds", 1),
         root=root,
+        variants=chosen,
     )
     return runs, grid.get("published"), root
+
+
+def _variants(
+    name: str, declared: Any, wanted: Sequence[str] | None
+) -> dict[str, dict[str, Any]] | None:
+    if declared is None:
+        if wanted:
+            raise ValueError(f"config {name}: has no sweep variants to choose from")
+        return None
+    if not isinstance(declared, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict | None) for k, v in declared.items()
+    ):
+        raise ValueError(f"config {name}: sweep variants must map names to settings")
+    unknown = sorted(set(wanted or ()) - set(declared))
+    if unknown:
+        raise ValueError(
+            f"config {name}: no variant(s) {', '.join(unknown)}; it has {', '.join(declared)}"
+        )
+    return {k: dict(v or {}) for k, v in declared.items() if not wanted or k in wanted}
 
 
 def parse_names(value: str | list[str]) -> list[str]:

@@ -6,15 +6,16 @@ Generated from the JSON summaries a sweep leaves in ``results/<config>/``, never
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .published import published_errors
-from .tables import aggregate, find_runs, markdown, read_summaries
+from .tables import Row, aggregate, find_runs, markdown, read_summaries
 
-SWEEP_FILE = "sweep.json"  # written by `attnzoo sweep`: config name, description, command
+SWEEP_FILE = "sweep.json"  # written by `attnzoo sweep`: config, description, command, variants
 
 
 def _scale(summary: dict[str, Any]) -> str:
@@ -35,12 +36,35 @@ def _machine(summary: dict[str, Any]) -> str:
     return f"Measured on {where}, torch {machine['torch']}."
 
 
+def read_meta(root: Path) -> dict[str, Any]:
+    """What ``attnzoo sweep`` recorded of the sweep in ``root`` (empty if it recorded nothing)."""
+    path = root / SWEEP_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def sweep_rows(root: Path, runs: Iterable[Path] | None = None) -> list[Row]:
+    """The table rows of the sweep in ``root`` (of ``runs`` in it, default all finished ones).
+
+    A sweep with variants (an ablation) gets one row per variant and setting, labelled by the
+    variant's name, in the order the config lists them.
+    """
+    runs = find_runs([root]) if runs is None else list(runs)
+    variants = read_meta(root).get("variants")
+    if not variants:
+        return aggregate(read_summaries(runs))
+    rows = []
+    for name in variants:
+        mine = [r for r in runs if Path(r).is_relative_to(root / name)]
+        if mine:
+            rows += [dataclasses.replace(r, setting=name) for r in aggregate(read_summaries(mine))]
+    return rows
+
+
 def sweep_section(root: Path) -> str:
     """The Markdown section of one sweep directory."""
-    meta_path = root / SWEEP_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_meta(root)
     summaries = read_summaries(find_runs([root]))
-    rows = aggregate(summaries)
+    rows = sweep_rows(root)
     published = published_errors(meta["published"]) if meta.get("published") else None
     lines = [f"## {meta.get('config', root.name)}", ""]
     if meta.get("description"):
