@@ -48,6 +48,11 @@ class Trained:
     mean: list[float]
     std: list[float]
     num_classes: int
+    state: dict[str, Any]  # the checkpoint as read
+
+    def model_with(self, attention_options: dict[str, dict[str, Any]]) -> nn.Module:
+        """The same network with some attention options changed, e.g. BA2M's ``eval_mode``."""
+        return model_from_checkpoint(self.state, self.path, attention_options)
 
     @property
     def label(self) -> str:
@@ -83,7 +88,7 @@ def load_trained(path: str | os.PathLike) -> Trained:
     info = state["data"]
     return Trained(
         path, model_from_checkpoint(state, path), config, int(state["epoch"]),
-        list(info["mean"]), list(info["std"]), len(info["classes"]),
+        list(info["mean"]), list(info["std"]), len(info["classes"]), state,
     )  # fmt: skip
 
 

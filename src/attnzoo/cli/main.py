@@ -443,6 +443,23 @@ def cmd_tsne(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch_eval(args: argparse.Namespace) -> int:
+    from ..analysis import batch_softmax_effect
+    from ..analysis.batch_eval import markdown
+
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    rows = []
+    for path in args.checkpoints:
+        rows += batch_softmax_effect(
+            path, sizes, data=args.data, per_class=args.per_class, seed=args.seed
+        )
+    table = markdown(rows)
+    print(table)
+    if args.out:
+        atomic_write_text(args.out, table + "\n")
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ..analysis import inspect_run
 
@@ -636,6 +653,17 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--images", type=int, default=6, help="images in the SAR-map grid")
     ins.add_argument("--seed", type=int, default=0, help="seed of the fixed batches' shuffle")
     ins.set_defaults(func=cmd_inspect)
+
+    be = sub.add_parser(
+        "batch-eval", help="BA2M at test time: identity against the batch softmax, per batch size"
+    )
+    be.add_argument("checkpoints", nargs="+", type=Path, help="checkpoints of BA2M networks")
+    be.add_argument("--batch-sizes", default="1,32,256", help="comma-separated test batch sizes")
+    be.add_argument("--data", default=None, help="dataset (default: the run's)")
+    be.add_argument("--per-class", type=int, default=None, help="first K test images per class")
+    be.add_argument("--seed", type=int, default=0, help="seed of the test images' fixed order")
+    be.add_argument("--out", type=Path, help="also write the Markdown table here")
+    be.set_defaults(func=cmd_batch_eval)
 
     ls = sub.add_parser("list", help="list models, attention modules and datasets")
     ls.set_defaults(func=cmd_list)
