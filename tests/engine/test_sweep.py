@@ -99,3 +99,76 @@ def test_sweep_command_writes_tables(tiny_cifar10, tmp_path, capsys):
 def test_sweep_run_directories_stay_under_the_root(tmp_path):
     with pytest.raises(ValueError, match="escapes"):
         plan_sweep({}, models=["resnet20"], attention=[["../../x"]], seeds=1, root=tmp_path)
+
+
+def write_yaml(path, values):
+    path.write_text(json.dumps(values))  # JSON is YAML
+    return str(path)
+
+
+def test_variants_repeat_the_grid_once_per_setting(tmp_path):
+    config = write_yaml(
+        tmp_path / "ablation.yaml",
+        {
+            "epochs": 2,
+            "sweep": {
+                "models": ["resnet20"], "attention": ["ba2m"], "seeds": 2,
+                "variants": {
+                    "default": None,
+                    "ca": {"attention_options": {"ba2m": {"branches": "ca"}}},
+                    "batch-64": {"batch_size": 64, "attention": ["none", "ba2m"]},
+                },
+            },
+        },
+    )  # fmt: skip
+    runs, _, root = sweep_from_file(config, root=tmp_path / "r")
+    dirs = [r.out_dir.relative_to(root).as_posix() for r in runs]
+    assert dirs[:4] == [
+        "default/resnet20/ba2m/s0", "ca/resnet20/ba2m/s0",
+        "batch-64/resnet20/none/s0", "batch-64/resnet20/ba2m/s0",
+    ] and len(runs) == 8  # fmt: skip
+    assert runs[1].config.attention_options == {"ba2m": {"branches": "ca"}}
+    assert runs[0].config.attention_options == {} and runs[0].config.epochs == 2
+    assert [r.config.batch_size for r in runs[:4]] == [128, 128, 64, 64]
+
+    chosen, _, _ = sweep_from_file(config, root=tmp_path / "r", variants=["ca"])
+    assert [r.out_dir.parent.parent.parent.name for r in chosen] == ["ca", "ca"]
+    with pytest.raises(ValueError, match=r"no variant.*nope.*it has default, ca, batch-64"):
+        sweep_from_file(config, root=tmp_path / "r", variants=["nope"])
+    plain = write_yaml(tmp_path / "plain.yaml", {"sweep": {"models": ["resnet20"]}})
+    with pytest.raises(ValueError, match="no sweep variants"):
+        sweep_from_file(plain, root=tmp_path / "r", variants=["ca"])
+
+
+def test_a_config_extends_another_without_its_sweep(tmp_path):
+    parent = write_yaml(
+        tmp_path / "parent.yaml",
+        {"epochs": 7, "lr": 0.2, "description": "p", "sweep": {"models": ["resnet32"]}},
+    )
+    child = write_yaml(tmp_path / "child.yaml", {"extends": parent, "lr": 0.05})
+    assert read_config_file(child) == {"epochs": 7, "lr": 0.05}
+    loop = tmp_path / "loop.yaml"
+    write_yaml(loop, {"extends": str(loop)})
+    with pytest.raises(ValueError, match="extends itself"):
+        read_config_file(str(loop))
+
+
+def test_variant_sweep_tables_label_rows_by_variant(tiny_cifar10, tmp_path):
+    base = {"data": str(tiny_cifar10), "epochs": 1, "batch_size": 20, "tensorboard": False}
+    config = write_yaml(
+        tmp_path / "ablation.yaml",
+        {
+            **base,
+            "sweep": {
+                "models": ["resnet20"], "attention": ["ba2m"],
+                "variants": {"tau-2": {"attention_options": {"ba2m": {"tau": 2.0}}}, "plain": {}},
+            },
+        },
+    )  # fmt: skip
+    root = tmp_path / "results"
+    assert main(["sweep", config, "--root", str(root)]) == 0
+    rows = [line for line in (root / "results.md").read_text().splitlines() if "| ba2m |" in line]
+    assert [row.split(" | ")[3] for row in rows] == ["tau-2", "plain"]  # the config's order
+    doc = tmp_path / "results-doc.md"
+    assert main(["report", str(root), "--out", str(doc)]) == 0
+    assert "| tau-2 |" in doc.read_text() and "| plain |" in doc.read_text()

@@ -169,14 +169,18 @@ def config_path(name_or_path: str) -> Path:
     return found
 
 
-def read_config_file(name_or_path: str) -> dict[str, Any]:
+def read_config_file(name_or_path: str, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A YAML experiment file, by path or by name (see :func:`config_path`).
 
-    The file holds TrainConfig keys at the top level and, optionally, ``description`` and a
-    ``sweep`` section (``models``, ``attention``, ``seeds``, ``published``) read by
-    ``attnzoo sweep``.
+    The file holds TrainConfig keys at the top level and, optionally, ``description``, a
+    ``sweep`` section (``models``, ``attention``, ``seeds``, ``published``, ``variants``) read by
+    ``attnzoo sweep``, and ``extends: OTHER``: the training settings of config OTHER (not its
+    description or sweep), which this file's keys override.
     """
     path = config_path(name_or_path)
+    if path.resolve() in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+        raise ValueError(f"config {path}: extends itself ({cycle})")
     try:
         values = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -184,6 +188,13 @@ def read_config_file(name_or_path: str) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ValueError(f"config {path}: expected a mapping of keys to values")
     values.pop("description", None)
+    parent = values.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ValueError(f"config {path}: extends={parent!r} should name a config")
+        inherited = read_config_file(parent, (*_chain, path.resolve()))
+        inherited.pop("sweep", None)
+        values = {**inherited, **values}
     out_dir = values.get("out_dir")
     if isinstance(out_dir, str) and (Path(out_dir).is_absolute() or ".." in Path(out_dir).parts):
         # A config file may come from anyone: it must not pick where files are written.
