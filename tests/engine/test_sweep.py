@@ -111,6 +111,7 @@ def test_variants_repeat_the_grid_once_per_setting(tmp_path):
         tmp_path / "ablation.yaml",
         {
             "epochs": 2,
+            "attention_options": {"ba2m": {"tau": 0.5}},
             "sweep": {
                 "models": ["resnet20"], "attention": ["ba2m"], "seeds": 2,
                 "variants": {
@@ -127,8 +128,10 @@ def test_variants_repeat_the_grid_once_per_setting(tmp_path):
         "default/resnet20/ba2m/s0", "ca/resnet20/ba2m/s0",
         "batch-64/resnet20/none/s0", "batch-64/resnet20/ba2m/s0",
     ] and len(runs) == 8  # fmt: skip
-    assert runs[1].config.attention_options == {"ba2m": {"branches": "ca"}}
-    assert runs[0].config.attention_options == {} and runs[0].config.epochs == 2
+    # A variant changes one option and keeps the file's others.
+    assert runs[1].config.attention_options == {"ba2m": {"tau": 0.5, "branches": "ca"}}
+    assert runs[0].config.attention_options == {"ba2m": {"tau": 0.5}}
+    assert runs[2].config.attention_options == {} and runs[0].config.epochs == 2
     assert [r.config.batch_size for r in runs[:4]] == [128, 128, 64, 64]
 
     chosen, _, _ = sweep_from_file(config, root=tmp_path / "r", variants=["ca"])

@@ -57,8 +57,9 @@ def plan_sweep(
     """One validated TrainConfig per (model, attention, seed), each with its own directory.
 
     ``variants`` (an ablation) repeats the grid once per named set of settings laid over
-    ``base``; a variant's ``attention`` replaces the grid's settings for it. Its runs go in
-    ``<root>/<variant>/<model>/<attention>/s<seed>``.
+    ``base`` (mappings such as ``attention_options`` merged key by key, so that a variant changes
+    one option and keeps the others); a variant's ``attention`` replaces the grid's settings for
+    it. Its runs go in ``<root>/<variant>/<model>/<attention>/s<seed>``.
     """
     if seeds < 1:
         raise ValueError(f"sweep: seeds must be at least 1, got {seeds}")
@@ -72,7 +73,7 @@ def plan_sweep(
         for name, values in variants.items():
             own = [parse_names(a) for a in values["attention"]] if "attention" in values else None
             settings = {k: v for k, v in values.items() if k != "attention"}
-            grids[name] = ({**base, **settings}, own or attention)
+            grids[name] = (_overlay(base, settings), own or attention)
     runs = []
     # Seeds outermost: a sweep stopped early has every setting with as many seeds as possible.
     for seed in range(seeds):
@@ -83,6 +84,15 @@ def plan_sweep(
                 for names in settings
             ]
     return runs
+
+
+def _overlay(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` laid over it, nested mappings merged rather than replaced."""
+    merged = dict(base)
+    for key, value in changes.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _overlay(merged[key], value) if both else value
+    return merged
 
 
 def _plan_run(
