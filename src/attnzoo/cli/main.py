@@ -159,7 +159,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ..engine.sweep import parse_names, run_sweep, sweep_from_file
     from ..io import write_json
-    from ..report import csv_text, markdown, published_errors
+    from ..report import csv_text, markdown, published_errors, read_summaries
     from ..report.document import SWEEP_FILE, sweep_rows
 
     overrides = dict(_key_value(item, "--set") for item in args.set)
@@ -191,7 +191,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finished = [o.run.out_dir for o in outcomes if o.status != "failed"]
     failed = [o for o in outcomes if o.status == "failed"]
     if finished:
-        rows = sweep_rows(root, finished)
+        rows = sweep_rows(root, read_summaries(finished), meta.get("variants"))
         reference = published_errors(published) if published else None
         atomic_write_text(root / "results.md", markdown(rows, reference) + "\n")
         atomic_write_text(root / "results.csv", csv_text(rows, reference))

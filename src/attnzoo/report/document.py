@@ -42,21 +42,21 @@ def read_meta(root: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def sweep_rows(root: Path, runs: Iterable[Path] | None = None) -> list[Row]:
-    """The table rows of the sweep in ``root`` (of ``runs`` in it, default all finished ones).
+def sweep_rows(
+    root: Path, summaries: list[dict[str, Any]], variants: list[str] | None = None
+) -> list[Row]:
+    """The table rows of ``summaries`` (from :func:`read_summaries`) of the sweep in ``root``.
 
-    A sweep with variants (an ablation) gets one row per variant and setting, labelled by the
+    A sweep with ``variants`` (an ablation) gets one row per variant and setting, labelled by the
     variant's name, in the order the config lists them.
     """
-    runs = find_runs([root]) if runs is None else list(runs)
-    variants = read_meta(root).get("variants")
     if not variants:
-        return aggregate(read_summaries(runs))
+        return aggregate(summaries)
     rows = []
     for name in variants:
-        mine = [r for r in runs if Path(r).is_relative_to(root / name)]
+        mine = [s for s in summaries if Path(s["run_dir"]).is_relative_to(root / name)]
         if mine:
-            rows += [dataclasses.replace(r, setting=name) for r in aggregate(read_summaries(mine))]
+            rows += [dataclasses.replace(r, setting=name) for r in aggregate(mine)]
     return rows
 
 
@@ -64,7 +64,7 @@ def sweep_section(root: Path) -> str:
     """The Markdown section of one sweep directory."""
     meta = read_meta(root)
     summaries = read_summaries(find_runs([root]))
-    rows = sweep_rows(root)
+    rows = sweep_rows(root, summaries, meta.get("variants"))
     published = published_errors(meta["published"]) if meta.get("published") else None
     lines = [f"## {meta.get('config', root.name)}", ""]
     if meta.get("description"):
