@@ -156,7 +156,7 @@ def test_a_config_extends_another_without_its_sweep(tmp_path):
         read_config_file(str(loop))
 
 
-def test_variant_sweep_tables_label_rows_by_variant(tiny_cifar10, tmp_path):
+def test_variant_sweep_tables_label_rows_by_variant(tiny_cifar10, tmp_path, capsys):
     base = {"data": str(tiny_cifar10), "epochs": 1, "batch_size": 20, "tensorboard": False}
     config = write_yaml(
         tmp_path / "ablation.yaml",
@@ -170,6 +170,8 @@ def test_variant_sweep_tables_label_rows_by_variant(tiny_cifar10, tmp_path):
     )  # fmt: skip
     root = tmp_path / "results"
     assert main(["sweep", config, "--root", str(root)]) == 0
+    progress = capsys.readouterr().err
+    assert "resnet20 + ba2m, seed 0 [tau-2]" in progress and "seed 0 [plain]" in progress
     rows = [line for line in (root / "results.md").read_text().splitlines() if "| ba2m |" in line]
     assert [row.split(" | ")[3] for row in rows] == ["tau-2", "plain"]  # the config's order
     doc = tmp_path / "results-doc.md"

@@ -27,6 +27,7 @@ from .config import RESUMABLE_CHANGES, TrainConfig, read_config_file
 @dataclass(frozen=True)
 class SweepRun:
     config: TrainConfig
+    variant: str = ""  # the ablation variant it belongs to, if any
 
     @property
     def out_dir(self) -> Path:
@@ -35,7 +36,8 @@ class SweepRun:
     @property
     def label(self) -> str:
         attention = "+".join(self.config.attention) or "none"
-        return f"{self.config.model} + {attention}, seed {self.config.seed}"
+        variant = f" [{self.variant}]" if self.variant else ""
+        return f"{self.config.model} + {attention}, seed {self.config.seed}{variant}"
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def plan_sweep(
     for seed in range(seeds):
         for variant, (values, settings) in grids.items():
             runs += [
-                _plan_run(values, model, names, seed, root, root / variant)
+                _plan_run(values, model, names, seed, root, variant)
                 for model in models
                 for names in settings
             ]
@@ -96,7 +98,7 @@ def _overlay(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plan_run(
-    base: dict[str, Any], model: str, names: Sequence[str], seed: int, root: Path, parent: Path
+    base: dict[str, Any], model: str, names: Sequence[str], seed: int, root: Path, variant: str
 ) -> SweepRun:
     label = "+".join(names) or "none"
     values = {
@@ -109,14 +111,14 @@ def _plan_run(
         },
         "seed": seed,
         "resume": "auto",
-        "out_dir": str(parent / model / label / f"s{seed}"),
+        "out_dir": str(root / variant / model / label / f"s{seed}"),
     }
     out_dir = Path(values["out_dir"]).resolve()
     if not out_dir.is_relative_to(root.resolve()):  # a name with "/" or ".."
         raise ValueError(f"sweep: run directory {out_dir} escapes {root}")
     config = TrainConfig.from_dict(values)
     config.validate()  # every run of the grid is checked before any starts
-    return SweepRun(config)
+    return SweepRun(config, variant)
 
 
 def sweep_from_file(
