@@ -18,22 +18,36 @@ from .tables import Row, aggregate, find_runs, markdown, read_summaries
 SWEEP_FILE = "sweep.json"  # written by `attnzoo sweep`: config, description, command, variants
 
 
-def _scale(summary: dict[str, Any]) -> str:
-    config, data = summary["config"], summary["data"]
+def _scale(summaries: list[dict[str, Any]]) -> str:
+    def each(section: str, key: str) -> str:
+        """The one value of a setting, or each distinct one joined by "/" (an ablation may vary
+        the batch size, say)."""
+        values = (s[section][key] for s in summaries)
+        return "/".join(dict.fromkeys(f"{v:,}" if isinstance(v, int) else str(v) for v in values))
+
     return (
-        f"Scale: `{config['data']}`, {data['train_images']:,} training and "
-        f"{data['test_images']:,} test images, {config['epochs']} epochs, batch "
-        f"{config['batch_size']}, lr {config['lr']} ({config['schedule']}), "
-        f"augmentation `{config['augment']}`."
+        f"Scale: `{each('config', 'data')}`, {each('data', 'train_images')} training and "
+        f"{each('data', 'test_images')} test images, {each('config', 'epochs')} epochs, batch "
+        f"{each('config', 'batch_size')}, lr {each('config', 'lr')} "
+        f"({each('config', 'schedule')}), augmentation `{each('config', 'augment')}`."
     )
 
 
-def _machine(summary: dict[str, Any]) -> str:
-    machine = summary.get("machine")
-    if not machine:
+def _machine(summaries: list[dict[str, Any]]) -> str:
+    """Every machine the runs were measured on, with its number of runs where there are several:
+    a sweep may be finished on another machine than the one that started it."""
+    runs: dict[str, int] = {}
+    for machine in (s.get("machine") for s in summaries):
+        if machine:
+            where = machine.get("gpu") or f"{machine['cpu']}, {machine['cores']} cores"
+            key = f"{where}, torch {machine['torch']}"
+            runs[key] = runs.get(key, 0) + 1
+    if not runs:
         return ""
-    where = machine.get("gpu") or f"{machine['cpu']}, {machine['cores']} cores"
-    return f"Measured on {where}, torch {machine['torch']}."
+    if len(runs) == 1:
+        return f"Measured on {next(iter(runs))}."
+    counts = (f"{key} ({n} run{'s' if n > 1 else ''})" for key, n in runs.items())
+    return "Measured on " + "; ".join(counts) + "."
 
 
 def read_meta(root: Path) -> dict[str, Any]:
@@ -69,7 +83,7 @@ def sweep_section(root: Path) -> str:
     lines = [f"## {meta.get('config', root.name)}", ""]
     if meta.get("description"):
         lines += [" ".join(meta["description"].split()), ""]
-    lines += [_scale(summaries[0]) + " " + _machine(summaries[0]), ""]
+    lines += [f"{_scale(summaries)} {_machine(summaries)}".rstrip(), ""]
     if meta.get("command"):
         lines += [f"Reproduce: `{meta['command']}`", ""]
     lines += [markdown(rows, published), ""]

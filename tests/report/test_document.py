@@ -1,0 +1,33 @@
+import json
+
+from attnzoo.report.document import sweep_section
+
+from .fake_runs import write_run
+
+H200 = {"gpu": "NVIDIA H200", "cpu": "Xeon", "cores": 16, "torch": "2.11.0+cu130"}
+EPYC = {"cpu": "AMD EPYC", "cores": 2, "torch": "2.13.0+cpu"}
+
+
+def _run(run_dir, machine, **config):
+    summary = write_run(run_dir, augment="cifar", **config) / "summary.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "machine": machine}))
+
+
+def test_a_sweep_on_one_machine_names_it_once(tmp_path):
+    _run(tmp_path / "none" / "s0", H200)
+    _run(tmp_path / "none" / "s1", H200, seed=1)
+    text = sweep_section(tmp_path)
+    assert "Measured on NVIDIA H200, torch 2.11.0+cu130.\n" in text
+    assert "500 training and 100 test images, 3 epochs, batch 128, lr 0.1 (cosine)" in text
+
+
+def test_a_sweep_finished_elsewhere_names_every_machine_and_setting(tmp_path):
+    _run(tmp_path / "a" / "s0", H200)
+    _run(tmp_path / "a" / "s1", H200, seed=1)
+    _run(tmp_path / "b" / "s0", EPYC, attention=("se",), batch_size=32)
+    text = sweep_section(tmp_path)
+    assert (
+        "Measured on NVIDIA H200, torch 2.11.0+cu130 (2 runs); "
+        "AMD EPYC, 2 cores, torch 2.13.0+cpu (1 run).\n" in text
+    )
+    assert "3 epochs, batch 128/32, lr 0.1" in text
