@@ -30,4 +30,4 @@ def test_a_sweep_finished_elsewhere_names_every_machine_and_setting(tmp_path):
         "Measured on NVIDIA H200, torch 2.11.0+cu130 (2 runs); "
         "AMD EPYC, 2 cores, torch 2.13.0+cpu (1 run).\n" in text
     )
-    assert "3 epochs, batch 128/32, lr 0.1" in text
+    assert "3 epochs, batch 32/128, lr 0.1" in text

@@ -22,8 +22,8 @@ def _scale(summaries: list[dict[str, Any]]) -> str:
     def each(section: str, key: str) -> str:
         """The one value of a setting, or each distinct one joined by "/" (an ablation may vary
         the batch size, say)."""
-        values = (s[section][key] for s in summaries)
-        return "/".join(dict.fromkeys(f"{v:,}" if isinstance(v, int) else str(v) for v in values))
+        values = sorted({s[section][key] for s in summaries})
+        return "/".join(f"{v:,}" if isinstance(v, int) else str(v) for v in values)
 
     return (
         f"Scale: `{each('config', 'data')}`, {each('data', 'train_images')} training and "
