@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,15 +34,15 @@ def _scale(summaries: list[dict[str, Any]]) -> str:
     )
 
 
+def _where(machine: dict[str, Any]) -> str:
+    device = machine.get("gpu") or f"{machine['cpu']}, {machine['cores']} cores"
+    return f"{device}, torch {machine['torch']}"
+
+
 def _machine(summaries: list[dict[str, Any]]) -> str:
     """Every machine the runs were measured on, with its number of runs where there are several:
     a sweep may be finished on another machine than the one that started it."""
-    runs: dict[str, int] = {}
-    for machine in (s.get("machine") for s in summaries):
-        if machine:
-            where = machine.get("gpu") or f"{machine['cpu']}, {machine['cores']} cores"
-            key = f"{where}, torch {machine['torch']}"
-            runs[key] = runs.get(key, 0) + 1
+    runs = Counter(_where(s["machine"]) for s in summaries if s.get("machine"))
     if not runs:
         return ""
     if len(runs) == 1:
