@@ -37,4 +37,4 @@ def test_cli_gsa_mode_writes_its_rows(tmp_path, capsys):
     assert "| sdpa | 16 | 6 | 2 |" in capsys.readouterr().out
     data = json.loads((tmp_path / "bench.json").read_text())
     assert [r["impl"] for r in data["rows"]] == ["sdpa", "explicit"]
-    assert data["args"]["gsa"] and data["args"]["input_size"] == 6
+    assert data["args"]["mode"] == "gsa" and data["args"]["input_size"] == 6

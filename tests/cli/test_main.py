@@ -23,7 +23,7 @@ def test_train_eval_compare(tiny_cifar10, tmp_path, capsys):
             [
                 *common,
                 "--attention",
-                "se,ba2m",
+                "se+ba2m",
                 "--option",
                 "ba2m.tau=0.5",
                 "--out-dir",

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..attention.spec import spec_name
 from ..data import ImageDataset, load_dataset, normalize
 from ..engine import TrainConfig, load_checkpoint
 from ..engine.evaluate import model_from_checkpoint
@@ -56,7 +57,7 @@ class Trained:
 
     @property
     def label(self) -> str:
-        return f"{self.config.model} + {'+'.join(self.config.attention) or 'none'}"
+        return f"{self.config.model} + {spec_name(self.config.attention)}"
 
     def images(self, data: str | None, split: str, per_class: int | None) -> ImageDataset:
         """The first ``per_class`` images of each class of ``split``, from ``data`` or the run's."""

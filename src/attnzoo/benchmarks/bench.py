@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attention import aux_loss
+from ..attention.spec import spec_name
 from ..models import create_model
 from .complexity import complexity
 from .memory import cuda_peak_mb, subprocess_peak_mb
@@ -45,7 +46,7 @@ class BenchConfig:
 
     @property
     def label(self) -> str:
-        return "+".join(self.attention) or "none"
+        return spec_name(self.attention)
 
 
 @dataclass

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..attention.spec import parse_setting, spec_name
 from ..models import check_model_options, list_models, plan_attention
 from .losses import LOSSES
 
@@ -21,54 +25,95 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
+def _field(default: Any, help: str, **meta: Any) -> Any:
+    """A TrainConfig field: its default, its one-line help (the command line's too) and, for a
+    string with fixed values, ``choices``. A mutable default is copied per instance."""
+    meta = {"help": help, **meta}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# A field that the command line sets through flags of the spec grammar, not a --NAME of its own.
+_NO_FLAG = {"flag": False}
+
+
 @dataclass
 class TrainConfig:
-    model: str = "resnet20"
-    attention: list[str] = field(default_factory=list)
-    # Options per attention module, keyed by its name: {"ba2m": {"tau": 0.5}}.
-    attention_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"drop_rate": 0.3}
-    data: str = "cifar10"
-    train_per_class: int | None = None  # keep the first k training images of each class
-    test_per_class: int | None = None
-    epochs: int = 10
-    batch_size: int = 128
-    eval_batch_size: int = 500
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    milestones: list[int] = field(default_factory=list)  # epochs, for "multistep"
-    step_size: int = 30  # epochs, for "step"
-    gamma: float = 0.1
-    warmup_epochs: float = 0.0
-    nesterov: bool = False
-    label_smoothing: float = 0.0
-    loss: str = "ce"  # "focal" or "ohem": loss re-weighting baselines, see engine/losses.py
-    focal_gamma: float = 2.0
-    ohem_fraction: float = 0.7  # share of each batch, hardest first, that OHEM trains on
-    norm_bias_decay: bool = True  # False: no weight decay on normalisation weights and biases
-    # "cifar": whole dataset in memory, batched pad-crop-flip; "imagenet": images decoded in
-    # worker processes, RandomResizedCrop + flip for training, resize + centre crop for testing.
-    augment: str = "cifar"
-    padding: int = 4  # random-crop padding of the CIFAR augmentation (0 disables the crop)
-    image_size: int = 224  # crop size of the ImageNet augmentation
-    workers: int = 4  # decoding processes of the ImageNet augmentation
-    device: str = "auto"  # auto: cuda when available
-    amp: str = "none"  # bf16 autocast (CPU or GPU), or fp16 with a gradient scaler (GPU)
-    channels_last: bool = False
-    compile: bool = False  # torch.compile the model
-    sync_bn: bool = False  # BatchNorm statistics over all processes' batches
-    seed: int = 0
-    resume: str = ""  # "auto": continue from the run directory's checkpoint, if any
-    save_every: int = 0  # also checkpoint every N steps within an epoch (0: at epoch ends only)
-    keep_every: int = 0  # keep the checkpoint of every N-th epoch as epoch-NNN.safetensors
-    tensorboard: bool = True  # write TensorBoard event files when tensorboard is installed
-    out_dir: str = ""  # default: runs/<model>-<attention>-s<seed>
+    """Every setting of a training run; each field's type, default and help are declared here
+    once, and the YAML loader, the checks and the ``attnzoo train`` flags are derived from them."""
+
+    model: str = _field("resnet20", "backbone name (see `attnzoo list`)")
+    attention: list[str] = _field(
+        [], "one attention setting: a module name or names joined by '+' (se+ba2m)", **_NO_FLAG
+    )
+    attention_options: dict[str, dict[str, Any]] = _field(
+        {}, "options per attention module, keyed by its name: {ba2m: {tau: 0.5}}", **_NO_FLAG
+    )
+    model_options: dict[str, Any] = _field(
+        {}, "backbone options, e.g. {drop_rate: 0.3}", **_NO_FLAG
+    )
+    data: str = _field(
+        "cifar10", "built-in dataset name (cifar10, fashion-mnist) or a path in a supported format"
+    )
+    train_per_class: int | None = _field(
+        None, "keep only the first K training images of each class"
+    )
+    test_per_class: int | None = _field(None, "keep only the first K test images of each class")
+    epochs: int = _field(10, "training epochs")
+    batch_size: int = _field(128, "images per step and per process")
+    eval_batch_size: int = _field(500, "images per evaluation step")
+    lr: float = _field(0.1, "peak learning rate")
+    momentum: float = _field(0.9, "SGD momentum")
+    weight_decay: float = _field(5e-4, "SGD weight decay")
+    schedule: str = _field("cosine", "learning-rate schedule", choices=SCHEDULES)
+    milestones: list[int] = _field([], "epochs at which multistep multiplies the lr by gamma")
+    step_size: int = _field(30, "epochs between lr decays for the step schedule")
+    gamma: float = _field(0.1, "lr decay factor of the step and multistep schedules")
+    warmup_epochs: float = _field(0.0, "linear lr warm-up length in epochs (fractions allowed)")
+    nesterov: bool = _field(False, "Nesterov momentum")
+    label_smoothing: float = _field(0.0, "label smoothing of the cross-entropy")
+    loss: str = _field(
+        "ce",
+        "ce, or a loss re-weighting baseline (engine/losses.py): focal, ohem (hardest share of "
+        "each batch)",
+        choices=LOSSES,
+    )
+    focal_gamma: float = _field(2.0, "focusing exponent of the focal loss")
+    ohem_fraction: float = _field(0.7, "share of each batch, hardest first, that OHEM trains on")
+    norm_bias_decay: bool = _field(
+        True, "weight decay on normalisation weights and biases (--no-... to skip)"
+    )
+    augment: str = _field(
+        "cifar",
+        "cifar: whole dataset in memory, batched pad-crop-flip; imagenet: decoded in worker "
+        "processes, RandomResizedCrop + flip (train), resize + centre crop (test)",
+        choices=AUGMENTS,
+    )
+    padding: int = _field(4, "zero padding of the CIFAR random crop (0: no crop)")
+    image_size: int = _field(224, "crop size of the imagenet augmentation")
+    workers: int = _field(4, "image-decoding processes of the imagenet augmentation")
+    device: str = _field("auto", "cpu, cuda, cuda:N, or auto: cuda when available")
+    amp: str = _field(
+        "none", "mixed precision: bf16 (CPU/GPU) or fp16 with a gradient scaler (GPU)", choices=AMP
+    )
+    channels_last: bool = _field(False, "channels-last memory format")
+    compile: bool = _field(False, "torch.compile the model")
+    sync_bn: bool = _field(False, "BatchNorm statistics over all processes (torchrun)")
+    seed: int = _field(0, "random seed")
+    resume: str = _field(
+        "", "'auto': continue from the run directory's checkpoint; or a checkpoint path"
+    )
+    save_every: int = _field(0, "also checkpoint every N steps within an epoch (0: at epoch ends)")
+    keep_every: int = _field(
+        0, "keep every N-th epoch's checkpoint as epoch-NNN.safetensors (for analysis)"
+    )
+    tensorboard: bool = _field(True, "write TensorBoard event files when tensorboard is installed")
+    out_dir: str = _field("", "run directory (default runs/<model>-<attention>-s<seed>)")
 
     def __post_init__(self) -> None:
         if not self.out_dir:
-            self.out_dir = f"runs/{self.model}-{'+'.join(self.attention) or 'none'}-s{self.seed}"
+            self.out_dir = f"runs/{self.model}-{spec_name(self.attention)}-s{self.seed}"
 
     def attention_spec(self) -> list[tuple[str, dict[str, Any]]]:
         """The ``attention`` argument of ``create_model`` for this configuration."""
@@ -120,32 +165,76 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """A config from plain values (YAML, JSON), with unknown keys and wrong types named."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(fields))
+        """A config from plain values (YAML, JSON), with unknown keys and wrong types named.
+
+        ``attention`` may be a spec string (``"se+ba2m"``, see :mod:`attnzoo.attention.spec`); a
+        string that spells a number is read as one where the field is numeric (YAML 1.1, which
+        PyYAML follows, reads ``1e-3`` as a string).
+        """
+        hints = field_types()
+        unknown = sorted(set(values) - set(hints))
         if unknown:
             raise ValueError(f"config: unknown key(s) {', '.join(unknown)}")
-        for key, value in values.items():
-            _check_type(key, value, fields[key].type)
-        return cls(**values)
+        values = dict(values)
+        if isinstance(values.get("attention"), str):
+            values["attention"] = parse_setting(values["attention"], "config: attention=")
+        return cls(**{key: coerce(key, value, hints[key]) for key, value in values.items()})
 
 
-_TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "int | None": (int,)}
+def config_fields() -> list[dataclasses.Field]:
+    """TrainConfig's fields, in order; ``metadata`` holds ``help`` (and ``choices``, ``flag``)."""
+    return list(dataclasses.fields(TrainConfig))
 
 
-def _check_type(key: str, value: Any, annotation: str) -> None:
-    if value is None and "None" in annotation:
-        return
-    if annotation.startswith("list["):
-        ok = isinstance(value, list)
-    elif annotation.startswith("dict["):
-        ok = isinstance(value, dict)
-    else:
-        expected = _TYPES[annotation]
-        # bool is an int in Python; a YAML "true" must not pass for an epoch count.
-        ok = isinstance(value, expected) and (annotation == "bool" or not isinstance(value, bool))
-    if not ok:
-        raise ValueError(f"config: {key}={value!r} should be of type {annotation}")
+@functools.cache
+def field_types() -> dict[str, Any]:
+    """Each TrainConfig field's declared type, as a typing object (``int | None``, ...)."""
+    return typing.get_type_hints(TrainConfig)
+
+
+def type_name(hint: Any) -> str:
+    """``int``, ``int | None``, ``list[int]``: a type as it is written in the declaration."""
+    return hint.__name__ if isinstance(hint, type) and not typing.get_args(hint) else str(hint)
+
+
+def coerce(key: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against the declared type ``hint`` (a string that spells a number is
+    read as one); a ValueError names the key, the type and the value otherwise."""
+    try:
+        return _coerce(value, hint)
+    except (TypeError, ValueError):
+        raise ValueError(f"config: {key}={value!r} should be of type {type_name(hint)}") from None
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (types.UnionType, typing.Union):
+        for option in args:
+            try:
+                return _coerce(value, option)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError(hint)
+    if origin is list and isinstance(value, list):
+        return [_coerce(v, args[0]) for v in value] if args else value
+    if origin is dict and isinstance(value, dict):
+        return {_coerce(k, args[0]): _coerce(v, args[1]) for k, v in value.items()}
+    if hint is type(None) and value is None:
+        return None
+    if hint in (int, float) and isinstance(value, str):
+        return hint(value.strip())  # "1e-3" from YAML 1.1; int("1.5") fails as it should
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return value  # an int is a valid float; kept as given, so saved configs compare equal
+    # bool is an int in Python; a YAML "true" must not pass for an epoch count.
+    if (
+        isinstance(hint, type)
+        and isinstance(value, hint)
+        and (hint is bool or not isinstance(value, bool))
+    ):
+        return value
+    raise TypeError(hint)
 
 
 def config_dirs() -> list[Path]:

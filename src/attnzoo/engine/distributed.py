@@ -30,6 +30,13 @@ class World:
         return self.rank == 0
 
 
+def process_rank() -> int:
+    """This process's rank in torchrun's world (0 in a plain run), also after :func:`teardown`."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0"))
+
+
 def resolve_device(name: str) -> torch.device:
     """ "auto" is CUDA when available, else CPU; an explicit "cuda" without a GPU is an error."""
     if name == "auto":

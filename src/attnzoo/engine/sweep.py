@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from ..attention.spec import parse_settings, spec_name
 from ..io import atomic_write
 from .config import RESUMABLE_CHANGES, TrainConfig, read_config_file
 
@@ -35,7 +36,7 @@ class SweepRun:
 
     @property
     def label(self) -> str:
-        attention = "+".join(self.config.attention) or "none"
+        attention = spec_name(self.config.attention)
         variant = f" [{self.variant}]" if self.variant else ""
         return f"{self.config.model} + {attention}, seed {self.config.seed}{variant}"
 
@@ -73,7 +74,7 @@ def plan_sweep(
             raise ValueError("sweep: variants, when given, needs at least one")
         grids = {}
         for name, values in variants.items():
-            own = [parse_names(a) for a in values["attention"]] if "attention" in values else None
+            own = parse_settings(values["attention"]) if "attention" in values else None
             settings = {k: v for k, v in values.items() if k != "attention"}
             grids[name] = (_overlay(base, settings), own or attention)
     runs = []
@@ -100,7 +101,7 @@ def _overlay(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 def _plan_run(
     base: dict[str, Any], model: str, names: Sequence[str], seed: int, root: Path, variant: str
 ) -> SweepRun:
-    label = "+".join(names) or "none"
+    label = spec_name(names)
     values = {
         **base,
         "model": model,
@@ -145,7 +146,7 @@ def sweep_from_file(
     runs = plan_sweep(
         values,
         models=models or grid.get("models") or [values.get("model", "resnet20")],
-        attention=attention or [parse_names(a) for a in grid.get("attention", ["none"])],
+        attention=attention or parse_settings(grid.get("attention", ["none"])),
         seeds=seeds or grid.get("seeds", 1),
         root=root,
         variants=chosen,
@@ -172,13 +173,6 @@ def _variants(
     return {k: dict(v or {}) for k, v in declared.items() if not wanted or k in wanted}
 
 
-def parse_names(value: str | list[str]) -> list[str]:
-    """One attention setting: ``"none"``, ``"se"``, ``"se+ba2m"`` or a list of names."""
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return [] if value == "none" else value.split("+")
-
-
 def is_finished(run: SweepRun) -> bool:
     """A summary exists and was written for exactly this configuration."""
     path = run.out_dir / "summary.json"
@@ -195,14 +189,12 @@ def is_finished(run: SweepRun) -> bool:
 def _execute(run: SweepRun, threads: int, retries: int) -> Outcome:
     run.out_dir.mkdir(parents=True, exist_ok=True)
     config_path = run.out_dir / "config.yaml"
-    # out_dir goes on the command line: config files may not choose where files are written.
+    # out_dir goes on the command line: a config file that a user may reuse with `attnzoo train
+    # --config` must not choose where files are written.
     values = {k: v for k, v in run.config.to_dict().items() if k != "out_dir"}
     text = yaml.safe_dump(values, sort_keys=False)
     atomic_write(config_path, lambda f: f.write(text.encode()))
-    command = [
-        sys.executable, "-m", "attnzoo", "train", "--config", str(config_path),
-        "--out-dir", str(run.out_dir), "--quiet",
-    ]  # fmt: skip
+    command = [sys.executable, "-m", "attnzoo.engine.run", str(config_path), str(run.out_dir)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     for _ in range(retries + 1):
         with (run.out_dir / "train.log").open("a") as log:

@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..attention import aux_loss
+from ..attention.spec import spec_name
 from ..io import write_json
 from ..machine import describe
 from ..models import count_params, create_model
@@ -306,7 +307,7 @@ def _train(config: TrainConfig, world: World, progress: bool) -> dict[str, Any]:
         log.close()
     summary = {
         "model": config.model,
-        "attention": "+".join(config.attention) or "none",
+        "attention": spec_name(config.attention),
         "seed": config.seed,
         "epochs": config.epochs,
         "top1": last["test"]["top1"],

@@ -1,0 +1,41 @@
+"""``attnzoo eval``: a checkpoint's accuracy on a dataset split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..attention.spec import parse_options
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split")
+    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument("--data", default=None, help="dataset (default: the one it was trained on)")
+    parser.add_argument("--split", default="test", choices=("train", "test"))
+    parser.add_argument("--per-class", type=int, default=None, help="first K images of each class")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--option", action="append", default=[], metavar="[MODULE.]KEY=VALUE",
+        help="override an attention option at test time (e.g. ba2m.eval_mode=batch)",
+    )  # fmt: skip
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine import load_checkpoint
+    from ..engine.evaluate import evaluate_checkpoint
+
+    state = load_checkpoint(args.checkpoint)
+    result = evaluate_checkpoint(
+        args.checkpoint,
+        data=args.data,
+        split=args.split,
+        per_class=args.per_class,
+        batch_size=args.batch_size,
+        attention_options=parse_options(state["config"]["attention"], args.option),
+        state=state,
+    )
+    print(json.dumps(result, indent=2))
+    return 0

@@ -1,0 +1,28 @@
+"""``attnzoo report``: the results document (docs/results.md) from sweep directories."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..io import atomic_write_text
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("report", help="docs/results.md from sweep directories")
+    parser.add_argument("roots", nargs="+", type=Path, help="sweep directories (results/<config>)")
+    parser.add_argument("--out", type=Path, help="write the Markdown here (default: print it)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..report import results_document
+
+    text = results_document(args.roots)
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
