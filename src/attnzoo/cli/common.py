@@ -37,7 +37,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     Flags default to "not given", so that a --config file's values apply unless a flag overrides
     them, and the defaults live in TrainConfig alone.
     """
-    parser.add_argument("--config", help="experiment YAML: a configs/ name or a path")
+    parser.add_argument("--config", help="experiment YAML: a named config (attnzoo list) or a path")
     defaults, hints = TrainConfig(), field_types()
     for f in config_fields():
         if not f.metadata.get("flag", True):

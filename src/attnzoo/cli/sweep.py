@@ -19,7 +19,7 @@ from .common import say
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("sweep", help="run a config's grid of models x attention x seeds")
     parser.add_argument(
-        "config", help="experiment YAML with a sweep section: configs/ name or path"
+        "config", help="experiment YAML with a sweep section: a named config or a path"
     )
     parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the config's)")
     parser.add_argument("--models", help="comma-separated backbones (default: the config's)")
