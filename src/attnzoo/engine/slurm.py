@@ -15,6 +15,8 @@ otherwise, with the line of its ``error.json`` or the last line of its log.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import shutil
@@ -145,7 +147,8 @@ def submit(configs: Sequence, folder: Path, options: SlurmOptions, retries: int 
     executor = _executor(folder, options)
     dirs = [prepare(config) for config in configs]
     try:
-        with executor.batch():
+        # submitit echoes sbatch's stderr before raising; the error below says it in one line.
+        with contextlib.redirect_stderr(io.StringIO()), executor.batch():
             jobs = [executor.submit(TrainJob(str(d), retries)) for d in dirs]
     except Exception as err:  # submitit's FailedJobError carries sbatch's stderr
         if "sbatch" not in str(err) and "error" not in str(err):
