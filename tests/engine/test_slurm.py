@@ -1,10 +1,10 @@
 """The Slurm executor against a real one-node Slurm cluster on loopback (scripts/slurm-local.sh).
 
-(a) a sweep through Slurm gives the table of the local executor; (b) a 2-task gloo DDP job ends
-with the weights of one process with the same global batch; (c) a running job signalled as
-preempted requeues, resumes and ends bit-identical to an uninterrupted run; (d) a config error
-is reported in one line and not retried. Where the cluster cannot be started, these skip with
-the script's one-line reason.
+(a) a sweep through Slurm gives the table of the local executor; (b) a 2-task gloo DDP job (BA2M
+with sync="global") ends with the weights of one process with the same global batch; (c) a running
+job signalled as preempted requeues, resumes and ends bit-identical to an uninterrupted run; (d) a
+config error is reported in one line and not retried. Where the cluster cannot be started, these
+skip with the script's one-line reason.
 """
 
 import json
@@ -17,14 +17,13 @@ import torch
 
 from attnzoo.engine import load_checkpoint
 from attnzoo.engine.config import TrainConfig
-from attnzoo.engine.launch import prepare
 from attnzoo.engine.slurm import (
     SlurmOptions,
-    TrainJob,
     _executor,
     queued,
     run_sweep_slurm,
     submit,
+    submit_training,
     sweep_status,
     wait,
 )
@@ -91,18 +90,24 @@ def max_difference(a: dict, b: dict) -> float:
     )
 
 
-def test_two_task_ddp_job_matches_one_process(slurm_cluster, tiny_cifar10, tmp_path):
-    values = {**base(tiny_cifar10), "batch_size": 40, "lr": 0.001, "schedule": "constant"}
+def test_two_task_ddp_job_with_global_ba2m_matches_one_process(
+    slurm_cluster, tiny_cifar10, tmp_path
+):
     from attnzoo.engine import train
 
+    # BA2M's sync="global" softmax over the batch all-gathers over the job's process group.
+    values = {
+        **base(tiny_cifar10), "batch_size": 40, "lr": 0.001, "schedule": "constant",
+        "attention": ["ba2m"],
+    }  # fmt: skip
     train(TrainConfig(**values, out_dir=str(tmp_path / "one")), progress=False)
     config = TrainConfig(
-        **{**values, "batch_size": 20}, sync_bn=True, out_dir=str(tmp_path / "ddp")
-    )
-    executor = _executor(tmp_path / ".slurm" / "%j", SlurmOptions(cpus_per_run=1, tasks_per_node=2))
-    job = executor.submit(TrainJob(str(prepare(config))))
-    wait([job.job_id])
-    log = Path(job.paths.stdout).read_text()
+        **{**values, "batch_size": 20}, sync_bn=True, out_dir=str(tmp_path / "ddp"),
+        attention_options={"ba2m": {"sync": "global"}},
+    )  # fmt: skip
+    job_id = submit_training(config, SlurmOptions(cpus_per_run=1, tasks_per_node=2))
+    wait([job_id])
+    log = (tmp_path / "ddp" / "slurm.log").read_text()
     assert (tmp_path / "ddp" / "summary.json").is_file(), log[-2000:]
     assert json.loads((tmp_path / "ddp" / "summary.json").read_text())["world_size"] == 2
     assert max_difference(weights(tmp_path / "one"), weights(tmp_path / "ddp")) < 1e-4

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_json
+from .config import TrainConfig
 from .launch import prepare, read_error, run
 from .sweep import Outcome, SweepRun, is_finished
 
@@ -142,21 +143,38 @@ def _record(out_dir: Path, job: Any) -> None:
         link.symlink_to(job.paths.stdout)
 
 
+def _submit(executor: Any, jobs: Sequence[TrainJob]) -> list[Any]:
+    """Submit ``jobs`` (as one array when there are several); record each in its directory."""
+    try:
+        # submitit echoes sbatch's stderr before raising; the error below says it in one line.
+        with contextlib.redirect_stderr(io.StringIO()):
+            if len(jobs) == 1:
+                submitted = [executor.submit(jobs[0])]
+            else:
+                with executor.batch():
+                    submitted = [executor.submit(job) for job in jobs]
+    except Exception as err:  # submitit's FailedJobError carries sbatch's stderr
+        if "error" not in str(err):
+            raise
+        raise OSError(f"Slurm refused the job: {_slurm_message(err)}") from None
+    for job, done in zip(jobs, submitted, strict=True):
+        _record(Path(job.out_dir), done)
+    return submitted
+
+
 def submit(configs: Sequence, folder: Path, options: SlurmOptions, retries: int = 1) -> list[str]:
     """Submit one job per TrainConfig, as one job array; their job ids, in order."""
     executor = _executor(folder, options)
-    dirs = [prepare(config) for config in configs]
-    try:
-        # submitit echoes sbatch's stderr before raising; the error below says it in one line.
-        with contextlib.redirect_stderr(io.StringIO()), executor.batch():
-            jobs = [executor.submit(TrainJob(str(d), retries)) for d in dirs]
-    except Exception as err:  # submitit's FailedJobError carries sbatch's stderr
-        if "sbatch" not in str(err) and "error" not in str(err):
-            raise
-        raise OSError(f"Slurm refused the job: {_slurm_message(err)}") from None
-    for out_dir, job in zip(dirs, jobs, strict=True):
-        _record(out_dir, job)
-    return [job.job_id for job in jobs]
+    jobs = [TrainJob(str(prepare(config)), retries) for config in configs]
+    return [job.job_id for job in _submit(executor, jobs)]
+
+
+def submit_training(config: TrainConfig, options: SlurmOptions) -> str:
+    """Submit one run as one job of ``options.nodes`` x ``options.tasks_per_node`` tasks (one per
+    GPU: DDP through the Slurm variables, see :func:`.distributed.slurm_environment`)."""
+    executor = _executor(Path(config.out_dir) / ".slurm" / "%j", options)
+    (job,) = _submit(executor, [TrainJob(str(prepare(config)))])
+    return job.job_id
 
 
 def queued(job_ids: Sequence[str] = ()) -> dict[str, str]:
