@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_json
-from .config import TrainConfig
+from .config import TrainConfig, read_config_file
 from .launch import prepare, read_error, run
 from .sweep import Outcome, SweepRun, is_finished
 
@@ -69,6 +69,14 @@ class SlurmOptions:
             if not isinstance(getattr(options, key), int) or getattr(options, key) < 1:
                 raise ValueError(f"slurm: {key}={getattr(options, key)!r} must be a positive int")
         return options
+
+    @classmethod
+    def from_config(cls, name: str, flags: dict[str, Any]) -> SlurmOptions:
+        """The ``sweep.slurm`` section of config ``name``, with the flags given laid over it."""
+        section = (read_config_file(name).get("sweep") or {}).get("slurm") or {}
+        if not isinstance(section, dict):
+            raise ValueError(f"config {name}: sweep.slurm must map options to values")
+        return cls.from_dict({**section, **{k: v for k, v in flags.items() if v is not None}})
 
     def parameters(self) -> dict[str, Any]:
         """submitit.SlurmExecutor's parameters."""

@@ -130,7 +130,7 @@ def sweep_from_file(
     None), and the sweep's results directory."""
     values = read_config_file(name)
     grid = values.pop("sweep", None) or {}
-    unknown = sorted(set(grid) - {"models", "attention", "seeds", "published", "variants"})
+    unknown = sorted(set(grid) - {"models", "attention", "seeds", "published", "variants", "slurm"})
     if unknown:
         raise ValueError(f"config {name}: unknown sweep key(s) {', '.join(unknown)}")
     chosen = _variants(name, grid.get("variants"), variants)
