@@ -16,9 +16,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..engine import train
     from ..engine.distributed import process_rank
-    from ..engine.run import summary_line
 
     summary = train(config_from_args(args), progress=not args.quiet)
     if process_rank() == 0:
-        print(summary_line(summary))
+        print(
+            f"{summary['model']} + {summary['attention']}: final top-1 {summary['top1']:.2f}%  "
+            f"top-5 {summary['top5']:.2f}%  params {summary['params'] / 1e6:.3f}M  "
+            f"{summary['wall_seconds']:.0f}s -> {summary['config']['out_dir']}"
+        )
     return 0

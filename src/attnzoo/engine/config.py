@@ -12,6 +12,7 @@ from typing import Any
 
 from ..attention.spec import parse_setting, spec_name
 from ..models import check_model_options, list_models, plan_attention
+from ..run_keys import RESUMABLE_CHANGES  # noqa: F401  (re-exported: trainer, sweep)
 
 # Re-exported: configs by name and path live in config_files.py.
 from .config_files import (  # noqa: F401
@@ -25,10 +26,6 @@ from .losses import LOSSES
 SCHEDULES = ("constant", "step", "multistep", "cosine")
 AUGMENTS = ("cifar", "imagenet")
 AMP = ("none", "bf16", "fp16")
-# Settings that may change when a run resumes: they do not alter what is computed.
-RESUMABLE_CHANGES = frozenset(
-    {"resume", "save_every", "keep_every", "workers", "tensorboard", "out_dir"}
-)
 
 
 def _field(default: Any, help: str, **meta: Any) -> Any:
