@@ -44,9 +44,9 @@ def test_an_unregistered_module_class_takes_the_default_hooks():
 
     model = create_model("resnet20", attention=partial(Gain, gain=2.0))
     assert [m.gain for m in attn_modules(model, Gain)] == [2.0] * 9  # "block", all stages
-    with pytest.raises(ValueError, match="module class or a functools.partial"):
+    with pytest.raises(ValueError, match=r"module class or a functools\.partial"):
         create_model("resnet20", attention=len)
-    with pytest.raises(ValueError, match="an nn.Module class or a functools.partial of one"):
+    with pytest.raises(ValueError, match=r"an nn\.Module class or a functools\.partial of one"):
         create_model("resnet20", attention=int)
 
 
