@@ -6,6 +6,7 @@ from torch import nn
 
 from attnzoo import create_model, deploy
 from attnzoo.attention.ba2m import BA2M
+from attnzoo.attention.base import AttentionModule
 from attnzoo.attention.se import SE
 from attnzoo.benchmarks import complexity
 from attnzoo.models import count_params
@@ -97,7 +98,7 @@ def test_ba2m_with_batch_evaluation_stays():
     assert_same_eval_outputs(model, deployed)
 
 
-class _Skip(nn.Module):
+class _Skip(AttentionModule):
     def __init__(self, identity: bool) -> None:
         super().__init__()
         self.identity = identity

@@ -4,10 +4,11 @@ Some attention modules act only in training: BA2M with ``eval_mode="identity"`` 
 in eval mode. Left in place they still cost parameters, a call and an input check per forward pass,
 so a deployed model would not cost exactly its baseline. :func:`deploy` removes them.
 
-Protocol: a module opts in by defining ``identity_at_inference(self) -> bool``, returning True when
-its eval-mode forward returns its input unchanged (whatever its options make of the training-mode
-forward). :func:`deploy` finds such modules without knowing them by name, so a new module needs
-only this method. Modules without the method, or whose method returns False, are kept.
+A module opts in through the :class:`~attnzoo.attention.base.AttentionModule` hook
+``identity_at_inference(self) -> bool``, returning True when its eval-mode forward returns its input
+unchanged (whatever its options make of the training-mode forward). :func:`deploy` finds such
+modules without knowing them by name, so a new module needs only this method. Other modules, and
+those whose hook returns False, are kept.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import copy
 
 from torch import nn
 
+from .attention.base import AttentionModule
+
 
 def is_identity_at_inference(module: nn.Module) -> bool:
     """Whether ``module`` declares that its eval-mode forward returns its input unchanged."""
-    check = getattr(module, "identity_at_inference", None)
-    return callable(check) and bool(check())
+    return isinstance(module, AttentionModule) and module.identity_at_inference()
 
 
 def deploy(model: nn.Module) -> nn.Module:

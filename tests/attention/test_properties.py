@@ -16,7 +16,7 @@ DTYPES = [torch.float32, torch.float64, torch.bfloat16]
 
 
 def is_conv(name: str) -> bool:
-    return getattr(get_attention_class(name), "placements", None) == ("conv",)
+    return get_attention_class(name).placements == ("conv",)
 
 
 @st.composite

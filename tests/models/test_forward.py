@@ -9,14 +9,13 @@ from torch import nn
 
 from attnzoo.attention import BA2M, CBAM, SE, get_attention_class, list_attention
 from attnzoo.models import create_model, list_models, plan_attention
-from attnzoo.models.placement import DEFAULT_PLACEMENTS
 from attnzoo.models.resnet import BasicBlock, Bottleneck, PreActBlock, PreActBottleneck, ResNet
 
 ATTENTIONS = list_attention()
 
 
 def placements(attention: str) -> tuple[str, ...]:
-    return getattr(get_attention_class(attention), "placements", DEFAULT_PLACEMENTS)
+    return get_attention_class(attention).placements
 
 
 # One small network per residual block type (and stem, shortcut kind): the grid of every attention

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..io import atomic_write, write_json
+from ..io import atomic_write_text, write_json
 from .ba2m import ba2m_modules, pearson, sar_maps, spearman, weights_and_losses
 from .ba2m_plots import plot_correlations, plot_sar_maps
 from .common import Trained, load_trained, require
@@ -112,8 +112,8 @@ def inspect_run(
         sample_writer.writerows(last)
 
     out_dir = Path(out_dir)
-    atomic_write(out_dir / "samples.csv", lambda f: f.write(samples.getvalue().encode()))
-    atomic_write(out_dir / "correlation.csv", lambda f: f.write(_csv(rows).encode()))
+    atomic_write_text(out_dir / "samples.csv", samples.getvalue())
+    atomic_write_text(out_dir / "correlation.csv", _csv(rows))
     write_json(out_dir / "correlation.json", {
         "run": str(run_dir), "data": data or first.config.data, "split": "train",
         "per_class": per_class, "images": index.numel(), "batch_size": index.shape[1],

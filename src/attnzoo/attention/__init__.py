@@ -3,6 +3,7 @@
 from .aa import AA
 from .ba2m import BA2M
 from .bam import BAM
+from .base import AttentionModule
 from .cbam import CBAM
 from .eca import ECA
 from .gc import GC
@@ -38,6 +39,7 @@ __all__ = [
     "SK",
     "SPEM",
     "SRM",
+    "AttentionModule",
     "attention_options",
     "aux_loss",
     "build_attention",

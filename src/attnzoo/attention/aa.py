@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_feature_map, check_positive, conv_out_channels
+from .base import AttentionModule
 from .registry import register_attention
 
 
@@ -54,7 +55,7 @@ def _units(fraction: float, channels: int, unit: int) -> int:
 
 
 @register_attention("aa")
-class AA(nn.Module):
+class AA(AttentionModule):
     placements = ("conv",)
     default_placement = "conv"
 

@@ -43,6 +43,7 @@ from torch import nn
 
 from . import _ops
 from ._checks import check_choice, check_feature_map, check_positive
+from .base import AttentionModule
 from .registry import register_attention
 
 BRANCHES = ("ca", "lsa", "gsa")
@@ -61,6 +62,11 @@ def _parse_branches(branches: str | Iterable[str]) -> tuple[str, ...]:
             f"{', '.join(BRANCHES)} (e.g. 'ca+gsa')"
         )
     return tuple(name for name in BRANCHES if name in chosen)
+
+
+def hidden_width(channels: int, reduction: int = 32, min_channels: int = 32) -> int:
+    """The branches' hidden width, max(C / r, L), with BA2M's defaults r = L = 32."""
+    return max(channels // reduction, min_channels)
 
 
 class ChannelBranch(nn.Module):
@@ -144,9 +150,8 @@ def mean_of_max(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @register_attention("ba2m")
-class BA2M(nn.Module):
+class BA2M(AttentionModule):
     default_placement = "stage"
-    default_stages = "all"
 
     def __init__(
         self,
@@ -172,7 +177,7 @@ class BA2M(nn.Module):
         check_choice("BA2M", "eval_mode", eval_mode, ("identity", "batch"))
         check_choice("BA2M", "sync", sync, ("local", "global"))
         check_choice("BA2M", "gsa_impl", gsa_impl, ("sdpa", "explicit"))
-        hidden = max(channels // reduction, min_channels)
+        hidden = hidden_width(channels, reduction, min_channels)
         for option, groups in (("lsa_groups", lsa_groups), ("gsa_groups", gsa_groups)):
             if groups < 1 or hidden % groups:
                 raise ValueError(f"BA2M: {option}={groups!r} must divide the hidden width {hidden}")

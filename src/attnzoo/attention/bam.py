@@ -23,6 +23,7 @@ from torch import nn
 
 from . import _ops
 from ._checks import check_choice, check_feature_map, check_positive, check_train_batch
+from .base import AttentionModule
 from .registry import register_attention
 
 
@@ -36,7 +37,7 @@ def _conv_bn_relu(cin: int, cout: int, kernel_size: int, dilation: int = 1) -> l
 
 
 @register_attention("bam")
-class BAM(nn.Module):
+class BAM(AttentionModule):
     default_placement = "stage"
     default_stages = "all_but_last"
 

@@ -20,13 +20,12 @@ from torch import nn
 
 from . import _ops
 from ._checks import check_feature_map, check_positive, check_train_positions
+from .base import AttentionModule
 from .registry import register_attention
 
 
 @register_attention("cbam")
-class CBAM(nn.Module):
-    default_placement = "block"
-
+class CBAM(AttentionModule):
     def __init__(
         self, channels: int, reduction: int = 16, kernel_size: int = 7, min_channels: int = 1
     ) -> None:

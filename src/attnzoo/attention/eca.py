@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ._checks import check_feature_map, check_positive
+from .base import AttentionModule
 from .registry import register_attention
 
 
@@ -30,9 +31,7 @@ def eca_kernel_size(channels: int, gamma: float = 2.0, b: float = 1.0) -> int:
 
 
 @register_attention("eca")
-class ECA(nn.Module):
-    default_placement = "block"
-
+class ECA(AttentionModule):
     def __init__(
         self, channels: int, gamma: float = 2.0, b: float = 1.0, kernel_size: int | None = None
     ) -> None:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_choice, check_feature_map, check_positive
+from .base import AttentionModule
 from .registry import register_attention
 
 FUSIONS = ("add", "mul", "both")
@@ -48,9 +49,7 @@ def _transform(channels: int, hidden: int, zero_last: bool) -> nn.Sequential:
 
 
 @register_attention("gc")
-class GC(nn.Module):
-    default_placement = "block"
-
+class GC(AttentionModule):
     def __init__(
         self, channels: int, reduction: int = 16, min_channels: int = 1, fusion: str = "add"
     ) -> None:

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_feature_map, check_positive, check_train_batch
+from .base import AttentionModule
 from .registry import register_attention
 
 DEFAULT_FEAT_SIZE = 7
@@ -74,9 +75,7 @@ def _feat_size(channels: int, feat_size: int | Mapping[int, int] | None) -> int:
 
 
 @register_attention("ge")
-class GE(nn.Module):
-    default_placement = "block"
-
+class GE(AttentionModule):
     def __init__(
         self,
         channels: int,

@@ -32,13 +32,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_feature_map, check_positive, check_train_positions
+from .base import AttentionModule
 from .registry import register_attention
 
 
 @register_attention("iebn")
-class IEBN(nn.Module):
-    default_placement = "block"
-
+class IEBN(AttentionModule):
     def __init__(
         self,
         channels: int,

@@ -1,8 +1,8 @@
 """Auxiliary losses that attention modules contribute to training.
 
-A module that regularises its own parameters (SPEM's alpha * sum p^2) exposes a method
-``aux_loss() -> Tensor``; the trainer adds :func:`aux_loss` of the whole model to the task loss
-and so never needs to know which modules have one.
+A module that regularises its own parameters (SPEM's alpha * sum p^2) overrides the
+:meth:`~attnzoo.attention.base.AttentionModule.aux_loss` hook; the trainer adds :func:`aux_loss`
+of the whole model to the task loss and so never needs to know which modules have one.
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import AttentionModule
+
 
 def aux_loss(model: nn.Module) -> torch.Tensor:
-    """Sum of ``aux_loss()`` over every submodule that defines it (a zero scalar if none does)."""
-    terms = [m.aux_loss() for m in model.modules() if callable(getattr(m, "aux_loss", None))]
+    """Sum of ``aux_loss()`` over every attention module that has one (a zero scalar if none
+    does)."""
+    modules = (m for m in model.modules() if isinstance(m, AttentionModule))
+    terms = [t for t in (m.aux_loss() for m in modules) if t is not None]
     if not terms:
         param = next(model.parameters(), None)
         return torch.zeros((), device=param.device if param is not None else None)

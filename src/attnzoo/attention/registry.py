@@ -1,21 +1,19 @@
 """Name-to-class factory for attention modules, in the manner of timm's ``create_attn``.
 
 Every module takes ``channels`` as its first positional argument and maps (N, C, H, W) to the same
-shape. A class declares where it goes in a backbone by default through two class attributes that the
-backbones read, so a backbone never needs to know a module by name:
-
-* ``default_placement``: ``"block"`` (inside every residual block, on the residual branch after the
-  last normalisation, before the addition) or ``"stage"`` (after a stage of blocks);
-* ``default_stages``: for stage modules, ``"all"`` or ``"all_but_last"``.
+shape. Where it goes in a backbone, and what the trainer and :func:`attnzoo.deploy` ask of it, is
+declared through the hooks of :class:`~attnzoo.attention.base.AttentionModule`, so no backbone
+needs to know a module by name.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import TypeVar
 
 from torch import nn
+
+from .base import check_option_names, option_names
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
 
@@ -51,8 +49,7 @@ def get_attention_class(name: str) -> type[nn.Module]:
 
 def attention_options(name: str) -> list[str]:
     """Keyword options accepted by the module registered as ``name``."""
-    params = inspect.signature(get_attention_class(name).__init__).parameters
-    return [p for p in params if p not in ("self", "channels")]
+    return option_names(get_attention_class(name))
 
 
 def build_attention(name: str, channels: int, **options) -> nn.Module:
@@ -61,13 +58,7 @@ def build_attention(name: str, channels: int, **options) -> nn.Module:
     Unknown names and unknown options raise a ValueError that lists the valid ones.
     """
     cls = get_attention_class(name)
-    valid = attention_options(name)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"attention {name!r} got unknown option(s) {', '.join(unknown)}; "
-            f"valid options: {', '.join(valid) or 'none'}"
-        )
+    check_option_names(name, cls, options)
     if not isinstance(channels, int) or channels < 1:
         raise ValueError(f"attention {name!r}: channels must be a positive int, got {channels!r}")
     return cls(channels, **options)

@@ -33,11 +33,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_feature_map, check_positive, conv_out_channels
+from .base import AttentionModule
 from .registry import register_attention
 
 
 @register_attention("sasa")
-class SASA(nn.Module):
+class SASA(AttentionModule):
     placements = ("conv",)
     default_placement = "conv"
 

@@ -12,13 +12,12 @@ from torch import nn
 
 from . import _ops
 from ._checks import check_feature_map, check_positive
+from .base import AttentionModule
 from .registry import register_attention
 
 
 @register_attention("se")
-class SE(nn.Module):
-    default_placement = "block"
-
+class SE(AttentionModule):
     def __init__(self, channels: int, reduction: int = 16, min_channels: int = 1) -> None:
         super().__init__()
         check_positive("SE", "reduction", reduction)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ._checks import check_feature_map, check_positive
+from .base import AttentionModule
 from .registry import register_attention
 
 
@@ -34,9 +35,7 @@ def sge_groups(channels: int, groups: int) -> int:
 
 
 @register_attention("sge")
-class SGE(nn.Module):
-    default_placement = "block"
-
+class SGE(AttentionModule):
     def __init__(
         self, channels: int, groups: int = 64, eps: float = 1e-5, strict: bool = False
     ) -> None:

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from ._checks import check_feature_map, check_positive, check_train_batch, conv_out_channels
+from .base import AttentionModule
 from .registry import register_attention
 
 SK_PAPER_GROUPS = 32  # the cardinality G of SKNet's paths
@@ -62,7 +63,7 @@ def _path(cin: int, cout: int, stride: int, dilation: int, groups: int) -> nn.Se
 
 
 @register_attention("sk")
-class SK(nn.Module):
+class SK(AttentionModule):
     """M convolution paths (``paths``) mixed per channel by a softmax over the paths.
 
     ``groups``: the first path's groups (the block's). ``path_groups``: the other paths' groups

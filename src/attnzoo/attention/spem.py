@@ -20,13 +20,12 @@ from torch import nn
 
 from . import _ops
 from ._checks import check_feature_map
+from .base import AttentionModule
 from .registry import register_attention
 
 
 @register_attention("spem")
-class SPEM(nn.Module):
-    default_placement = "block"
-
+class SPEM(AttentionModule):
     def __init__(self, channels: int, alpha: float = 0.1) -> None:
         super().__init__()
         if alpha < 0:

@@ -20,13 +20,12 @@ import torch
 from torch import nn
 
 from ._checks import check_feature_map, check_train_batch
+from .base import AttentionModule
 from .registry import register_attention
 
 
 @register_attention("srm")
-class SRM(nn.Module):
-    default_placement = "block"
-
+class SRM(AttentionModule):
     def __init__(self, channels: int, unbiased: bool = True, eps: float = 0.0) -> None:
         super().__init__()
         if not eps >= 0:

@@ -19,7 +19,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,7 @@ from ..attention.spec import spec_name
 from ..models import create_model
 from .complexity import complexity
 from .memory import cuda_peak_mb, subprocess_peak_mb
+from .timing import Clock, interleaved, median_ratio, synchronize
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,6 @@ def _autocast(config: BenchConfig):
     return torch.autocast(config.device.split(":")[0], dtype=torch.bfloat16)
 
 
-def synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def train_step_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
     """One SGD step on a fixed batch, as the trainer does it (aux_loss included)."""
     x, y = _inputs(config, model)
@@ -130,42 +126,17 @@ def infer_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
     return forward
 
 
-Clock = Callable[[], float]
-
-
-def _timed(fn: Callable[[], None], clock: Clock) -> float:
-    start = clock()
-    fn()
-    return clock() - start
-
-
-def interleaved(
-    fns: Sequence[Callable[[], None]],
-    warmup: int,
-    repeats: int,
-    clock: Clock = time.perf_counter,
-) -> list[list[float]]:
-    """Seconds per call of each function: ``repeats`` rounds, each calling every function once in
-    turn, after ``warmup`` untimed rounds. Returns times[function][round]."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            times[i].append(_timed(fn, clock))
-    return times
-
-
-def median_ratio(times: list[float], baseline: list[float]) -> float:
-    return statistics.median(t / b for t, b in zip(times, baseline, strict=True))
+def model_step_fn(config: BenchConfig) -> Callable[[], None]:
+    """A training step of ``config``'s model, built from the config alone (what the memory
+    subprocess runs)."""
+    return train_step_fn(config, build(config))
 
 
 def peak_memory_mb(config: BenchConfig) -> float:
     """Peak memory of a training step of ``config``, in MiB (see the module docstring)."""
     if config.device.startswith("cuda"):
-        return cuda_peak_mb(train_step_fn(config, build(config)))
-    return subprocess_peak_mb("model", asdict(config), config.label)
+        return cuda_peak_mb(model_step_fn(config))
+    return subprocess_peak_mb(model_step_fn, config, label=config.label)
 
 
 def run_bench(

@@ -15,14 +15,14 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..attention import build_attention
-from .bench import Clock, interleaved, median_ratio, synchronize
+from ..attention.ba2m import GlobalSpatialBranch, hidden_width
 from .memory import cuda_peak_mb, subprocess_peak_mb
+from .timing import Clock, interleaved, median_ratio, synchronize
 
 IMPLS = ("sdpa", "explicit")  # the first is the baseline of every ratio
 
@@ -50,8 +50,12 @@ class GsaResult:
 
 
 def build_branch(config: GsaConfig) -> nn.Module:
-    ba2m = build_attention("ba2m", config.channels, branches="gsa", gsa_impl=config.impl)
-    return ba2m.gsa.to(config.device).train()
+    """The GSA branch at the hidden width BA2M gives it by default."""
+    if config.impl not in IMPLS:
+        raise ValueError(f"gsa_impl={config.impl!r} is not one of {', '.join(IMPLS)}")
+    hidden = hidden_width(config.channels)
+    branch = GlobalSpatialBranch(config.channels, hidden, groups=1, impl=config.impl)
+    return branch.to(config.device).train()
 
 
 def gsa_step_fn(config: GsaConfig) -> Callable[[], None]:
@@ -74,7 +78,7 @@ def gsa_step_fn(config: GsaConfig) -> Callable[[], None]:
 def peak_memory_mb(config: GsaConfig) -> float:
     if config.device.startswith("cuda"):
         return cuda_peak_mb(gsa_step_fn(config))
-    return subprocess_peak_mb("gsa", asdict(config), f"gsa {config.impl}")
+    return subprocess_peak_mb(gsa_step_fn, config, label=f"gsa {config.impl}")
 
 
 def run_gsa_bench(

@@ -1,21 +1,21 @@
 """Peak memory of one step of a benchmark: CUDA's peak allocation, or on CPU the peak RSS growth
-in a fresh process, ``python -m attnzoo.benchmarks.memory KIND CONFIG``.
+in a fresh process.
 
-A process's peak RSS only grows, so each configuration gets a fresh process: the step is built
-(model or layer, inputs), the resident set is read, the step runs once (allocating the optimiser
-state and every activation kept for backward), and its peak above the starting point is printed in
-MiB. It is what the step needs on top of the model and its inputs. ``KIND`` names the benchmark
-whose step is measured (``model``: :mod:`.bench`; ``gsa``: :mod:`.gsa`), ``CONFIG`` its config's
-fields as JSON.
+A process's peak RSS only grows, so each configuration gets a fresh process
+(``python -m attnzoo.benchmarks.memory``): the step is built (model or layer, inputs), the resident
+set is read, the step runs once (allocating the optimiser state and every activation kept for
+backward), and its peak above the starting point is printed in MiB. It is what the step needs on
+top of the model and its inputs. The caller says what to run: a module-level function that builds
+the step from its arguments, sent to the subprocess pickled (by reference) on its stdin, so this
+module knows no benchmark.
 """
 
 from __future__ import annotations
 
-import json
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
@@ -41,32 +41,30 @@ def cuda_peak_mb(step: Callable[[], None]) -> float:
     return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
-def subprocess_peak_mb(kind: str, fields: dict[str, Any], label: str) -> float:
-    """The peak RSS growth of one step of ``kind`` built from ``fields``, in a fresh process."""
-    command = [sys.executable, "-m", "attnzoo.benchmarks.memory", kind, json.dumps(fields)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+StepFactory = Callable[..., Callable[[], None]]
+
+
+def subprocess_peak_mb(make_step: StepFactory, *args: object, label: str) -> float:
+    """The peak RSS growth of one call of ``make_step(*args)``'s step, in a fresh process.
+
+    ``make_step`` must be importable by its qualified name (a module-level function) and ``args``
+    picklable, since the subprocess rebuilds the step from them.
+    """
+    command = [sys.executable, "-m", "attnzoo.benchmarks.memory"]
+    payload = pickle.dumps((make_step, args))
+    done = subprocess.run(command, input=payload, capture_output=True, check=False)
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]  # the exception's line
+        stderr = done.stderr.decode(errors="replace").strip()
+        last = (stderr.splitlines() or ["no output"])[-1]  # the exception's line
         raise RuntimeError(f"memory subprocess for {label} failed: {last}")
-    return float(done.stdout.strip().splitlines()[-1])
+    return float(done.stdout.decode().strip().splitlines()[-1])
 
 
-def _build_step(kind: str, fields: dict[str, Any]) -> Callable[[], None]:
-    if kind == "model":
-        from .bench import BenchConfig, build, train_step_fn
-
-        config = BenchConfig(**{**fields, "attention": tuple(fields["attention"])})
-        return train_step_fn(config, build(config))
-    if kind == "gsa":
-        from .gsa import GsaConfig, gsa_step_fn
-
-        return gsa_step_fn(GsaConfig(**fields))
-    raise ValueError(f"unknown benchmark kind {kind!r}; expected 'model' or 'gsa'")
-
-
-def main(argv: list[str]) -> None:
+def main() -> None:
+    """Build the step sent on stdin, run it once, print its peak RSS growth in MiB."""
     torch.manual_seed(0)
-    step = _build_step(argv[0], json.loads(argv[1]))
+    make_step, args = pickle.loads(sys.stdin.buffer.read())  # written by subprocess_peak_mb
+    step = make_step(*args)
     before = resident_mb()
     step()
     # VmHWM, not getrusage's ru_maxrss: that one survives exec, so a child of a large parent
@@ -76,4 +74,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

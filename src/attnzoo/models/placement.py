@@ -1,8 +1,9 @@
 """Where attention modules go in a backbone.
 
-``create_model(..., attention=...)`` takes one module name, or a list whose items are names,
-``(name, options)`` pairs or ``(name, placement)`` pairs (combinations such as ``["se", "ba2m"]``,
-the BA2M paper's Table VI). Two placements exist:
+``create_model(..., attention=...)`` takes one module, or a list of them (combinations such as
+``["se", "ba2m"]``, the BA2M paper's Table VI). A module is given as a registered name, a module
+class or a ``functools.partial`` of one (as timm's ``get_attn``), alone or in a ``(module,
+options)`` or ``(module, placement)`` pair. Three placements exist:
 
 * ``"block"``: inside every block (of the chosen ``stages``, if given), on the branch that the
   block adds or concatenates, after its last normalisation (each family's docstring says where);
@@ -12,58 +13,83 @@ the BA2M paper's Table VI). Two placements exist:
   themselves (selective kernels, attention-augmented and self-attention convolutions). Such a
   class is built as ``cls(in_channels, out_channels=..., stride=..., groups=..., **options)``.
 
-Without a placement a module goes where its class says (``default_placement``,
-``default_stages``); a class lists the placements it can take in ``placements``. Backbones never
-know a module by name: they ask the plan for a layer factory inside their blocks, and
-:class:`~attnzoo.models.base.StagedNet` asks it for the module after each stage.
+Without a placement a module goes where its class declares (the hooks of
+:class:`~attnzoo.attention.base.AttentionModule`: ``default_placement``, ``default_stages``,
+``placements``). Option names are checked here against the module's signature; the values are
+checked by the module itself when the backbone builds it at its real width, and an error there
+names the module and that width. Backbones never know a module by name: they ask the plan for a
+layer factory inside their blocks, and :class:`~attnzoo.models.base.StagedNet` asks it for the
+module after each stage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from torch import nn
 
-from ..attention import build_attention, get_attention_class
+from ..attention import get_attention_class, list_attention
+from ..attention.base import (
+    PLACEMENTS,
+    STAGE_SETS,
+    AttentionFactory,
+    check_option_names,
+    hooks,
+    module_class,
+    option_names,
+)
 
 LayerFactory = Callable[[int], nn.Module]
 # (in_channels, out_channels, stride, groups) -> a module in place of a block's 3x3 convolution.
 ConvFactory = Callable[[int, int, int, int], nn.Module]
-AttentionItem = str | tuple[str, dict[str, Any]] | tuple[str, str]
+AttentionModuleSpec = str | AttentionFactory
+AttentionItem = (
+    AttentionModuleSpec
+    | tuple[AttentionModuleSpec, dict[str, Any]]
+    | tuple[AttentionModuleSpec, str]
+)
 AttentionSpec = AttentionItem | Sequence[AttentionItem] | None
 
-PLACEMENTS = ("block", "stage", "conv")
-DEFAULT_PLACEMENTS = ("block", "stage")  # what a class takes unless it lists its `placements`
 ITEM_FORM = (
-    "a name, a (name, options) pair or a (name, placement) pair, e.g. "
+    "a name, a (name, options) pair or a (name, placement) pair, where a module class or a "
+    "functools.partial of one may stand for a name, e.g. "
     "['se', ('ba2m', {'placement': 'stage', 'stages': (2, 4), 'tau': 0.5})]"
 )
 
 
 @dataclass(frozen=True)
 class AttentionEntry:
-    name: str
+    name: str  # the registered name, or the class name of an unregistered module
+    factory: AttentionFactory  # a module class, or a functools.partial of one
     options: dict[str, Any]
-    placement: str  # "block" or "stage"
-    stages: tuple[int, ...] | str  # 1-based stage numbers, or the class's "all" / "all_but_last"
+    placement: str  # "block", "stage" or "conv"
+    stages: tuple[int, ...] | str  # 1-based stage numbers, or one of STAGE_SETS
 
-    def build(self, channels: int) -> nn.Module:
-        return build_attention(self.name, channels, **self.options)
+    def build(self, channels: int, **conv_args: int) -> nn.Module:
+        """The module for ``channels`` channels; an invalid option at this width is a ValueError
+        naming the module and the width."""
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"{self.name}: channels must be a positive int, got {channels!r}")
+        try:
+            return self.factory(channels, **conv_args, **self.options)
+        except ValueError as error:
+            raise ValueError(f"{self.name} at {channels} channels: {error}") from error
 
-    def in_stage(self, number: int) -> bool:
-        """For block modules: whether the blocks of stage ``number`` get one."""
-        return not isinstance(self.stages, tuple) or number in self.stages
+    def in_stage(self, number: int, num_stages: int | None = None) -> bool:
+        """Whether stage ``number`` (1-based) of ``num_stages`` is among the entry's stages."""
+        if isinstance(self.stages, tuple):
+            return number in self.stages
+        if self.stages == "all_but_first":
+            return number > 1
+        if self.stages == "all_but_last" and num_stages is not None:
+            return number < num_stages
+        return True
 
     def after_stage(self, number: int, num_stages: int) -> bool:
-        if self.placement != "stage":
-            return False
-        if self.stages == "all":
-            return True
-        if self.stages == "all_but_last":
-            return number < num_stages
-        return number in self.stages
+        return self.placement == "stage" and self.in_stage(number, num_stages)
 
 
 def _layer(entries: list[AttentionEntry], channels: int) -> nn.Module:
@@ -98,14 +124,14 @@ class AttentionPlan:
                 f"only one module can replace a block's convolution; got {[e.name for e in chosen]}"
             )
         entry = chosen[0]
-        return lambda cin, cout, stride, groups: build_attention(
-            entry.name, cin, out_channels=cout, stride=stride, groups=groups, **entry.options
+        return lambda cin, cout, stride, groups: entry.build(
+            cin, out_channels=cout, stride=stride, groups=groups
         )
 
     def check_conv_placed(self, model: nn.Module, name: str) -> None:
         """Refuse a backbone whose blocks had no convolution for a ``"conv"`` module to replace."""
         for entry in self.entries:
-            kind = get_attention_class(entry.name)
+            kind = module_class(entry.factory)
             if entry.placement == "conv" and not any(isinstance(m, kind) for m in model.modules()):
                 raise ValueError(
                     f"{name} has no block convolution that {entry.name} can replace "
@@ -146,30 +172,54 @@ def _stages(name: str, stages: object) -> tuple[int, ...]:
     return tuple(sorted(set(stages)))
 
 
-def _entry(name: str, options: dict[str, Any]) -> AttentionEntry:
+def _resolve(module: object) -> tuple[str, AttentionFactory]:
+    """The display name and factory of a module given by name, class or partial."""
+    if isinstance(module, str):
+        return module, get_attention_class(module)
+    cls = module_class(module)  # a ValueError for anything but a module class or partial
+    registered = [n for n in list_attention() if get_attention_class(n) is cls]
+    return (registered[0] if registered else cls.__name__), module
+
+
+def _check_stages(name: str, placement: str, stages: object) -> None:
+    if stages == "all_but_last" and placement != "stage":
+        raise ValueError(f"{name}: stages='all_but_last' applies to stage placement only")
+    if stages not in STAGE_SETS and not isinstance(stages, tuple):
+        raise ValueError(f"{name}: default_stages must be one of {STAGE_SETS} or a tuple")
+
+
+def _entry(module: object, options: dict[str, Any]) -> AttentionEntry:
+    """Check a module's placement, stages and option names against its declared hooks."""
+    name, factory = _resolve(module)
     options = dict(options)
-    cls = get_attention_class(name)
-    allowed = getattr(cls, "placements", DEFAULT_PLACEMENTS)
-    placement = options.pop("placement", None) or getattr(cls, "default_placement", "block")
+    declared = hooks(factory)
+    placement = options.pop("placement", None) or declared.default_placement
     stages = options.pop("stages", None)
     if placement not in PLACEMENTS:
         raise ValueError(f"{name}: unknown placement {placement!r}; valid: {', '.join(PLACEMENTS)}")
-    if placement not in allowed:
+    if placement not in declared.placements:
         raise ValueError(
-            f"{name} cannot be placed at {placement!r}; it takes: {', '.join(allowed)}"
+            f"{name} cannot be placed at {placement!r}; it takes: {', '.join(declared.placements)}"
         )
     if stages is not None and placement == "conv":
         raise ValueError(f"{name}: stages={stages!r} does not apply to conv placement")
-    stages = getattr(cls, "default_stages", "all") if stages is None else _stages(name, stages)
-    entry = AttentionEntry(name, options, placement, stages)
-    entry.build(64)  # validates the options with a clear error before the backbone is built
-    return entry
+    if stages is None:  # the declared stages go with the declared placement
+        stages = declared.default_stages if placement == declared.default_placement else "all"
+    else:
+        stages = _stages(name, stages)
+    _check_stages(name, placement, stages)
+    check_option_names(name, factory, options)
+    return AttentionEntry(name, factory, options, placement, stages)
 
 
-def _item(item: object) -> tuple[str, dict[str, Any]]:
-    if isinstance(item, str):
+def _is_module(item: object) -> bool:
+    return isinstance(item, (str, type, partial))
+
+
+def _item(item: object) -> tuple[object, dict[str, Any]]:
+    if _is_module(item):
         return item, {}
-    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+    if isinstance(item, tuple) and len(item) == 2 and _is_module(item[0]):
         if isinstance(item[1], dict):
             return item[0], item[1]
         if isinstance(item[1], str):
@@ -181,9 +231,20 @@ def _is_pair(attention: object) -> bool:
     return (
         isinstance(attention, tuple)
         and len(attention) == 2
-        and isinstance(attention[0], str)
+        and _is_module(attention[0])
         and (isinstance(attention[1], dict) or attention[1] in PLACEMENTS)
     )
+
+
+def single_module_options(attention: AttentionSpec) -> list[str]:
+    """The option names of ``attention`` when it is one module (name, class or partial), so that
+    ``create_model`` can tell attention keywords from backbone ones; empty otherwise."""
+    if not _is_module(attention) or attention == "none":
+        return []
+    try:
+        return option_names(_resolve(attention)[1])
+    except ValueError:
+        return []  # an unknown name: plan_attention reports it
 
 
 def plan_attention(
@@ -194,9 +255,9 @@ def plan_attention(
 ) -> AttentionPlan:
     """Turn the ``attention`` argument of ``create_model`` into an :class:`AttentionPlan`.
 
-    ``placement``, ``stages`` and keyword options go with a single module name; with a list, give
+    ``placement``, ``stages`` and keyword options go with a single module; with a list, give
     each module its own in its pair: ``("ba2m", {"placement": "stage", "stages": (2, 4)})``.
-    Names, placements and options are checked here, before any layer is built.
+    Names, placements and option names are checked here, before any layer is built.
     """
     if placement is not None:
         options["placement"] = placement
@@ -206,15 +267,15 @@ def plan_attention(
         if options:
             raise ValueError(f"attention options {sorted(options)} given without an attention")
         return AttentionPlan()
-    if isinstance(attention, str):
+    if _is_module(attention):
         items = [(attention, options)]
     else:
         if options:
             raise ValueError(
-                f"options {sorted(options)} go with a single attention name; with a list, "
-                f"give each module its options as {ITEM_FORM}"
+                f"options {sorted(options)} go with a single attention name, class or partial; "
+                f"with a list, give each module its options as {ITEM_FORM}"
             )
         if not isinstance(attention, (list, tuple)):
             raise ValueError(f"attention must be None, {ITEM_FORM}, or a list of them")
         items = [_item(attention)] if _is_pair(attention) else [_item(a) for a in attention]
-    return AttentionPlan(tuple(_entry(name, item_options) for name, item_options in items))
+    return AttentionPlan(tuple(_entry(module, item_options) for module, item_options in items))

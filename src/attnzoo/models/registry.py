@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from .placement import AttentionPlan, AttentionSpec, plan_attention
+from .placement import AttentionPlan, AttentionSpec, plan_attention, single_module_options
 
 # A model entry builds the network from (num_classes, in_chans, attention plan).
 ModelBuilder = Callable[..., nn.Module]
@@ -37,18 +37,38 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def check_model_options(name: str, model_options: dict[str, Any]) -> None:
-    """Raise a ValueError naming any option backbone ``name`` does not take."""
+def model_option_names(name: str) -> list[str]:
+    """The options backbone ``name`` takes besides the ones every builder gets."""
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
-    valid = [
-        p for p in inspect.signature(_MODELS[name][0]).parameters if p not in BUILDER_ARGUMENTS
-    ]
+    params = inspect.signature(_MODELS[name][0]).parameters
+    return [p for p in params if p not in BUILDER_ARGUMENTS]
+
+
+def check_model_options(name: str, model_options: dict[str, Any]) -> None:
+    """Raise a ValueError naming any option backbone ``name`` does not take."""
+    valid = model_option_names(name)
     unknown = sorted(set(model_options) - set(valid))
     if unknown:
         raise ValueError(
             f"{name}: unknown model option(s) {unknown}; valid: {', '.join(valid) or 'none'}"
         )
+
+
+def _route_options(
+    name: str, attention: AttentionSpec, options: dict[str, Any], model_options: dict[str, Any]
+) -> dict[str, Any]:
+    """Move the keywords that backbone ``name`` takes (and a single attention module does not)
+    into ``model_options``; return the rest, for the attention."""
+    backbone = set(model_option_names(name)) - set(single_module_options(attention))
+    model_options.update({k: v for k, v in options.items() if k in backbone})
+    rest = {k: v for k, v in options.items() if k not in backbone}
+    if rest and (attention is None or attention == "none"):
+        raise ValueError(
+            f"{name}: option(s) {sorted(rest)} given without an attention, and the backbone does "
+            f"not take them (its options: {', '.join(model_option_names(name)) or 'none'})"
+        )
+    return rest
 
 
 def create_model(
@@ -60,18 +80,20 @@ def create_model(
     placement: str | None = None,
     stages: Sequence[int] | int | None = None,
     model_options: dict[str, Any] | None = None,
-    **attention_options: Any,
+    **options: Any,
 ) -> nn.Module:
     """Build backbone ``name`` with attention modules.
 
-    ``attention`` is None, a module name (``"ba2m"``), or a list of names, ``(name, options)`` and
-    ``(name, placement)`` pairs (``["se", "ba2m"]``); see :mod:`attnzoo.models.placement`.
-    ``placement`` (``"block"`` or ``"stage"``), ``stages`` (1-based stage numbers) and keyword
-    options go to a single module; without them it goes where its class says. ``num_classes``
-    defaults to 1000 for ImageNet backbones and 10 for CIFAR ones. ``model_options`` go to the
-    backbone: ``drop_rate`` (Wide ResNet's in-block dropout, MobileNetV2's and EfficientNet's
-    classifier dropout), ``stride_in_1x1`` (the ResNet v1 layout of bottleneck networks), ...;
-    an option a backbone lacks is an error that lists the ones it has.
+    ``attention`` is None, a module name (``"ba2m"``), a module class or ``functools.partial`` of
+    one (``partial(BA2M, tau=0.5)``), or a list of them and of ``(module, options)`` and
+    ``(module, placement)`` pairs (``["se", "ba2m"]``); see :mod:`attnzoo.models.placement`.
+    ``placement`` (``"block"``, ``"stage"`` or ``"conv"``), ``stages`` (1-based stage numbers) and
+    the module's keyword options go to a single module; without them it goes where its class
+    says. ``num_classes`` defaults to 1000 for ImageNet backbones and 10 for CIFAR ones.
+    Backbone options (``drop_rate``: Wide ResNet's in-block dropout, MobileNetV2's and
+    EfficientNet's classifier dropout; ``stride_in_1x1``: the ResNet v1 layout of bottleneck
+    networks; ...) go in ``model_options`` or as keywords; a keyword both take goes to the
+    attention module. An option neither takes is an error that lists what each takes.
 
     >>> model = create_model("resnet50", attention="ba2m", placement="stage", stages=(2, 4))
     """
@@ -83,6 +105,7 @@ def create_model(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
     model_options = dict(model_options or {})
+    attention_options = _route_options(name, attention, options, model_options)
     check_model_options(name, model_options)
     plan: AttentionPlan = plan_attention(attention, placement, stages, **attention_options)
     return builder(

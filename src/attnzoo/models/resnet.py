@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..attention.base import AttentionModule
 from .base import StagedNet
 from .placement import AttentionPlan, ConvFactory, LayerFactory
 
@@ -138,7 +139,8 @@ class Bottleneck(PostActivationBlock):
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
         spatial = (conv_layer or _conv3x3)(width, width, stride_3x3, groups)
         # A module that ends in its own BN-ReLU (SK's paths) is not normalised a second time.
-        post = [] if getattr(spatial, "ends_with_bn_relu", False) else bn_relu(width)
+        done = isinstance(spatial, AttentionModule) and spatial.ends_with_bn_relu
+        post = [] if done else bn_relu(width)
         self.residual = nn.Sequential(
             conv(inplanes, width, 1, stride_1x1), *bn_relu(width), spatial, *post,
             conv(width, out, 1), nn.BatchNorm2d(out),

@@ -1,0 +1,108 @@
+"""The hooks every attention module declares, in one place.
+
+Backbones, the trainer and :func:`attnzoo.deploy` never know a module by name: they read the
+declarations of :class:`AttentionModule`. A module class overrides only the hooks where it differs
+from the defaults below. A class that does not derive from it (any ``nn.Module`` taking
+``channels`` first, as timm's ``get_attn`` accepts) is treated as declaring all the defaults.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+# Where a module can go in a backbone (see attnzoo.models.placement for what each means).
+PLACEMENTS = ("block", "stage", "conv")
+# Which stages a module goes in by default: every one, every one but the first / the last.
+STAGE_SETS = ("all", "all_but_first", "all_but_last")
+
+
+class AttentionModule(nn.Module):
+    """Base class of attention modules: maps (N, C, H, W) to the same shape, or, for ``"conv"``
+    modules, replaces a convolution of ``channels`` inputs.
+
+    Class-level hooks (read from the class, before any instance exists):
+
+    * ``default_placement`` (``"block"``): where the module goes when the user names none:
+      ``"block"`` (inside each block, on the branch the block adds), ``"stage"`` (after a stage)
+      or ``"conv"`` (in place of each block's 3x3 convolution);
+    * ``default_stages`` (``"all"``): which stages get it at its default placement: ``"all"``,
+      ``"all_but_first"``, ``"all_but_last"`` (stage placement only) or a tuple of 1-based
+      stage numbers; at another placement it goes in all stages unless ``stages`` is given;
+    * ``placements`` (``("block", "stage")``): the placements the module can take;
+    * ``ends_with_bn_relu`` (False): for ``"conv"`` modules, whether the output is already
+      normalised and activated, so a bottleneck adds no BN-ReLU after it.
+
+    Instance-level hooks (methods, since the answer can depend on options and parameters):
+
+    * :meth:`aux_loss` (None): a term the trainer adds to the task loss, e.g. SPEM's penalty;
+    * :meth:`identity_at_inference` (False): whether the eval-mode forward returns its input
+      unchanged, so :func:`attnzoo.deploy` may remove the module.
+    """
+
+    default_placement: ClassVar[str] = "block"
+    default_stages: ClassVar[str | tuple[int, ...]] = "all"
+    placements: ClassVar[tuple[str, ...]] = ("block", "stage")
+    ends_with_bn_relu: ClassVar[bool] = False
+
+    def aux_loss(self) -> torch.Tensor | None:
+        """A scalar added to the training loss, or None when the module has none."""
+        return None
+
+    def identity_at_inference(self) -> bool:
+        """Whether the eval-mode forward returns its input unchanged."""
+        return False
+
+
+AttentionFactory = type[nn.Module] | functools.partial
+
+
+def module_class(factory: Callable[..., nn.Module]) -> type[nn.Module]:
+    """The class that ``factory`` (a class, or a ``functools.partial`` of one) builds."""
+    while isinstance(factory, functools.partial):
+        factory = factory.func
+    if not (isinstance(factory, type) and issubclass(factory, nn.Module)):
+        raise ValueError(
+            f"an attention must be a name, an nn.Module class or a functools.partial of one; "
+            f"got {factory!r}"
+        )
+    return factory
+
+
+def hooks(factory: Callable[..., nn.Module]) -> type[AttentionModule]:
+    """Where to read the class hooks of ``factory``: its class, or the defaults for a module
+    that does not derive from :class:`AttentionModule`."""
+    cls = module_class(factory)
+    return cls if issubclass(cls, AttentionModule) else AttentionModule
+
+
+def option_names(factory: Callable[..., nn.Module]) -> list[str]:
+    """Keyword options ``factory`` still accepts (a partial's bound ones included, as timm
+    lets them be overridden), from its signature."""
+    cls = module_class(factory)
+    params = inspect.signature(cls.__init__).parameters
+    return [
+        p
+        for p, v in params.items()
+        if p not in ("self", "channels") and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)
+    ]
+
+
+def check_option_names(name: str, factory: Callable[..., nn.Module], options: dict[str, Any]):
+    """Raise a ValueError naming any option ``factory`` does not take and listing the valid."""
+    cls = module_class(factory)
+    params = inspect.signature(cls.__init__).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return
+    valid = option_names(factory)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"attention {name!r} got unknown option(s) {', '.join(unknown)}; "
+            f"valid options: {', '.join(valid) or 'none'}"
+        )
