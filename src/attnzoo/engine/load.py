@@ -10,7 +10,7 @@ from torch import nn
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .evaluate import model_from_checkpoint
-from .trainer import CHECKPOINT
+from .rundir import CHECKPOINT
 
 
 def checkpoint_file(run_dir_or_checkpoint: str | os.PathLike) -> Path:
