@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import check_model_options, list_models, plan_attention
+from ..run_keys import RESUMABLE_CHANGES  # noqa: F401  (re-exported: trainer, sweep)
 
 # Re-exported: configs by name and path live in config_files.py.
 from .config_files import (  # noqa: F401
@@ -21,10 +22,6 @@ from .losses import LOSSES
 SCHEDULES = ("constant", "step", "multistep", "cosine")
 AUGMENTS = ("cifar", "imagenet")
 AMP = ("none", "bf16", "fp16")
-# Settings that may change when a run resumes: they do not alter what is computed.
-RESUMABLE_CHANGES = frozenset(
-    {"resume", "save_every", "keep_every", "workers", "tensorboard", "out_dir"}
-)
 
 
 @dataclass
