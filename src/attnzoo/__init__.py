@@ -2,6 +2,7 @@
 
 from .attention import aux_loss, build_attention, list_attention, register_attention
 from .deploy import deploy
+from .engine.load import load_run
 from .models import create_model, list_models, register_model
 
 __version__ = "0.1.0"
@@ -13,6 +14,7 @@ __all__ = [
     "deploy",
     "list_attention",
     "list_models",
+    "load_run",
     "register_attention",
     "register_model",
 ]

@@ -140,3 +140,59 @@ def test_a_crash_between_the_renames_leaves_the_previous_checkpoint(tmp_path, mo
     assert not path.exists()
     state, used = load_latest(path)
     assert state["epoch"] == 2 and used == previous_path(path)
+
+
+def test_model_tensors_load_with_plain_safetensors_and_strict_load_state_dict(tmp_path):
+    from safetensors.torch import load_file
+
+    state = trained_state()
+    save_checkpoint(tmp_path / "c.safetensors", state)
+    tensors = load_file(tmp_path / "c.safetensors")
+    weights = {k: v for k, v in tensors.items() if not k.startswith("~")}
+    assert set(weights) == set(state["model"])  # names are the state_dict's, nothing else
+    assert "~optimizer/state/0/momentum_buffer" in tensors
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    model.load_state_dict(weights, strict=True)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state["model"].items())
+
+
+def write_format_1(path, state):
+    """A checkpoint as format 1 wrote it: every tensor under t0 ... tN, in the order met."""
+    import hashlib
+    import json
+    import struct
+
+    from safetensors.torch import save
+
+    tensors = {}
+
+    def encode(obj):
+        if isinstance(obj, torch.Tensor):
+            key = f"t{len(tensors)}"
+            tensors[key] = obj.detach().contiguous().clone()
+            return {"__tensor__": key}
+        if isinstance(obj, dict):
+            if all(isinstance(k, str) for k in obj):
+                return {k: encode(v) for k, v in obj.items()}
+            return {"__items__": [[k, encode(v)] for k, v in obj.items()]}
+        if isinstance(obj, list | tuple):
+            return [encode(v) for v in obj]
+        return obj
+
+    skeleton = json.dumps(encode(state))
+    plain = save(tensors)
+    (size,) = struct.unpack("<Q", plain[:8])
+    digest = hashlib.sha256(plain[8 + size :]).hexdigest()
+    meta = {"format": "attnzoo-checkpoint-1", "state": skeleton, "sha256": digest}
+    path.write_bytes(save(tensors, metadata=meta))
+
+
+def test_format_1_checkpoints_still_load(tmp_path):
+    from safetensors.torch import load_file
+
+    state = trained_state()
+    write_format_1(tmp_path / "old.safetensors", state)
+    assert "t0" in load_file(tmp_path / "old.safetensors")  # really the old naming
+    loaded = load_checkpoint(tmp_path / "old.safetensors")
+    assert all(torch.equal(loaded["model"][k], v) for k, v in state["model"].items())
+    assert list(loaded["optimizer"]["state"]) == [0, 1, 2, 3]

@@ -2,6 +2,7 @@
 
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
 from .config import TrainConfig
+from .load import load_run
 from .trainer import evaluate, train
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "evaluate",
     "load_checkpoint",
     "load_latest",
+    "load_run",
     "save_checkpoint",
     "train",
 ]

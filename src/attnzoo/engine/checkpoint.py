@@ -2,7 +2,11 @@
 
 A checkpoint is one ``.safetensors`` file. Its tensors (weights, optimiser buffers, RNG states) are
 stored by safetensors; the rest of the state (epoch, step, config, scheduler, scalars) is a JSON
-skeleton in the header's metadata, with each tensor replaced by a reference to its key. Loading
+skeleton in the header's metadata, with each tensor replaced by a reference to its key. The model's
+tensors are stored under their ``state_dict`` names, every other tensor under a name starting with
+``~`` (its place in the state, e.g. ``~optimizer/state/0/momentum_buffer``), which no module name
+does: ``{k: v for k, v in safetensors.torch.load_file(p).items() if not k.startswith("~")}`` is
+the model's state_dict. Checkpoints of format 1 (tensors named ``t0 ... tN``) still load. Loading
 parses JSON and raw tensor bytes only: a checkpoint can never execute code, unlike a pickle
 (``torch.load``). The header also holds the SHA-256 of the tensor bytes, so a truncated or
 bit-flipped file is refused rather than trained on.
@@ -28,7 +32,9 @@ from safetensors.torch import save as save_tensors
 
 from ..io import atomic_write
 
-FORMAT = "attnzoo-checkpoint-1"
+FORMAT = "attnzoo-checkpoint-2"
+_READABLE = ("attnzoo-checkpoint-1", FORMAT)  # 1: every tensor keyed t0 ... tN
+STATE_PREFIX = "~"  # the tensors that are not the model's weights
 _TENSOR, _ITEMS = "__tensor__", "__items__"
 
 
@@ -36,20 +42,29 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: truncated, corrupt, foreign, or not a checkpoint at all."""
 
 
-def _encode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    """JSON skeleton of ``obj``; tensors move to ``tensors`` under fresh keys."""
+def _tensor_key(path: tuple[str, ...], tensors: dict[str, torch.Tensor]) -> str:
+    """The model's tensors by state_dict name, the rest by their place in the state after ``~``."""
+    key = path[1] if len(path) == 2 and path[0] == "model" else STATE_PREFIX + "/".join(path)
+    unique, n = key, 1
+    while unique in tensors:  # int and str keys that print alike: never overwrite
+        unique, n = f"{key}#{n}", n + 1
+    return unique
+
+
+def _encode(obj: Any, tensors: dict[str, torch.Tensor], path: tuple[str, ...] = ()) -> Any:
+    """JSON skeleton of ``obj``; tensors move to ``tensors`` under named keys."""
     if isinstance(obj, torch.Tensor):
-        key = f"t{len(tensors)}"
+        key = _tensor_key(path, tensors)
         # A private contiguous copy: safetensors refuses views and tensors sharing storage.
         tensors[key] = obj.detach().cpu().contiguous().clone()
         return {_TENSOR: key}
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj) and _TENSOR not in obj and _ITEMS not in obj:
-            return {k: _encode(v, tensors) for k, v in obj.items()}
+            return {k: _encode(v, tensors, (*path, k)) for k, v in obj.items()}
         # Optimiser state is keyed by int; JSON objects would turn the keys into strings.
-        return {_ITEMS: [[k, _encode(v, tensors)] for k, v in obj.items()]}
+        return {_ITEMS: [[k, _encode(v, tensors, (*path, str(k)))] for k, v in obj.items()]}
     if isinstance(obj, list | tuple):
-        return [_encode(v, tensors) for v in obj]
+        return [_encode(v, tensors, (*path, str(i))) for i, v in enumerate(obj)]
     if obj is None or isinstance(obj, bool | int | float | str):
         return obj
     raise TypeError(f"cannot store a {type(obj).__name__} in a checkpoint")
@@ -128,7 +143,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     data = path.read_bytes()
     meta = _header(data, path).get("__metadata__") or {}
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in _READABLE:
         raise CheckpointError(f"{path} is a safetensors file but not an attnzoo checkpoint")
     if hashlib.sha256(_payload(data)).hexdigest() != meta.get("sha256"):
         raise CheckpointError(f"{path} is corrupt: its tensor data does not match its checksum")

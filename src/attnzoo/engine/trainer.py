@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +39,9 @@ from .distributed import World
 from .losses import classification_loss
 from .metrics import topk_correct
 from .optim import build_optimizer
+from .rundir import CHECKPOINT, claim_run_dir
 from .runlog import RunLog
 from .schedule import build_scheduler
-
-CHECKPOINT = "checkpoint.safetensors"
 
 
 @dataclass
@@ -254,19 +254,41 @@ def _restore(run: Run, state: dict[str, Any], path: Path) -> None:
     run.wall_before = state["wall_seconds"]
 
 
-def train(config: TrainConfig, *, progress: bool = True) -> dict[str, Any]:
+def train(config: TrainConfig, *, progress: bool = True, restart: bool = False) -> dict[str, Any]:
     """Train ``config.model`` on ``config.data``; write metrics, checkpoints and a summary.
 
     Under torchrun, every process calls this; rank 0 alone writes files. Returns the summary
     written to ``<out_dir>/summary.json``: final-epoch (not best) test top-1 and top-5,
     parameter count, wall time and the full resolved configuration.
+
+    A run directory that already holds a run is refused (FileExistsError) unless
+    ``config.resume`` is ``"auto"`` (continue it) or ``restart`` is True (move it aside to
+    ``<out_dir>.old-<time>`` and start over): no run is ever replaced.
     """
     config.validate()
     world = distributed.setup(config.device)
     try:
+        _claim(config, world, restart, progress)
         return _train(config, world, progress)
     finally:
         distributed.teardown(world)
+
+
+def _claim(config: TrainConfig, world: World, restart: bool, progress: bool) -> None:
+    """Rank 0 checks (and maybe moves aside) the run directory; every rank learns the outcome."""
+    error, note = None, None
+    if world.is_main:
+        try:
+            note = claim_run_dir(Path(config.out_dir), config.resume, restart=restart)
+        except (OSError, ValueError) as err:
+            error = err
+    failed = distributed.all_sum(world, [float(error is not None)])[0]
+    if error is not None:
+        raise error
+    if failed:
+        raise RuntimeError(f"rank 0 refused the run directory {config.out_dir}")
+    if note and progress:
+        tqdm.write(note, file=sys.stderr)
 
 
 def _train(config: TrainConfig, world: World, progress: bool) -> dict[str, Any]:

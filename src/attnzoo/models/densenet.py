@@ -91,6 +91,7 @@ class DenseNet(StagedNet):
             stages,
             stage_channels,
             attention,
+            reductions=[2**i for i in range(len(layers))],  # a transition pools before each
             head=bn_relu(channels),
         )
 

@@ -8,6 +8,7 @@ Attention inside a block goes after the projection's BatchNorm, before the resid
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -94,7 +95,7 @@ class InvertedResidualNet(StagedNet):
         drop_rate: float = 0.0,
     ) -> None:
         attention = attention or AttentionPlan()
-        inplanes, stages, stage_channels = 32, [], []
+        inplanes, stages, stage_channels, reductions = 32, [], [], []
         for number, groups in enumerate(settings, start=1):
             block_attn = attention.block_layer(number)
             blocks = []
@@ -109,6 +110,7 @@ class InvertedResidualNet(StagedNet):
                     inplanes = planes
             stages.append(nn.Sequential(*blocks))
             stage_channels.append(inplanes)
+            reductions.append(math.prod(g[4] for g in groups) * (reductions or [1])[-1])
         super().__init__(
             name,
             in_chans,
@@ -117,6 +119,7 @@ class InvertedResidualNet(StagedNet):
             stages,
             stage_channels,
             attention,
+            reductions=reductions,
             head=nn.Sequential(*conv_bn_act(inplanes, 1280, 1, activation)),
             num_features=1280,
             dropout=drop_rate,

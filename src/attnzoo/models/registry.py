@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fnmatch
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
 
 from .placement import AttentionPlan, AttentionSpec, plan_attention, single_module_options
+from .pretrained import load_pretrained
 
 # A model entry builds the network from (num_classes, in_chans, attention plan).
 ModelBuilder = Callable[..., nn.Module]
@@ -32,9 +35,10 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def list_models() -> list[str]:
-    """Names of all registered backbones, sorted."""
-    return sorted(_MODELS)
+def list_models(pattern: str = "") -> list[str]:
+    """Names of the registered backbones, sorted; ``pattern`` filters them as timm's does, with
+    shell wildcards (``list_models("resnet*")``)."""
+    return sorted(n for n in _MODELS if not pattern or fnmatch.fnmatchcase(n, pattern))
 
 
 def model_option_names(name: str) -> list[str]:
@@ -75,6 +79,7 @@ def create_model(
     name: str,
     num_classes: int | None = None,
     *,
+    pretrained: bool | str | os.PathLike = False,
     in_chans: int = 3,
     attention: AttentionSpec = None,
     placement: str | None = None,
@@ -94,6 +99,8 @@ def create_model(
     EfficientNet's classifier dropout; ``stride_in_1x1``: the ResNet v1 layout of bottleneck
     networks; ...) go in ``model_options`` or as keywords; a keyword both take goes to the
     attention module. An option neither takes is an error that lists what each takes.
+    ``pretrained`` is a run directory or checkpoint that ``attnzoo train`` wrote (attnzoo
+    distributes no pretrained weights; ``pretrained=True`` says so).
 
     >>> model = create_model("resnet50", attention="ba2m", placement="stage", stages=(2, 4))
     """
@@ -108,6 +115,9 @@ def create_model(
     attention_options = _route_options(name, attention, options, model_options)
     check_model_options(name, model_options)
     plan: AttentionPlan = plan_attention(attention, placement, stages, **attention_options)
-    return builder(
+    model = builder(
         num_classes=num_classes, in_chans=in_chans, attention=plan, name=name, **model_options
     )
+    if pretrained is not False:
+        load_pretrained(model, pretrained, classifier="fc")
+    return model

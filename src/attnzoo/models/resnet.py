@@ -269,5 +269,6 @@ class ResNet(StagedNet):
             stages,
             channels,
             attention,
+            reductions=[(4 if stem == "imagenet" else 1) * 2**i for i in range(len(layers))],
             head=bn_relu(inplanes) if block.pre_activation else None,
         )

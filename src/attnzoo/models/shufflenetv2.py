@@ -106,6 +106,7 @@ class ShuffleNetV2(StagedNet):
             stages,
             widths,
             attention,
+            reductions=[2**i for i in range(1, len(widths) + 1)],  # each stage opens with a /2
             head=nn.Sequential(conv(inplanes, num_features, 1), *bn_relu(num_features)),
             num_features=num_features,
         )
