@@ -211,8 +211,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ..report import results_document
+    from ..report.claims import claims_document
 
-    text = results_document(args.roots)
+    text = claims_document(args.claims, args.roots) if args.claims else results_document(args.roots)
     if args.out:
         atomic_write_text(args.out, text)
         print(f"wrote {args.out}", file=sys.stderr)
@@ -512,6 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="docs/results.md from sweep directories")
     rp.add_argument("roots", nargs="+", type=Path, help="sweep directories (results/<config>)")
     rp.add_argument("--out", type=Path, help="write the Markdown here (default: print it)")
+    rp.add_argument(
+        "--claims", type=Path, metavar="YAML",
+        help="instead: each claim's comparisons and verdicts (docs/claims.yaml)",
+    )  # fmt: skip
     rp.set_defaults(func=cmd_report)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on a dataset split")
