@@ -227,15 +227,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..engine.evaluate import evaluate_checkpoint
 
     state = load_checkpoint(args.checkpoint)
-    result = evaluate_checkpoint(
-        args.checkpoint,
-        data=args.data,
-        split=args.split,
-        per_class=args.per_class,
-        batch_size=args.batch_size,
-        attention_options=parse_options(state["config"]["attention"], args.option),
-        state=state,
-    )
+    options = parse_options(state["config"]["attention"], args.option)
+    if args.recalibrate_bn:
+        from ..analysis.bn_recalibrate import evaluate_recalibrated
+
+        if args.split != "test":
+            raise ValueError("--recalibrate-bn evaluates the test split")
+        result = evaluate_recalibrated(
+            args.checkpoint, options, data=args.data, per_class=args.per_class,
+            batch_size=args.batch_size,
+        )  # fmt: skip
+    else:
+        result = evaluate_checkpoint(
+            args.checkpoint, data=args.data, split=args.split, per_class=args.per_class,
+            batch_size=args.batch_size, attention_options=options, state=state,
+        )  # fmt: skip
     print(json.dumps(result, indent=2))
     return 0
 
@@ -528,6 +534,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--option", action="append", default=[], metavar="[MODULE.]KEY=VALUE",
         help="override an attention option at test time (e.g. ba2m.eval_mode=batch)",
+    )  # fmt: skip
+    ev.add_argument(
+        "--recalibrate-bn", action="store_true",
+        help="first re-estimate the BatchNorm statistics on the run's training images, with the "
+        "attention as at test time (e.g. BA2M off)",
     )  # fmt: skip
     ev.set_defaults(func=cmd_eval)
 
