@@ -64,7 +64,8 @@ def test_the_table_and_the_cli(tmp_path, capsys):
     root = _sweep(tmp_path / "study", {"none": BASE, "se": [85.0, 86.0, 85.5]})
     claims = _claims(tmp_path / "c.yaml", "se")
     text = claims_document(claims, [root])
-    head, _, line = text.splitlines()
+    head, _, line, _, counts = text.splitlines()
+    assert counts == "1 comparison: 1 confirmed."
     assert head.startswith("| claim (paper) | a vs b (data) | seeds |")
     assert line.startswith(
         "| se improves on the baseline (a paper) | resnet20 se < resnet20 none? cifar10 | 3 vs 3 "
@@ -100,5 +101,5 @@ def test_the_study_s_at_a_glance_table_is_the_generated_one():
     roots = sorted(p for p in (REPO / "results").iterdir() if p.is_dir())
     table = claims_document(REPO / "docs" / "claims.yaml", roots)
     study = (REPO / "docs" / "study.md").read_text()
-    shown = re.search(r"^\| claim \(paper\) \|.*?(?=\n\n)", study, re.S | re.M)
+    shown = re.search(r"^\| claim \(paper\) \|.*?\n\n\d+ comparisons?: [^\n]*", study, re.S | re.M)
     assert shown is not None and shown.group(0) == table

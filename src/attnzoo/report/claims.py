@@ -19,6 +19,7 @@ direction, contradicted when it excludes 0 in the other, undecided otherwise.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,15 @@ def claims_table(comparisons: Sequence[Comparison]) -> str:
     return table(head, body)
 
 
+def tally(comparisons: Sequence[Comparison]) -> str:
+    """How many comparisons got each verdict, as a sentence."""
+    counts = Counter(c.verdict for c in comparisons)
+    parts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+    return f"{len(comparisons)} comparison{'s' * (len(comparisons) != 1)}: {parts}."
+
+
 def claims_document(path: str | os.PathLike, roots: Sequence[str | os.PathLike]) -> str:
-    """The claims table of the claims file ``path`` over the sweep directories ``roots``."""
-    return claims_table(evaluate_claims(read_claims(path), [read_sweep(r) for r in roots]))
+    """The claims table of the claims file ``path`` over the sweep directories ``roots``, and the
+    tally of its verdicts."""
+    comparisons = evaluate_claims(read_claims(path), [read_sweep(r) for r in roots])
+    return f"{claims_table(comparisons)}\n\n{tally(comparisons)}"
