@@ -20,6 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--option", action="append", default=[], metavar="[MODULE.]KEY=VALUE",
         help="override an attention option at test time (e.g. ba2m.eval_mode=batch)",
     )  # fmt: skip
+    parser.add_argument(
+        "--recalibrate-bn", action="store_true",
+        help="first re-estimate the BatchNorm statistics on the run's training images, with the "
+        "attention as at test time (e.g. BA2M off)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -28,14 +33,20 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.evaluate import evaluate_checkpoint
 
     state = load_checkpoint(args.checkpoint)
-    result = evaluate_checkpoint(
-        args.checkpoint,
-        data=args.data,
-        split=args.split,
-        per_class=args.per_class,
-        batch_size=args.batch_size,
-        attention_options=parse_options(state["config"]["attention"], args.option),
-        state=state,
-    )
+    options = parse_options(state["config"]["attention"], args.option)
+    if args.recalibrate_bn:
+        from ..analysis.bn_recalibrate import evaluate_recalibrated
+
+        if args.split != "test":
+            raise ValueError("--recalibrate-bn evaluates the test split")
+        result = evaluate_recalibrated(
+            args.checkpoint, options, data=args.data, per_class=args.per_class,
+            batch_size=args.batch_size,
+        )  # fmt: skip
+    else:
+        result = evaluate_checkpoint(
+            args.checkpoint, data=args.data, split=args.split, per_class=args.per_class,
+            batch_size=args.batch_size, attention_options=options, state=state,
+        )  # fmt: skip
     print(json.dumps(result, indent=2))
     return 0

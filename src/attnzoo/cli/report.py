@@ -13,13 +13,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("report", help="docs/results.md from sweep directories")
     parser.add_argument("roots", nargs="+", type=Path, help="sweep directories (results/<config>)")
     parser.add_argument("--out", type=Path, help="write the Markdown here (default: print it)")
+    parser.add_argument(
+        "--claims", type=Path, metavar="YAML",
+        help="instead: each claim's comparisons and verdicts (docs/claims.yaml)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..report import results_document
+    from ..report.claims import claims_document
 
-    text = results_document(args.roots)
+    text = claims_document(args.claims, args.roots) if args.claims else results_document(args.roots)
     if args.out:
         atomic_write_text(args.out, text)
         print(f"wrote {args.out}", file=sys.stderr)
