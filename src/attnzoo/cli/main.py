@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..engine import TrainConfig
+from ..engine.compile import COMPILE_MODES
 from ..engine.config import AMP, AUGMENTS, SCHEDULES, config_path, read_config_file
 from ..engine.losses import LOSSES
 
@@ -307,6 +308,12 @@ def cmd_complexity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _has_peer(variant: tuple[str, ...]) -> bool:
+    from ..benchmarks.peers import PEER_NAMES
+
+    return bool(variant) and all(name in PEER_NAMES for name in variant)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import csv
     import dataclasses as dc
@@ -363,9 +370,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             configs = [
                 BenchConfig(
                     model, v, args.input_size, args.batch_size, args.num_classes, args.device,
-                    args.channels_last, args.amp, args.compile,
+                    args.channels_last, args.amp, args.compile, args.compile_mode, peer,
                 )
                 for v in variants
+                for peer in ((False, True) if args.peers and _has_peer(v) else (False,))
             ]  # fmt: skip
 
             def progress(message: str, model: str = model) -> None:
@@ -600,6 +608,15 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--channels-last", action="store_true")
     bn.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     bn.add_argument("--compile", action="store_true", help="torch.compile (warm-up compiles)")
+    bn.add_argument(
+        "--compile-mode", default="default", choices=COMPILE_MODES,
+        help="with --compile: torch.compile's mode (reduce-overhead: CUDA graphs) [default]",
+    )  # fmt: skip
+    bn.add_argument(
+        "--peers", action="store_true",
+        help="also measure each variant with its modules written as plain PyTorch, timm's way "
+        "(a 'peer' row after it; se, cbam, bam, spem, ba2m, eca, gc)",
+    )  # fmt: skip
     bn.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     bn.add_argument(
         "--cpu-time", action="store_true",
