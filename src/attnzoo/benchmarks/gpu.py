@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     for group in groups(args.tiny, args.device, tuple(args.modes.split(","))):
         mode = group[0].compile_mode or "eager"
         tag = f"{group[0].model} {group[1].label} {mode}"
-        if time.perf_counter() - start + slowest > args.budget:
+        if slowest and time.perf_counter() - start + slowest > args.budget:
             skipped.append(tag)
             continue
         began = time.perf_counter()
