@@ -44,5 +44,5 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    """Write ``text`` (UTF-8), atomically."""
     atomic_write(path, lambda f: f.write(text.encode()))

@@ -5,13 +5,14 @@ import json
 import pytest
 
 from attnzoo.cli.main import main
-from attnzoo.engine.config import TrainConfig, config_dirs, read_config_file
+from attnzoo.engine.config import TrainConfig, read_config_file
+from attnzoo.engine.config_files import packaged_configs
 from attnzoo.engine.sweep import plan_sweep, run_sweep, sweep_from_file
 from attnzoo.report import published_errors
 
 
 def shipped_configs():
-    return sorted({p for d in config_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+    return sorted(p for p in packaged_configs().iterdir() if p.name.endswith(".yaml"))
 
 
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.stem)

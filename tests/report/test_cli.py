@@ -26,7 +26,9 @@ def test_compare_a_sweep_with_the_paper(sweep, tmp_path, capsys):
     assert main(["compare", str(sweep), "--csv", str(out), "--published", "ba2m-table11"]) == 0
     table = capsys.readouterr().out.splitlines()
     # Medians 19.50 (bam) and 21.50 (none) against the paper's 20.00 and 21.49.
-    assert table[2].startswith("| resnet50_cifar | bam | cifar100 | 2 | 19.50 |")
+    assert table[2].startswith("| resnet50_cifar | bam | cifar100 | 2 | 19.50 [")
+    assert "| 19.50 (19.00-20.00) |" in table[2] and "| 21.50 (21.00-22.00) |" in table[3]
+    assert "| -2.00 [" in table[2]  # bam against the baseline: 19.5 - 21.5
     assert table[2].endswith("| 20.00 | -0.50 |  |  |")
     assert table[3].endswith("| 21.49 | +0.01 |  |  |")
     rows = list(csv.DictReader(out.open()))

@@ -4,9 +4,11 @@ import json
 import statistics
 
 import pytest
+from scipy import stats as sps
 from tests.report.fake_runs import write_run
 
 from attnzoo.report import aggregate, csv_text, markdown, read_summaries
+from attnzoo.report.tables import baseline_errors, versus_baseline
 
 SE_TOP1 = [71.3, 72.9, 70.55]
 SE_TOP5 = [90.1, 91.7, 89.25]
@@ -107,19 +109,27 @@ def test_markdown_and_csv(sweep):
     median, mean, std = statistics.median(errors), statistics.mean(errors), statistics.stdev(errors)
 
     header, rule, none, se = markdown(rows, published).splitlines()
-    assert header.startswith("| model | attention | data | seeds | top-1 err % (median) |")
+    assert header.startswith(
+        "| model | attention | data | seeds | top-1 err % mean [95% CI] | median (min-max) |"
+    )
     assert header.endswith(
+        "| top-1 vs baseline [95% CI] | p (Welch) | detectable (80%) "
         "| paper top-1 err % | ours - paper | paper top-5 err % | ours - paper |"
     )
     assert rule == "|" + "---|" * 16
+    low, high = sps.t.interval(0.95, 2, loc=mean, scale=std / 3**0.5)
     assert se.startswith(
-        f"| resnet20 | se | cifar10 | 3 | {median:.2f} | {mean:.2f} ± {std:.2f} "
-        f"| {errors[0]:.2f}-{errors[-1]:.2f} |"
+        f"| resnet20 | se | cifar10 | 3 | {mean:.2f} [{low:.2f}, {high:.2f}] "
+        f"| {median:.2f} ({errors[0]:.2f}-{errors[-1]:.2f}) |"
     )
     top5_median = statistics.median(100 - a for a in SE_TOP5)
-    assert se.endswith(f"| 25.00 | {median - 25:+.2f} | 7.50 | {top5_median - 7.5:+.2f} |")
-    assert none.startswith("| resnet20 | none | cifar10 | 1 | 17.60 | 17.60 | 17.60-17.60 |")
-    assert none.endswith("| 0.270 | 60 |  |  |  |  |")
+    # The baseline has one seed: the difference of the means, no interval, test or power.
+    assert se.endswith(
+        f"| {mean - 17.6:+.2f} |  |  | 25.00 | {median - 25:+.2f} | 7.50 "
+        f"| {top5_median - 7.5:+.2f} |"
+    )
+    assert none.startswith("| resnet20 | none | cifar10 | 1 | 17.60 | 17.60 (17.60-17.60) | 3.70 |")
+    assert none.endswith("| 0.270 | 60 |  |  |  |  |  |  |  |")
     assert "paper" not in markdown(rows)
 
     table = list(csv.DictReader(io.StringIO(csv_text(rows, published))))
@@ -130,4 +140,47 @@ def test_markdown_and_csv(sweep):
     assert (table[1]["n"], table[1]["seeds"], table[1]["params"]) == ("3", "0 1 2", "290000")
     assert table[0]["top1_err_std"] == "" and table[0]["paper_top1_err"] == ""
     assert table[0]["top1_err_mean"] == "17.6"  # 100 - 82.4 is 17.599999999999994
+    assert float(table[1]["top1_err_low"]) == pytest.approx(low, abs=1e-4)
+    assert float(table[1]["baseline_diff"]) == pytest.approx(mean - 17.6, abs=1e-4)
+    assert table[1]["baseline_p"] == "" and table[1]["baseline_n_b"] == "1"
+    assert table[0]["baseline_diff"] == ""  # the baseline has none
     assert "paper_top1_err" not in csv_text(rows)
+
+
+def _seeds(root, attention, accuracies, **config):
+    for seed, top1 in enumerate(accuracies):
+        write_run(
+            root / f"s{seed}", attention=attention, seed=seed, top1=top1, **config
+        )  # fmt: skip
+
+
+def test_every_row_is_compared_with_the_baseline_of_its_config(tmp_path):
+    """The baseline is the config without the attention, its options included, wherever it ran;
+    copies of its runs in several sweeps count once per seed; another lr is another config."""
+    base, ba2m = [82.0, 83.0, 81.5, 82.5], [80.0, 81.0, 79.0]
+    _seeds(tmp_path / "main" / "none", (), base)
+    _seeds(tmp_path / "main" / "ba2m", ("ba2m",), ba2m)
+    _seeds(tmp_path / "copy" / "none", (), base[:2])  # seeds 0-1 again, as an ablation copies them
+    _seeds(
+        tmp_path / "r8" / "ba2m", ("ba2m",), [81.0, 82.0],
+        attention_options={"ba2m": {"reduction": 8}},
+    )  # fmt: skip
+    _seeds(tmp_path / "lr" / "ba2m", ("ba2m",), ba2m, lr=0.05)
+    sweeps = ("copy", "main/ba2m", "r8", "lr")
+    none, main_ba2m, r8, other_lr = (
+        row for name in sweeps for row in aggregate(read_summaries([tmp_path / name]))
+    )
+    pool = [none, main_ba2m, r8, other_lr]
+    assert baseline_errors(none, pool) is None  # the baseline itself has none
+    main_none = aggregate(read_summaries([tmp_path / "main" / "none"]))[0]
+    pool.append(main_none)
+    errors = [100 - a for a in base]
+    assert baseline_errors(main_ba2m, pool) == pytest.approx(dict(enumerate(errors)))
+
+    d = versus_baseline(main_ba2m, pool)
+    ref = sps.ttest_ind([100 - a for a in ba2m], errors, equal_var=False)
+    assert d.p == pytest.approx(ref.pvalue)
+    assert (d.low, d.high) == pytest.approx(tuple(ref.confidence_interval(0.95)))
+    assert (d.n_a, d.n_b) == (3, 4)
+    assert versus_baseline(r8, pool).diff == pytest.approx(18.5 - statistics.fmean(errors))
+    assert versus_baseline(other_lr, pool) is None

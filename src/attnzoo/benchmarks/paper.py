@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from ..attention import list_attention
 from ..models import create_model, list_models
 from .complexity import complexity
 
-PUBLISHED = Path(__file__).with_name("published.yaml")
+PUBLISHED = resources.files("attnzoo.benchmarks") / "published.yaml"
 NUM_CLASSES = {"imagenet": 1000, "cifar100": 100, "cifar10": 10}
 PARAMS_TOLERANCE = 0.005  # millions: the published figures' last digit
 HEADER = """# Parameters and multiply-adds against the papers' tables
@@ -94,7 +96,7 @@ class Measured:
         return abs(self.flops - self.row.flops) <= tolerance + EPSILON
 
 
-def load_published(path: Path = PUBLISHED) -> list[Row]:
+def load_published(path: Path | Traversable = PUBLISHED) -> list[Row]:
     """Every row of the published tables, in the order of the file."""
     rows = []
     for table in yaml.safe_load(path.read_text()):

@@ -52,7 +52,7 @@ COMPOSITE = ("attention", "attention_options", "model_options")
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field. Flags default to "not given", so that a --config file's
     values apply unless a flag overrides them, and the defaults live in TrainConfig alone."""
-    parser.add_argument("--config", help="experiment YAML: a configs/ name or a path")
+    parser.add_argument("--config", help="experiment YAML: a named config (attnzoo list) or a path")
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         if f.name in COMPOSITE:
@@ -504,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     sw = sub.add_parser("sweep", help="run a config's grid of models x attention x seeds")
-    sw.add_argument("config", help="experiment YAML with a sweep section: configs/ name or path")
+    sw.add_argument("config", help="experiment YAML with a sweep section: a named config or a path")
     sw.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the config's)")
     sw.add_argument("--models", help="comma-separated backbones (default: the config's)")
     sw.add_argument("--attention", help="comma-separated settings, a+b combines modules")

@@ -7,18 +7,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..models import check_model_options, list_models, plan_attention
+from ..run_keys import RESUMABLE_CHANGES  # noqa: F401  (re-exported: trainer, sweep)
+
+# Re-exported: configs by name and path live in config_files.py.
+from .config_files import (  # noqa: F401
+    config_dirs,
+    config_path,
+    list_configs,
+    read_config_file,
+)
 from .losses import LOSSES
 
 SCHEDULES = ("constant", "step", "multistep", "cosine")
 AUGMENTS = ("cifar", "imagenet")
 AMP = ("none", "bf16", "fp16")
-# Settings that may change when a run resumes: they do not alter what is computed.
-RESUMABLE_CHANGES = frozenset(
-    {"resume", "save_every", "keep_every", "workers", "tensorboard", "out_dir"}
-)
 
 
 @dataclass
@@ -146,60 +149,3 @@ def _check_type(key: str, value: Any, annotation: str) -> None:
         ok = isinstance(value, expected) and (annotation == "bool" or not isinstance(value, bool))
     if not ok:
         raise ValueError(f"config: {key}={value!r} should be of type {annotation}")
-
-
-def config_dirs() -> list[Path]:
-    """Where configs are looked up by name: ./configs, then the checkout's configs/."""
-    return [Path("configs"), Path(__file__).resolve().parents[3] / "configs"]
-
-
-def config_path(name_or_path: str) -> Path:
-    """A config file given by path, or by name (``NAME`` -> ``configs/NAME.yaml``)."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    candidates = [d / f"{name_or_path}.yaml" for d in config_dirs()]
-    found = next((p for p in candidates if p.is_file()), None)
-    if found is None:
-        known = sorted({p.stem for d in config_dirs() if d.is_dir() for p in d.glob("*.yaml")})
-        raise FileNotFoundError(
-            f"config {name_or_path!r} not found: no such file, and no configs/"
-            f"{name_or_path}.yaml. Known configs: {', '.join(known) or 'none'}"
-        )
-    return found
-
-
-def read_config_file(name_or_path: str, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A YAML experiment file, by path or by name (see :func:`config_path`).
-
-    The file holds TrainConfig keys at the top level and, optionally, ``description``, a
-    ``sweep`` section (``models``, ``attention``, ``seeds``, ``published``, ``variants``) read by
-    ``attnzoo sweep``, and ``extends: OTHER``: the training settings of config OTHER (not its
-    description or sweep), which this file's keys override.
-    """
-    path = config_path(name_or_path)
-    if path.resolve() in _chain:
-        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
-        raise ValueError(f"config {path}: extends itself ({cycle})")
-    try:
-        values = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ValueError(f"config {path}: invalid YAML: {err}") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"config {path}: expected a mapping of keys to values")
-    values.pop("description", None)
-    parent = values.pop("extends", None)
-    if parent is not None:
-        if not isinstance(parent, str):
-            raise ValueError(f"config {path}: extends={parent!r} should name a config")
-        inherited = read_config_file(parent, (*_chain, path.resolve()))
-        inherited.pop("sweep", None)
-        values = {**inherited, **values}
-    out_dir = values.get("out_dir")
-    if isinstance(out_dir, str) and (Path(out_dir).is_absolute() or ".." in Path(out_dir).parts):
-        # A config file may come from anyone: it must not pick where files are written.
-        raise ValueError(
-            f"config {path}: out_dir={out_dir!r} must be a relative path inside the working "
-            "directory; give --out-dir on the command line to write elsewhere"
-        )
-    return values

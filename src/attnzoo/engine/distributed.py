@@ -1,13 +1,18 @@
-"""Multi-process data parallelism: process-group setup from torchrun's environment, metric
+"""Multi-process data parallelism: process-group setup from the launcher's environment, metric
 reduction, per-rank RNG states, and synchronised BatchNorm that also works on CPU (gloo).
 
-``torchrun --nproc_per_node K -m attnzoo train ...`` sets RANK, WORLD_SIZE and LOCAL_RANK; a plain
-``attnzoo train`` sees none of them and runs as the single process of a world of one.
+``torchrun --nproc_per_node K -m attnzoo train ...`` sets RANK, WORLD_SIZE and LOCAL_RANK. A Slurm
+job step of several tasks (``srun``, or submitit, which starts one task per GPU through srun)
+sets SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID and SLURM_JOB_NODELIST instead; they are turned
+into torchrun's variables, with the first node of the job as the rendezvous (submitit's
+``TorchDistributedEnvironment`` does the same). A plain ``attnzoo train`` sees none of them and
+runs as the single process of a world of one.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 
 import torch
@@ -39,8 +44,38 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def slurm_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """torchrun's variables for a task of a Slurm job step of several tasks; {} otherwise.
+
+    Only inside a job step (SLURM_STEP_ID set: srun or submitit): the batch script of a
+    many-task allocation runs once and is no member of a process group.
+    """
+    env = os.environ if env is None else env
+    if "WORLD_SIZE" in env or "SLURM_STEP_ID" not in env or int(env.get("SLURM_NTASKS", 1)) < 2:
+        return {}
+    nodes = env.get("SLURM_STEP_NODELIST") or env["SLURM_JOB_NODELIST"]
+    hosts = subprocess.run(
+        ["scontrol", "show", "hostnames", nodes], capture_output=True, text=True, check=True
+    ).stdout.split()
+    # One port per job, the same on every task; several jobs may share a node.
+    port = env.get("MASTER_PORT") or str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000)
+    return {
+        "RANK": env["SLURM_PROCID"],
+        "WORLD_SIZE": env["SLURM_NTASKS"],
+        "LOCAL_RANK": env.get("SLURM_LOCALID", "0"),
+        "MASTER_ADDR": env.get("MASTER_ADDR") or hosts[0],
+        "MASTER_PORT": port,
+    }
+
+
+def launcher_rank() -> int:
+    """This process's rank as the launcher (torchrun or Slurm) gives it, before any setup."""
+    return int(os.environ.get("RANK") or os.environ.get("SLURM_PROCID") or 0)
+
+
 def setup(device: str) -> World:
-    """Join the process group torchrun describes (NCCL on GPUs, gloo on CPU), if any."""
+    """Join the process group the launcher describes (NCCL on GPUs, gloo on CPU), if any."""
+    os.environ.update(slurm_environment())
     size = int(os.environ.get("WORLD_SIZE", "1"))
     target = resolve_device(device)
     if size == 1:

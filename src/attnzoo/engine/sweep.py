@@ -9,19 +9,13 @@ checkpoints, and retries a crashed one before reporting it; a failed run is neve
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..io import atomic_write
 from .config import RESUMABLE_CHANGES, TrainConfig, read_config_file
+from .local import run_local
 
 
 @dataclass(frozen=True)
@@ -136,7 +130,7 @@ def sweep_from_file(
     None), and the sweep's results directory."""
     values = read_config_file(name)
     grid = values.pop("sweep", None) or {}
-    unknown = sorted(set(grid) - {"models", "attention", "seeds", "published", "variants"})
+    unknown = sorted(set(grid) - {"models", "attention", "seeds", "published", "variants", "slurm"})
     if unknown:
         raise ValueError(f"config {name}: unknown sweep key(s) {', '.join(unknown)}")
     chosen = _variants(name, grid.get("variants"), variants)
@@ -192,46 +186,28 @@ def is_finished(run: SweepRun) -> bool:
     return all(saved.get(k) == v for k, v in current.items() if k not in RESUMABLE_CHANGES)
 
 
-def _execute(run: SweepRun, threads: int, retries: int) -> Outcome:
-    run.out_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run.out_dir / "config.yaml"
-    # out_dir goes on the command line: config files may not choose where files are written.
-    values = {k: v for k, v in run.config.to_dict().items() if k != "out_dir"}
-    text = yaml.safe_dump(values, sort_keys=False)
-    atomic_write(config_path, lambda f: f.write(text.encode()))
-    command = [
-        sys.executable, "-m", "attnzoo", "train", "--config", str(config_path),
-        "--out-dir", str(run.out_dir), "--quiet",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    for _ in range(retries + 1):
-        with (run.out_dir / "train.log").open("a") as log:
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
-        if code == 0 and is_finished(run):
-            return Outcome(run, "finished")
-    tail = (run.out_dir / "train.log").read_text().strip().splitlines()[-1:] or [""]
-    return Outcome(run, "failed", f"exit {code}: {tail[0]} (see {run.out_dir / 'train.log'})")
-
-
 def run_sweep(
     runs: Sequence[SweepRun],
     *,
     jobs: int = 1,
     retries: int = 1,
     threads: int | None = None,
+    gpus_per_run: int | None = None,
     report: Callable[[Outcome], None] = lambda outcome: None,
 ) -> list[Outcome]:
-    """Run every unfinished run, ``jobs`` at a time, each with ``threads`` CPU threads (default:
-    its share of the cores)."""
-    if jobs < 1:
-        raise ValueError(f"sweep: jobs must be at least 1, got {jobs}")
+    """Run every unfinished run on this machine, ``jobs`` at a time, each with ``threads`` CPU
+    threads (default: its share of the cores) and ``gpus_per_run`` GPUs of its own (see
+    :mod:`.local`)."""
     outcomes = [Outcome(r, "done") for r in runs if is_finished(r)]
     for outcome in outcomes:
         report(outcome)
     todo = [r for r in runs if not is_finished(r)]
-    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-    with ThreadPoolExecutor(jobs) as pool:
-        for outcome in pool.map(lambda r: _execute(r, threads, retries), todo):
-            report(outcome)
-            outcomes.append(outcome)
+
+    def done(index: int, ok: bool, detail: str) -> None:
+        run = todo[index]
+        outcome = Outcome(run, "finished" if ok and is_finished(run) else "failed", detail)
+        report(outcome)
+        outcomes.append(outcome)
+
+    run_local([r.config for r in todo], jobs, retries, threads, gpus_per_run, done)
     return outcomes

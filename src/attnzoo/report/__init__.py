@@ -3,11 +3,10 @@
 from .document import results_document
 from .plots import plot_comparison, plot_curves, read_metrics
 from .published import published_errors, published_tables
-from .tables import Row, Stats, aggregate, csv_text, find_runs, markdown, read_summaries
+from .tables import Row, aggregate, csv_text, find_runs, markdown, read_summaries
 
 __all__ = [
     "Row",
-    "Stats",
     "aggregate",
     "csv_text",
     "find_runs",

@@ -10,6 +10,7 @@ import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,14 @@ from .published import published_errors
 from .tables import Row, aggregate, find_runs, markdown, read_summaries
 
 SWEEP_FILE = "sweep.json"  # written by `attnzoo sweep`: config, description, command, variants
+STATISTICS = (
+    "Each row gives the mean top-1 error with its 95% t interval over the seeds, and the median "
+    "with the range. A row with attention is compared with its baseline (any sweep's runs of the "
+    "same config without the attention, merged by seed): the difference of the mean errors "
+    "(negative: the attention lowers the error) with Welch's 95% interval, the two-sided p-value "
+    "of Welch's t-test, and the smallest true difference a t-test at alpha 0.05 would find with "
+    "80% power given these seed counts and the pooled standard deviation."
+)
 
 
 def _scale(summaries: list[dict[str, Any]]) -> str:
@@ -75,25 +84,43 @@ def sweep_rows(
     return rows
 
 
-def sweep_section(root: Path) -> str:
-    """The Markdown section of one sweep directory."""
+@dataclass(frozen=True)
+class Sweep:
+    """One sweep directory as read: what ``attnzoo sweep`` recorded, its summaries and rows."""
+
+    root: Path
+    meta: dict[str, Any]
+    summaries: list[dict[str, Any]]
+    rows: list[Row]
+
+
+def read_sweep(root: str | Path) -> Sweep:
+    """Read the sweep in ``root``: its ``sweep.json``, finished runs and table rows."""
+    root = Path(root)
     meta = read_meta(root)
     summaries = read_summaries(find_runs([root]))
-    rows = sweep_rows(root, summaries, meta.get("variants"))
+    return Sweep(root, meta, summaries, sweep_rows(root, summaries, meta.get("variants")))
+
+
+def sweep_section(sweep: Sweep, pool: list[Row] | None = None) -> str:
+    """The Markdown section of one sweep; baselines are looked for among ``pool`` (default: the
+    sweep's own rows), so that a variant is compared with a baseline another sweep ran."""
+    meta, summaries = sweep.meta, sweep.summaries
     published = published_errors(meta["published"]) if meta.get("published") else None
-    lines = [f"## {meta.get('config', root.name)}", ""]
+    lines = [f"## {meta.get('config', sweep.root.name)}", ""]
     if meta.get("description"):
         lines += [" ".join(meta["description"].split()), ""]
     lines += [f"{_scale(summaries)} {_machine(summaries)}".rstrip(), ""]
     if meta.get("command"):
         lines += [f"Reproduce: `{meta['command']}`", ""]
-    lines += [markdown(rows, published), ""]
+    lines += [markdown(sweep.rows, published, pool), ""]
     return "\n".join(lines)
 
 
 def results_document(roots: Iterable[str | Path]) -> str:
     """docs/results.md over the given sweep directories."""
-    sections = [sweep_section(Path(root)) for root in roots]
+    sweeps = [read_sweep(root) for root in roots]
+    pool = [row for sweep in sweeps for row in sweep.rows]
     header = [
         "# Results",
         "",
@@ -101,5 +128,7 @@ def results_document(roots: Iterable[str | Path]) -> str:
         "`attnzoo report` from the run summaries under `results/`. Each section gives the scale "
         "it was run at; none of them is the papers' full scale unless it says so.",
         "",
+        f"{STATISTICS}",
+        "",
     ]
-    return "\n".join(header + sections)
+    return "\n".join(header + [sweep_section(sweep, pool) for sweep in sweeps])

@@ -9,12 +9,12 @@ with the uncertain model mappings noted beside their rows. A table is named by i
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import yaml
 
-PUBLISHED = Path(__file__).with_name("published_results.yaml")
+PUBLISHED = resources.files("attnzoo.report") / "published_results.yaml"
 # (model, attention) -> (top-1 error %, top-5 error % or None)
 Published = dict[tuple[str, str], tuple[float, float | None]]
 

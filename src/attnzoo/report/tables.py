@@ -3,6 +3,10 @@
 A row is one setting: the runs whose configs are equal apart from ``seed`` and ``out_dir``. Runs of
 one model, attention and dataset with other differences (lr, epochs, an attention option) are
 refused rather than pooled, unless the caller asks for one row per setting.
+
+Each row with attention is compared with its baseline, the setting whose config is the same but
+for the attention and its options: the difference of mean top-1 errors with Welch's 95% interval
+and p-value, and the smallest difference its seeds could detect (:mod:`.stats`).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.config import RESUMABLE_CHANGES
+from ..run_keys import RESUMABLE_CHANGES
 from .published import Published
+from .stats import Difference, Summary, summarize, welch
 
 # What may differ between the runs of one row: seeds are the repeats, out_dir is where they went,
 # and the settings a run may change on resume do not change what it computes.
@@ -27,6 +32,7 @@ SUMMARY_KEYS = ("model", "attention", "seed", "top1", "top5", "params", "wall_se
 # A config key one run has and another lacks (written before the key existed); not JSON, so it
 # equals no value.
 ABSENT = "absent"
+ATTENTION_KEYS = ("attention", "attention_options")  # all a row and its baseline may differ in
 
 
 def find_runs(paths: Iterable[str | os.PathLike], marker: str = "summary.json") -> list[Path]:
@@ -69,24 +75,6 @@ def read_summaries(runs: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
-class Stats:
-    """One metric over the runs of a row."""
-
-    n: int
-    median: float
-    mean: float
-    std: float | None  # sample standard deviation (n - 1); None for a single run
-    min: float
-    max: float
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Stats:
-        std = statistics.stdev(values) if len(values) > 1 else None
-        mean = statistics.fmean(values)
-        return cls(len(values), statistics.median(values), mean, std, min(values), max(values))
-
-
-@dataclass(frozen=True)
 class Row:
     """One setting: final-epoch test errors (%) over its seeds."""
 
@@ -96,10 +84,11 @@ class Row:
     setting: str  # the config values that set this row apart from others of its label, or ""
     run_dirs: tuple[str, ...]
     seeds: tuple[int, ...]
-    top1_err: Stats
-    top5_err: Stats
+    top1_err: Summary
+    top5_err: Summary
     params: int
     wall_seconds: float  # median
+    base: str  # the config but its attention: what a row and its baseline share
 
     @property
     def n(self) -> int:
@@ -174,42 +163,100 @@ def _row(label: tuple[str, str, str], setting: str, runs: list[dict[str, Any]]) 
         setting=setting,
         run_dirs=tuple(_run_dir(r) for r in runs),
         seeds=tuple(r["seed"] for r in runs),
-        top1_err=Stats.of([100 - r["top1"] for r in runs]),
-        top5_err=Stats.of([100 - r["top5"] for r in runs]),
+        top1_err=summarize([100 - r["top1"] for r in runs]),
+        top5_err=summarize([100 - r["top5"] for r in runs]),
         params=runs[0]["params"],
         wall_seconds=statistics.median(r["wall_seconds"] for r in runs),
+        base=json.dumps(
+            {k: v for k, v in _setting(runs[0]).items() if k.split(".")[0] not in ATTENTION_KEYS},
+            sort_keys=True,
+        ),
     )
 
 
-def markdown(rows: Sequence[Row], published: Published | None = None) -> str:
-    """A Markdown table of ``rows``; with ``published`` (see ``published_errors``), the paper's
-    errors and ours minus theirs beside them (blank where the paper has no such row)."""
+def baseline_errors(row: Row, pool: Iterable[Row]) -> dict[int, float] | None:
+    """Top-1 errors by seed of ``row``'s baseline among ``pool``: the rows without attention whose
+    config is ``row``'s but for the attention. Several such rows (a sweep may copy another's runs)
+    are merged by seed, the first one's run of a seed kept; None if ``row`` has no attention or
+    ``pool`` no baseline."""
+    if row.attention == "none":
+        return None
+    errors: dict[int, float] = {}
+    for other in pool:
+        if other.attention == "none" and other.base == row.base:
+            for seed, error in zip(other.seeds, other.top1_err.values, strict=True):
+                errors.setdefault(seed, error)
+    return errors or None
+
+
+def versus_baseline(row: Row, pool: Iterable[Row]) -> Difference | None:
+    """Welch's comparison of ``row``'s top-1 errors with its baseline's (:func:`baseline_errors`):
+    negative where the attention lowers the error."""
+    errors = baseline_errors(row, pool)
+    return None if errors is None else welch(row.top1_err.values, list(errors.values()))
+
+
+def markdown(
+    rows: Sequence[Row], published: Published | None = None, pool: Sequence[Row] | None = None
+) -> str:
+    """A Markdown table of ``rows``: top-1 error's mean with its 95% interval, median and range,
+    top-5's mean and interval, and each row against its baseline (found among ``pool``, default
+    ``rows``). With ``published`` (see ``published_errors``), the paper's errors and our median
+    minus theirs (blank where the paper has no such row)."""
     settings = any(r.setting for r in rows)
     head = ["model", "attention", "data", *(["setting"] * settings), "seeds"]
-    head += ["top-1 err % (median)", "top-1 mean ± std", "top-1 min-max"]
-    head += ["top-5 err % (median)", "top-5 mean ± std", "top-5 min-max", "params (M)", "time (s)"]
+    head += ["top-1 err % mean [95% CI]", "median (min-max)", "top-5 err % mean [95% CI]"]
+    head += ["params (M)", "time (s)"]
+    head += ["top-1 vs baseline [95% CI]", "p (Welch)", "detectable (80%)"]
     if published is not None:
         head += ["paper top-1 err %", "ours - paper", "paper top-5 err %", "ours - paper"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         cells = [r.model, r.attention, r.data, *([r.setting] * settings), str(r.n)]
-        for s in (r.top1_err, r.top5_err):
-            spread = f"{s.mean:.2f}" + ("" if s.std is None else f" ± {s.std:.2f}")
-            cells += [f"{s.median:.2f}", spread, f"{s.min:.2f}-{s.max:.2f}"]
-        cells += [f"{r.params / 1e6:.3f}", f"{r.wall_seconds:.0f}"]
+        cells += [mean_interval(r.top1_err), f"{r.top1_err.median:.2f} ({spread(r.top1_err)})"]
+        cells += [mean_interval(r.top5_err), f"{r.params / 1e6:.3f}", f"{r.wall_seconds:.0f}"]
+        cells += difference_cells(versus_baseline(r, rows if pool is None else pool))
         if published is not None:
             specs = (".2f", "+.2f") * 2
             cells += [_fmt(v, f) for v, f in zip(_versus_paper(r, published), specs, strict=True)]
-        lines.append("| " + " | ".join(cells) + " |")
+        body.append(cells)
+    return table(head, body)
+
+
+def table(head: Sequence[str], body: Iterable[Sequence[str]]) -> str:
+    """A Markdown table: a header, a rule and a line per row of cells."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines)
 
 
-def csv_text(rows: Sequence[Row], published: Published | None = None) -> str:
+def mean_interval(s: Summary) -> str:
+    """``mean [low, high]``, or the mean alone for one run."""
+    return f"{s.mean:.2f}" + ("" if s.low is None else f" [{s.low:.2f}, {s.high:.2f}]")
+
+
+def spread(s: Summary) -> str:
+    return f"{s.min:.2f}-{s.max:.2f}"
+
+
+def difference_cells(d: Difference | None) -> list[str]:
+    """Difference with its interval, p-value and detectable difference; blanks where undefined."""
+    if d is None:
+        return ["", "", ""]
+    shown = f"{d.diff:+.2f}" + ("" if d.low is None else f" [{d.low:+.2f}, {d.high:+.2f}]")
+    return [shown, _fmt(d.p, ".3f"), _fmt(d.detectable, ".2f")]
+
+
+def csv_text(
+    rows: Sequence[Row], published: Published | None = None, pool: Sequence[Row] | None = None
+) -> str:
     """``rows`` as CSV, every statistic in its own column (blank: none, e.g. std of one run)."""
-    stats = ("median", "mean", "std", "min", "max")
+    stats = ("median", "mean", "std", "min", "max", "low", "high")
+    versus = ("diff", "low", "high", "p", "df", "detectable", "n_b")
     head = ["model", "attention", "data", "setting", "n", "seeds"]
     head += [f"{m}_err_{s}" for m in ("top1", "top5") for s in stats]
     head += ["params", "wall_seconds_median", "run_dirs"]
+    head += [f"baseline_{v}" for v in versus]
     if published is not None:
         head += ["paper_top1_err", "diff_top1_err", "paper_top5_err", "diff_top5_err"]
     out = io.StringIO()
@@ -219,6 +266,8 @@ def csv_text(rows: Sequence[Row], published: Published | None = None) -> str:
         cells = [r.model, r.attention, r.data, r.setting, r.n, " ".join(map(str, r.seeds))]
         cells += [_number(getattr(m, s)) for m in (r.top1_err, r.top5_err) for s in stats]
         cells += [r.params, _number(r.wall_seconds), ";".join(r.run_dirs)]
+        d = versus_baseline(r, rows if pool is None else pool)
+        cells += [_number(None if d is None else getattr(d, v)) for v in versus]
         if published is not None:
             cells += [_number(v) for v in _versus_paper(r, published)]
         writer.writerow(cells)

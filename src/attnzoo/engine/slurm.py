@@ -1,0 +1,287 @@
+"""The Slurm executor: sweeps as job arrays and distributed runs, through submitit.
+
+submitit (the launcher of the ConvNeXt, DeiT, DINO and DETR code bases) writes the sbatch
+script, pickles the job and, on preemption or at the time limit (Slurm sends USR2
+``signal_delay_s`` before the kill), requeues it: the job is a
+:class:`submitit.helpers.Checkpointable` whose requeued copy trains again with ``resume:
+auto`` from the run's last atomic checkpoint (written at every epoch's end and every
+``save_every`` steps), so that its final weights are those of an uninterrupted run.
+
+Each run directory records its job in ``slurm.json`` and links the job's Slurm log as
+``slurm.log``. The job's state comes from ``squeue`` (clusters without an accounting database
+have no ``sacct``); a run that has left the queue is done when its summary is there, failed
+otherwise, with the line of its ``error.json`` or the last line of its log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ..io import write_json
+from .config import TrainConfig, read_config_file
+from .launch import prepare, read_error, run
+from .sweep import Outcome, SweepRun, is_finished
+
+SLURM_FILE = "slurm.json"
+LOG_LINK = "slurm.log"
+EXTRA = "the slurm executor needs submitit: pip install 'attnzoo[slurm]'"
+PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESIZING"}
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """What each job asks Slurm for; a config's ``slurm`` section or the command's flags."""
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    time_min: int = 24 * 60  # the job's time limit; a run that needs longer is requeued
+    cpus_per_run: int = 4  # CPUs of each task (data loading workers + the main process)
+    gpus_per_run: int = 0  # GPUs of each node of the job
+    mem_gb: float | None = None  # memory of each node (None: the partition's default)
+    nodes: int = 1
+    tasks_per_node: int = 1  # one per GPU for a distributed run
+    parallelism: int = 64  # most runs of a sweep's job array running at once
+    signal_delay_s: int = 120  # USR2 this long before the time limit: time to checkpoint
+    requeues: int = 3  # most requeues at the time limit (preemptions are not counted)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SlurmOptions:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"slurm: unknown option(s) {', '.join(unknown)}; known: {sorted(known)}"
+            )
+        options = cls(**{k: v for k, v in values.items() if v is not None})
+        for key in ("time_min", "cpus_per_run", "nodes", "tasks_per_node", "parallelism"):
+            if not isinstance(getattr(options, key), int) or getattr(options, key) < 1:
+                raise ValueError(f"slurm: {key}={getattr(options, key)!r} must be a positive int")
+        return options
+
+    @classmethod
+    def from_config(cls, name: str, flags: dict[str, Any]) -> SlurmOptions:
+        """The ``sweep.slurm`` section of config ``name``, with the flags given laid over it."""
+        section = (read_config_file(name).get("sweep") or {}).get("slurm") or {}
+        if not isinstance(section, dict):
+            raise ValueError(f"config {name}: sweep.slurm must map options to values")
+        return cls.from_dict({**section, **{k: v for k, v in flags.items() if v is not None}})
+
+    def parameters(self) -> dict[str, Any]:
+        """submitit.SlurmExecutor's parameters."""
+        values = {
+            "partition": self.partition, "account": self.account, "qos": self.qos,
+            "constraint": self.constraint, "time": self.time_min, "nodes": self.nodes,
+            "ntasks_per_node": self.tasks_per_node, "cpus_per_task": self.cpus_per_run,
+            "gpus_per_node": self.gpus_per_run or None, "array_parallelism": self.parallelism,
+            "signal_delay_s": self.signal_delay_s, "stderr_to_stdout": True,
+            "mem": f"{round(self.mem_gb * 1024)}MB" if self.mem_gb else None,
+        }  # fmt: skip
+        return {k: v for k, v in values.items() if v is not None}
+
+
+class TrainJob:
+    """One run, trained in the job's task(s); picklable, and requeued by submitit when checkpointed.
+
+    (Subclassing ``submitit.helpers.Checkpointable`` would import submitit here; its
+    ``checkpoint`` is this one: the same call again, which resumes from the run's checkpoint.)
+    """
+
+    def __init__(self, out_dir: str, retries: int = 0) -> None:
+        self.out_dir, self.retries = out_dir, retries
+
+    def __call__(self) -> str:
+        threads = os.environ.get("SLURM_CPUS_PER_TASK")
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+        run(Path(self.out_dir), self.retries)
+        return self.out_dir
+
+    def checkpoint(self) -> Any:
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(TrainJob(self.out_dir, self.retries))
+
+
+def _submitit() -> Any:
+    try:
+        import submitit
+    except ImportError:
+        raise ImportError(EXTRA) from None
+    if shutil.which("sbatch") is None:
+        raise OSError("the slurm executor needs Slurm's sbatch, which is not on PATH here")
+    # submitit asks sacct for job states and warns on every call when there is no accounting
+    # database; this module asks squeue instead, and only errors are worth showing.
+    logging.getLogger("submitit").setLevel(logging.ERROR)
+    return submitit
+
+
+def _executor(folder: Path, options: SlurmOptions) -> Any:
+    submitit = _submitit()
+    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=options.requeues)
+    executor.update_parameters(**options.parameters())
+    return executor
+
+
+def _slurm_message(err: Exception) -> str:
+    """Slurm's own reason for refusing a job, in one line."""
+    lines = [ln.strip() for ln in str(err).splitlines() if "error:" in ln]
+    return lines[-1] if lines else str(err).strip().splitlines()[-1]
+
+
+def _record(out_dir: Path, job: Any) -> None:
+    write_json(out_dir / SLURM_FILE, {"job_id": job.job_id, "log": str(job.paths.stdout)})
+    link = out_dir / LOG_LINK
+    if link.is_symlink():
+        link.unlink()
+    if not link.exists():  # a file of that name that is no link of ours is kept
+        link.symlink_to(job.paths.stdout)
+
+
+def _submit(executor: Any, jobs: Sequence[TrainJob]) -> list[Any]:
+    """Submit ``jobs`` (as one array when there are several); record each in its directory."""
+    try:
+        # submitit echoes sbatch's stderr before raising; the error below says it in one line.
+        with contextlib.redirect_stderr(io.StringIO()):
+            if len(jobs) == 1:
+                submitted = [executor.submit(jobs[0])]
+            else:
+                with executor.batch():
+                    submitted = [executor.submit(job) for job in jobs]
+    except Exception as err:  # submitit's FailedJobError carries sbatch's stderr
+        if "error" not in str(err):
+            raise
+        raise OSError(f"Slurm refused the job: {_slurm_message(err)}") from None
+    for job, done in zip(jobs, submitted, strict=True):
+        _record(Path(job.out_dir), done)
+    return submitted
+
+
+def submit(configs: Sequence, folder: Path, options: SlurmOptions, retries: int = 1) -> list[str]:
+    """Submit one job per TrainConfig, as one job array; their job ids, in order."""
+    executor = _executor(folder, options)
+    jobs = [TrainJob(str(prepare(config)), retries) for config in configs]
+    return [job.job_id for job in _submit(executor, jobs)]
+
+
+def submit_training(config: TrainConfig, options: SlurmOptions) -> str:
+    """Submit one run as one job of ``options.nodes`` x ``options.tasks_per_node`` tasks (one per
+    GPU: DDP through the Slurm variables, see :func:`.distributed.slurm_environment`)."""
+    executor = _executor(Path(config.out_dir) / ".slurm" / "%j", options)
+    (job,) = _submit(executor, [TrainJob(str(prepare(config)))])
+    return job.job_id
+
+
+def queued(job_ids: Sequence[str] = ()) -> dict[str, str]:
+    """State (PENDING, RUNNING, ...) of this user's queued jobs, by id (array tasks expanded)."""
+    result = subprocess.run(
+        ["squeue", "--me", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise OSError(f"squeue failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
+    states = dict(line.split("|", 1) for line in result.stdout.split() if "|" in line)
+    return {k: v for k, v in states.items() if not job_ids or k in job_ids}
+
+
+def wait(job_ids: Sequence[str], poll_s: float = 2.0) -> None:
+    """Return once none of ``job_ids`` is queued or running."""
+    while queued(job_ids):
+        time.sleep(poll_s)
+
+
+def job_id(out_dir: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((out_dir / SLURM_FILE).read_text())["job_id"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    out_dir: Path
+    state: str  # "missing" (never submitted), "pending", "running", "done", "failed"
+    job_id: str | None
+    detail: str = ""  # a failed run's last error line
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "out_dir": str(self.out_dir)}
+
+
+def run_status(out_dir: Path, finished: bool, states: dict[str, str]) -> RunStatus:
+    """Where one run stands; ``states`` from :func:`queued`."""
+    job = job_id(out_dir)
+    if finished:
+        return RunStatus(out_dir, "done", job)
+    if job in states:
+        return RunStatus(out_dir, "pending" if states[job] in PENDING else "running", job)
+    if job is None:
+        return RunStatus(out_dir, "missing", None)
+    return RunStatus(out_dir, "failed", job, last_error(out_dir))
+
+
+def last_error(out_dir: Path) -> str:
+    error = read_error(out_dir)
+    if error:
+        return error["message"]
+    try:
+        lines = (out_dir / LOG_LINK).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no error recorded and no Slurm log"
+    return lines[-1] if lines else "empty Slurm log"
+
+
+def sweep_status(runs: Sequence[SweepRun]) -> list[RunStatus]:
+    """Each run's state; submits nothing."""
+    states = queued() if shutil.which("squeue") else {}
+    return [run_status(r.out_dir, is_finished(r), states) for r in runs]
+
+
+def run_sweep_slurm(
+    runs: Sequence[SweepRun],
+    folder: Path,
+    options: SlurmOptions,
+    *,
+    retries: int = 1,
+    block: bool = True,
+    report: Callable[[Outcome], None] = lambda outcome: None,
+) -> list[Outcome]:
+    """Submit the runs that are neither finished nor in the queue, as one job array; with
+    ``block``, wait for every queued run and return every run's outcome, else the finished ones
+    (the others are "submitted" or "queued")."""
+    before = sweep_status(runs)
+    todo = [r for r, s in zip(runs, before, strict=True) if s.state in ("missing", "failed")]
+    if todo:
+        submit([r.config for r in todo], folder, options, retries)
+    outcomes = []
+    for r, s in zip(runs, before, strict=True):
+        if s.state == "done":
+            outcomes.append(Outcome(r, "done"))
+        elif not block:
+            outcomes.append(Outcome(r, "submitted" if r in todo else "queued", s.job_id or ""))
+    for outcome in outcomes:
+        report(outcome)
+    if not block:
+        return outcomes
+    waiting = [r for r, s in zip(runs, before, strict=True) if s.state != "done"]
+    wait([job_id(r.out_dir) or "" for r in waiting])
+    after = sweep_status(waiting)
+    for r, s in zip(waiting, after, strict=True):
+        outcome = Outcome(r, "finished" if s.state == "done" else "failed", s.detail)
+        report(outcome)
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,9 @@
+"""Training settings that do not change what a run computes.
+
+A leaf module: the engine lets them change when a run resumes, and the report lets them differ
+between the runs of one table row, without either importing the other.
+"""
+
+RESUMABLE_CHANGES = frozenset(
+    {"resume", "save_every", "keep_every", "workers", "tensorboard", "out_dir"}
+)
