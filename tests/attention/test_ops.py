@@ -129,6 +129,35 @@ def test_without_autograd_the_plain_operators_run(monkeypatch):
         assert_close(_ops.residual_gate(x, a, b), x + x * torch.sigmoid(a + b))
 
 
+def _every_op(x, gate, a, b):
+    """All of _ops in one expression, so that one gradient covers every function."""
+    y = _ops.scale(x, gate) + _ops.residual_gate(x, a, b)
+    return y + _ops.amax(y, (2, 3)) + _ops.amin(y, (1,)) + _ops.mean(y, (2, 3))
+
+
+@pytest.mark.parametrize("why", ["other_device", "compiling"])
+def test_plain_path_off_the_cpu_and_under_compile_gives_the_same_numbers(why, monkeypatch):
+    """On a device outside CUSTOM_DEVICES (a GPU) and under torch.compile the functions take
+    autograd's plain operators; values and gradients are those of the custom path."""
+    inputs = [randn(N, C, H, W, seed=19), randn(N, C, 1, 1, seed=20)]
+    inputs += [randn(N, C, 1, 1, seed=21), randn(N, 1, H, W, seed=22)]
+    y_custom, g_custom = grads(_every_op, inputs)
+
+    def refuse(*args):
+        raise AssertionError("an autograd function ran on the plain path")
+
+    for function in (_ops._Scale, _ops._Extremum, _ops._ResidualGate):
+        monkeypatch.setattr(function, "apply", refuse)
+    if why == "other_device":
+        monkeypatch.setattr(_ops, "CUSTOM_DEVICES", {"cuda"})
+    else:
+        monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    y_plain, g_plain = grads(_every_op, inputs)
+    assert_close(y_plain, y_custom)
+    for got, want in zip(g_plain, g_custom, strict=True):
+        assert_close(got, want)
+
+
 def full_size_allocations(module: torch.nn.Module, x: torch.Tensor) -> list[str]:
     """The operators that allocate a tensor at least as large as ``x`` in a forward and backward
     pass of ``module`` (the profiler's memory events; counts, not timings)."""

@@ -78,3 +78,35 @@ def test_cli_writes_table_json_and_csv(tmp_path, capsys):
     rows = list(csv.DictReader((tmp_path / "bench.csv").open()))
     assert [r["attention"] for r in rows] == ["none", "se", "se+ba2m"]
     assert (tmp_path / "bench.md").read_text().startswith("| model |")
+
+
+def test_cli_peers_adds_a_peer_row_after_each_variant_that_has_one(tmp_path, capsys):
+    argv = ["bench", "--models", "resnet20", "--attention", "se,srm,se+ba2m", "--peers"]
+    argv += ["--input-size", "16", "--batch-size", "4", "--warmup", "0", "--repeats", "1"]
+    assert main([*argv, "--no-memory", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert [r["attention"] for r in rows] == [
+        "none", "se", "se (peer)", "srm", "se+ba2m", "se+ba2m (peer)",
+    ]  # fmt: skip
+    peer, own = rows[2], rows[1]
+    assert peer["params_m"] == own["params_m"] and peer["train_gmacs"] == own["train_gmacs"]
+    assert "| resnet20 | se (peer) |" in capsys.readouterr().out
+
+
+def test_bench_peer_config_builds_the_peer_network():
+    from attnzoo.benchmarks.bench import build
+    from attnzoo.benchmarks.peers import SEPeer
+
+    model = build(BenchConfig("resnet20", ("se",), 16, 4, peer=True))
+    assert sum(isinstance(m, SEPeer) for m in model.modules()) == 9
+    assert BenchConfig("resnet20", ("se",), 16, 4, peer=True).label == "se (peer)"
+
+
+def test_unknown_compile_mode_is_one_clear_error(capsys):
+    from attnzoo.engine.compile import compile_model
+
+    with pytest.raises(ValueError, match="compile mode 'fast' is not valid; choose one of"):
+        compile_model(torch.nn.Linear(2, 2), "fast")
+    with pytest.raises(SystemExit):
+        main(["bench", "--compile", "--compile-mode", "fast"])
+    assert "invalid choice: 'fast'" in capsys.readouterr().err

@@ -49,3 +49,11 @@ def test_bench_measures_cuda_time_and_memory():
     results = run_bench(configs, warmup=1, repeats=3)
     assert all(r.peak_mem_mb and r.peak_mem_mb > 0 for r in results)
     assert results[0].train_ratio == 1.0 and results[1].train_ratio > 0
+
+
+def test_reduce_overhead_compiles_batchnorm_and_ba2m_with_cuda_graphs(tiny_cifar10, tmp_path):
+    config = small_config(
+        tiny_cifar10, tmp_path / "run", attention=["se", "ba2m"], device="cuda", compile=True,
+    )  # fmt: skip
+    summary = train(config, progress=False, compile_mode="reduce-overhead")
+    assert torch.isfinite(torch.tensor(summary["train_loss"])) and 0 <= summary["top1"] <= 100

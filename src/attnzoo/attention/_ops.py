@@ -9,8 +9,14 @@ takes 22 ms or more (more when other processes load the machine), of which 3 ms 
 ``amax``'s builds a boolean mask, converts it twice and multiplies. The functions here compute the
 same values and gradients (``amax``/``amin`` split the gradient evenly between tied extremes, as
 autograd does) with fewer full-size tensors, each function's docstring says how many. Their
-backward passes are once-differentiable. Without autograd (inference, ``no_grad``) they run the
-plain operators, which every exporter can trace.
+backward passes are once-differentiable.
+
+The custom backward passes are a CPU remedy: CUDA's caching allocator recycles memory without
+page faults, and ``torch.compile`` fuses the element-wise passes on its own (and traces the plain
+operators more simply than an ``autograd.Function``). So they run only where autograd records a
+graph, for tensors on a device type in :data:`CUSTOM_DEVICES` (the CPU), and not under
+compilation; everywhere else, and without autograd (inference, ``no_grad``), the functions run the
+plain operators, the same formula, which every exporter can trace.
 """
 
 from __future__ import annotations
@@ -45,8 +51,20 @@ class _Scale(torch.autograd.Function):
         return grad_x, grad_gate
 
 
+# Device types on which the custom backward passes run. A benchmark may widen it (e.g. to
+# {"cpu", "cuda"}) to measure them elsewhere; the default is where they pay.
+CUSTOM_DEVICES: set[str] = {"cpu"}
+
+
 def _tracked(*tensors: torch.Tensor) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    """Whether to take the custom backward: autograd records, on a device of CUSTOM_DEVICES, and
+    not under torch.compile."""
+    return (
+        torch.is_grad_enabled()
+        and any(t.requires_grad for t in tensors)
+        and tensors[0].device.type in CUSTOM_DEVICES
+        and not torch.compiler.is_compiling()
+    )
 
 
 def scale(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:

@@ -27,9 +27,11 @@ from torch import nn
 
 from ..attention import aux_loss
 from ..attention.spec import spec_name
+from ..engine.compile import compile_model, step_begin
 from ..models import create_model
 from .complexity import complexity
 from .memory import cuda_peak_mb, subprocess_peak_mb
+from .peers import with_peers
 from .timing import Clock, interleaved, median_ratio, synchronize
 
 
@@ -44,10 +46,14 @@ class BenchConfig:
     channels_last: bool = False
     amp: bool = False
     compile: bool = False  # torch.compile the training step's model and the deployed model
+    # torch.compile's mode when compiling: None (default), "max-autotune-no-cudagraphs",
+    # "reduce-overhead" (CUDA graphs), ...
+    compile_mode: str | None = None
+    peer: bool = False  # the modules replaced by their plain-PyTorch peers (benchmarks/peers.py)
 
     @property
     def label(self) -> str:
-        return spec_name(self.attention)
+        return spec_name(self.attention) + (" (peer)" if self.peer else "")
 
 
 @dataclass
@@ -71,6 +77,8 @@ class BenchResult:
 
 def build(config: BenchConfig) -> nn.Module:
     model = create_model(config.model, config.num_classes, attention=list(config.attention))
+    if config.peer:
+        model = with_peers(model)
     model = model.to(config.device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -97,9 +105,11 @@ def train_step_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
     x, y = _inputs(config, model)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     model.train()
-    forward = torch.compile(model) if config.compile else model
+    forward = compile_model(model, config.compile_mode or "default") if config.compile else model
+    mode = config.compile_mode if config.compile else None
 
     def step() -> None:
+        step_begin(mode)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(config):
             loss = F.cross_entropy(forward(x), y) + aux_loss(model)
@@ -115,10 +125,12 @@ def infer_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
 
     deployed = deploy(model)
     if config.compile:
-        deployed = torch.compile(deployed)
+        deployed = compile_model(deployed, config.compile_mode or "default")
     x, _ = _inputs(config, model)
+    mode = config.compile_mode if config.compile else None
 
     def forward() -> None:
+        step_begin(mode)
         with torch.no_grad(), _autocast(config):
             deployed(x)
         synchronize(config.device)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..attention.spec import parse_settings
+from ..engine.compile import COMPILE_MODES
 from ..io import atomic_write_text, write_json
 from .common import say
 
@@ -62,6 +63,15 @@ def _models(parser: argparse.ArgumentParser, name: str, help: str) -> None:
     mode.add_argument("--channels-last", action="store_true")
     mode.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     mode.add_argument("--compile", action="store_true", help="torch.compile (warm-up compiles)")
+    mode.add_argument(
+        "--compile-mode", default="default", choices=COMPILE_MODES,
+        help="with --compile: torch.compile's mode (reduce-overhead: CUDA graphs) [default]",
+    )  # fmt: skip
+    mode.add_argument(
+        "--peers", action="store_true",
+        help="also measure each setting with its modules written as plain PyTorch, timm's way "
+        "(a 'peer' row after it; se, cbam, bam, spem, ba2m, eca, gc)",
+    )  # fmt: skip
     mode.add_argument("--no-memory", action="store_true", help="skip peak-memory measurements")
     _timing(mode)
     mode.set_defaults(func=_run_models, profile=name == "profile")
@@ -126,6 +136,12 @@ def _run_overhead(args: argparse.Namespace) -> int:
     return _write(args, results, markdown(results))
 
 
+def _has_peer(variant: tuple[str, ...]) -> bool:
+    from ..benchmarks.peers import PEER_NAMES
+
+    return bool(variant) and all(name in PEER_NAMES for name in variant)
+
+
 def _run_models(args: argparse.Namespace) -> int:
     from ..benchmarks import bench, profile
     from ..benchmarks.bench import BenchConfig
@@ -138,9 +154,10 @@ def _run_models(args: argparse.Namespace) -> int:
         configs = [
             BenchConfig(
                 model, v, args.input_size, args.batch_size, args.num_classes, args.device,
-                args.channels_last, args.amp, args.compile,
+                args.channels_last, args.amp, args.compile, args.compile_mode, peer,
             )
             for v in variants
+            for peer in ((False, True) if args.peers and _has_peer(v) else (False,))
         ]  # fmt: skip
 
         def progress(message: str, model: str = model) -> None:

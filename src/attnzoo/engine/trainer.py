@@ -33,6 +33,7 @@ from ..machine import describe
 from ..models import count_params, create_model
 from . import distributed
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
+from .compile import check_compile_mode, compile_model, step_begin
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .data import Loaders, build_loaders
 from .distributed import World
@@ -68,6 +69,7 @@ class Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     out_dir: Path
+    compile_mode: str | None = None  # torch.compile's mode, None when not compiled
     wall_before: float = 0.0  # seconds spent in earlier, interrupted sessions of this run
     started: float = dataclasses.field(default_factory=time.perf_counter)
 
@@ -137,6 +139,7 @@ def train_one_epoch(run: Run, epoch: int, start: int, sums: EpochSums, progress:
         leave=False, disable=not (progress and run.world.is_main), unit="batch",
     )  # fmt: skip
     for step, (images, labels) in enumerate(bar, start=start):
+        step_begin(run.compile_mode)
         with run.autocast():
             logits = run.train_model(run.prepare(images))
         loss = classification_loss(
@@ -175,7 +178,7 @@ def train_one_epoch(run: Run, epoch: int, start: int, sums: EpochSums, progress:
     }
 
 
-def _build_run(config: TrainConfig, world: World) -> Run:
+def _build_run(config: TrainConfig, world: World, compile_mode: str = "default") -> Run:
     if config.amp == "fp16" and world.device.type != "cuda":
         raise ValueError("config: amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
     loaders = build_loaders(config, world)
@@ -208,10 +211,11 @@ def _build_run(config: TrainConfig, world: World) -> Run:
         train_model = DistributedDataParallel(model, device_ids=_device_ids(world))
     eval_model = model
     if config.compile:
-        train_model, eval_model = torch.compile(train_model), torch.compile(model)
+        train_model = compile_model(train_model, compile_mode)
+        eval_model = compile_model(model, compile_mode)
     return Run(
         config, world, loaders, model, train_model, eval_model, optimizer, scheduler, scaler,
-        Path(config.out_dir),
+        Path(config.out_dir), compile_mode if config.compile else None,
     )  # fmt: skip
 
 
@@ -254,7 +258,13 @@ def _restore(run: Run, state: dict[str, Any], path: Path) -> None:
     run.wall_before = state["wall_seconds"]
 
 
-def train(config: TrainConfig, *, progress: bool = True, restart: bool = False) -> dict[str, Any]:
+def train(
+    config: TrainConfig,
+    *,
+    progress: bool = True,
+    restart: bool = False,
+    compile_mode: str = "default",
+) -> dict[str, Any]:
     """Train ``config.model`` on ``config.data``; write metrics, checkpoints and a summary.
 
     Under torchrun, every process calls this; rank 0 alone writes files. Returns the summary
@@ -264,12 +274,14 @@ def train(config: TrainConfig, *, progress: bool = True, restart: bool = False) 
     A run directory that already holds a run is refused (FileExistsError) unless
     ``config.resume`` is ``"auto"`` (continue it) or ``restart`` is True (move it aside to
     ``<out_dir>.old-<time>`` and start over): no run is ever replaced.
+    ``compile_mode`` is torch.compile's mode when ``config.compile`` is set (:mod:`.compile`).
     """
     config.validate()
+    check_compile_mode(compile_mode)
     world = distributed.setup(config.device)
     try:
         _claim(config, world, restart, progress)
-        return _train(config, world, progress)
+        return _train(config, world, progress, compile_mode)
     finally:
         distributed.teardown(world)
 
@@ -291,11 +303,11 @@ def _claim(config: TrainConfig, world: World, restart: bool, progress: bool) -> 
         tqdm.write(note, file=sys.stderr)
 
 
-def _train(config: TrainConfig, world: World, progress: bool) -> dict[str, Any]:
+def _train(config: TrainConfig, world: World, progress: bool, compile_mode: str) -> dict[str, Any]:
     found = _find_checkpoint(config)
     if found is not None:
         _check_resumable(config, found[0]["config"], found[1])
-    run = _build_run(config, world)
+    run = _build_run(config, world, compile_mode)
     done, start, sums, last = 0, 0, EpochSums(), None
     if found is not None:
         state, path = found
