@@ -192,3 +192,31 @@ def test_missing_sbatch_or_submitit_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", no_submitit)
     with pytest.raises(ImportError, match=r"attnzoo\[slurm\]"):
         _executor(tmp_path, OPTIONS)
+
+
+def test_sweep_command_on_slurm_then_status(slurm_cluster, tiny_cifar10, tmp_path, capsys):
+    from attnzoo.cli.main import main
+
+    config = tmp_path / "tiny.yaml"
+    values = {**base(tiny_cifar10), "sweep": {"models": ["resnet20"], "attention": ["none"]}}
+    config.write_text(
+        json.dumps({**values, "sweep": {**values["sweep"], "slurm": {"time_min": 60}}})
+    )
+    sweep = ["sweep", str(config), "--root", str(tmp_path / "r"), "--executor", "slurm"]
+    assert main([*sweep, "--cpus-per-run", "1", "--no-wait"]) == 0
+    assert main([*sweep, "--cpus-per-run", "1"]) == 0  # waits, submits nothing more: the table
+    assert "| resnet20 | none |" in capsys.readouterr().out
+    assert main([*sweep, "--status"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert (
+        line.split()[0] == "done"
+        and line.split()[1]
+        == json.loads((tmp_path / "r" / "resnet20" / "none" / "s0" / "slurm.json").read_text())[
+            "job_id"
+        ]
+    )
+    assert main([*sweep, "--partition", "nope"]) == 0  # finished: nothing to submit
+    capsys.readouterr()
+    assert main([*sweep, "--seeds", "2", "--partition", "nope"]) == 2
+    (error,) = capsys.readouterr().err.splitlines()[-1:]
+    assert error.startswith("attnzoo sweep: error: Slurm refused the job: ")

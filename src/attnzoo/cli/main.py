@@ -18,6 +18,7 @@ import yaml
 from ..engine import TrainConfig
 from ..engine.config import AMP, AUGMENTS, SCHEDULES, config_path, read_config_file
 from ..engine.losses import LOSSES
+from .cluster import add_slurm_arguments
 
 HELP = {
     "model": "backbone name (see `attnzoo list`)",
@@ -157,7 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ..engine.sweep import parse_names, run_sweep, sweep_from_file
+    from ..engine.sweep import parse_names, sweep_from_file
     from ..io import write_json
     from ..report import csv_text, markdown, published_errors, read_summaries
     from ..report.document import SWEEP_FILE, sweep_rows
@@ -172,7 +173,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         overrides=overrides,
         variants=args.variants.split(",") if args.variants else None,
     )
-    print(f"sweep {args.config}: {len(runs)} runs, {args.jobs} at a time", file=sys.stderr)
+    if args.status:
+        return _sweep_status(runs)
+    print(f"sweep {args.config}: {len(runs)} runs, executor {args.executor}", file=sys.stderr)
 
     def say(outcome: Any) -> None:
         extra = f": {outcome.detail}" if outcome.detail else ""
@@ -185,9 +188,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if variants:
         meta["variants"] = list(variants)  # all of the config's, in order: the report's rows
     write_json(root / SWEEP_FILE, {**meta, "command": command})
-    outcomes = run_sweep(
-        runs, jobs=args.jobs, retries=args.retries, threads=args.threads, report=say
-    )
+    outcomes = _run(args, runs, root, say)
+    if args.executor == "slurm" and args.no_wait:
+        print(f"check with: attnzoo sweep {args.config} --status", file=sys.stderr)
+        return 0
     finished = [o.run.out_dir for o in outcomes if o.status != "failed"]
     failed = [o for o in outcomes if o.status == "failed"]
     if finished:
@@ -200,6 +204,56 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if failed:
         print(f"{len(failed)} run(s) failed and are not in the table", file=sys.stderr)
         return 1
+    return 0
+
+
+def _run(args: argparse.Namespace, runs: list, root: Path, say: Any) -> list:
+    """The sweep's runs on this machine, or on Slurm (``--executor slurm``)."""
+    from ..engine.sweep import run_sweep
+
+    if args.executor == "local":
+        return run_sweep(
+            runs, jobs=args.jobs, retries=args.retries, threads=args.threads,
+            gpus_per_run=args.gpus_per_run, report=say,
+        )  # fmt: skip
+    from ..engine.slurm import run_sweep_slurm
+    from .cluster import slurm_options
+
+    options = slurm_options(args, args.config, gpus_per_run=args.gpus_per_run)
+    return run_sweep_slurm(
+        runs, root / ".slurm", options, retries=args.retries, block=not args.no_wait, report=say
+    )
+
+
+def _sweep_status(runs: list) -> int:
+    """Each run's state, Slurm job id and last error line; submits nothing."""
+    from collections import Counter
+
+    from ..engine.slurm import sweep_status
+
+    statuses = sweep_status(runs)
+    for run, status in zip(runs, statuses, strict=True):
+        detail = f": {status.detail}" if status.detail else ""
+        print(f"{status.state:>8}  {status.job_id or '-':>10}  {run.label}{detail}")
+    counts = Counter(s.state for s in statuses)
+    print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())), file=sys.stderr)
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from ..engine.slurm import submit_training
+    from .cluster import slurm_options
+
+    config = config_from_args(args)
+    config.validate()  # before anything is queued
+    options = slurm_options(
+        args, args.config, nodes=args.nodes, gpus_per_run=args.gpus_per_node,
+        tasks_per_node=max(1, args.gpus_per_node),
+    )  # fmt: skip
+    job_id = submit_training(config, options)
+    tasks = f"{args.nodes} node(s) x {options.tasks_per_node} task(s)"
+    print(f"submitted job {job_id}: {tasks}, log {config.out_dir}/slurm.log", file=sys.stderr)
+    print(job_id)
     return 0
 
 
@@ -507,7 +561,26 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--retries", type=int, default=1, help="retries of a crashed run")
     sw.add_argument("--threads", type=int, help="CPU threads per run (default: cores / jobs)")
     sw.add_argument("--root", type=Path, help="results directory (default results/<config>)")
+    sw.add_argument("--executor", choices=("local", "slurm"), default="local",
+                    help="where runs train: this machine, or Slurm job arrays (submitit)")
+    sw.add_argument("--gpus-per-run", type=int,
+                    help="GPUs of each run (local: its own CUDA_VISIBLE_DEVICES; default 1 "
+                    "when there are GPUs)")
+    sw.add_argument("--no-wait", action="store_true",
+                    help="slurm: submit and return; rerun the sweep later for its tables")
+    sw.add_argument("--status", action="store_true",
+                    help="show each run as missing, pending, running, done or failed; "
+                    "submits nothing")  # fmt: skip
+    add_slurm_arguments(sw)
     sw.set_defaults(func=cmd_sweep)
+
+    sb = sub.add_parser("submit", help="submit one (distributed) training run to Slurm")
+    _add_config_arguments(sb)
+    sb.add_argument("--nodes", type=int, default=1, help="nodes of the job [1]")
+    sb.add_argument("--gpus-per-node", type=int, default=0,
+                    help="GPUs of each node, one process each (0: one CPU process) [0]")
+    add_slurm_arguments(sb)
+    sb.set_defaults(func=cmd_submit)
 
     rp = sub.add_parser("report", help="docs/results.md from sweep directories")
     rp.add_argument("roots", nargs="+", type=Path, help="sweep directories (results/<config>)")
