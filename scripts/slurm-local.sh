@@ -66,12 +66,12 @@ EOF
     mv "$CONF.tmp" "$CONF"
 }
 
-node_idle() { sinfo -h -N -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; }
+node_idle() { pgrep -x slurmctld >/dev/null && sinfo -h -N -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; }
 
 start() {
+    node_idle && return 0  # already up (maybe started by root for everyone)
     command -v slurmctld >/dev/null || die "slurm is not installed: run '$0 install' as root"
     [ "$(id -u)" = 0 ] || die "cannot start the daemons: not root"
-    node_idle && return 0
     write_conf
     if [ ! -s /etc/munge/munge.key ]; then
         mkdir -p /etc/munge
@@ -96,13 +96,15 @@ stop() {
     local pid name
     for name in slurmd slurmctld; do
         pid=$(cat "$DIR/$name.pid" 2>/dev/null || true)
-        if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+        [ -n "$pid" ] || continue
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     done
 }
 
 case "${1:-}" in
     install) install ;;
-    start) install && start ;;
+    start) node_idle || install; start ;;
     stop) stop ;;
     status) node_idle || die "no idle Slurm node" ;;
     *) echo "usage: $0 {install|start|stop|status}" >&2; exit 2 ;;

@@ -32,7 +32,7 @@ from attnzoo.report import markdown, read_summaries
 from attnzoo.report.document import sweep_rows
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "slurm-local.sh"
-OPTIONS = SlurmOptions(cpus_per_run=1, time_min=10, signal_delay_s=30)
+OPTIONS = SlurmOptions(cpus_per_run=1, time_min=60, signal_delay_s=30)
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +54,9 @@ def base(data: Path) -> dict:
 def table(root: Path, runs) -> list[str]:
     """The sweep's Markdown table without its wall-time column."""
     rows = sweep_rows(root, read_summaries([r.out_dir for r in runs]))
-    return [line.rsplit("|", 2)[0] for line in markdown(rows).splitlines()]
+    lines = [line.split("|") for line in markdown(rows).splitlines()]
+    time_column = [cell.strip() for cell in lines[0]].index("time (s)")
+    return ["|".join(cells[:time_column] + cells[time_column + 1 :]) for cells in lines]
 
 
 def test_sweep_through_slurm_gives_the_local_table(slurm_cluster, tiny_cifar10, tmp_path):
@@ -118,7 +120,9 @@ def test_preempted_job_requeues_and_ends_bit_identical(slurm_cluster, tiny_cifar
     (run,) = plan_sweep(
         values, models=["resnet20"], attention=[["se"]], seeds=1, root=tmp_path / "p"
     )
+    began = time.perf_counter()
     (job_id,) = submit([run.config], tmp_path / ".slurm", OPTIONS, retries=0)
+    print(f"\nsubmit() of one job: {time.perf_counter() - began:.2f} s")
     checkpoint = run.out_dir / "checkpoint.safetensors"
     began = time.perf_counter()
     while not checkpoint.exists():  # preempt it mid-run, once it has saved something
@@ -139,7 +143,8 @@ def test_preempted_job_requeues_and_ends_bit_identical(slurm_cluster, tiny_cifar
         f"{time.perf_counter() - requeued:.1f} s (Slurm's 120 s hold lifted)"
     )
     log = (run.out_dir / "slurm.log").read_text()
-    assert "preempted" in log and (run.out_dir / "summary.json").is_file(), log[-2000:]
+    assert "this job is preempted" in log and (run.out_dir / "summary.json").is_file(), log[-2000:]
+    assert "stopped on request after epoch" in log  # checkpointed at a step boundary
 
     (plain,) = plan_sweep(values, models=["resnet20"], attention=[["se"]], seeds=1, root=tmp_path)
     assert run_sweep([plain], retries=0, threads=1)[0].status == "finished"
@@ -187,3 +192,31 @@ def test_missing_sbatch_or_submitit_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(builtins, "__import__", no_submitit)
     with pytest.raises(ImportError, match=r"attnzoo\[slurm\]"):
         _executor(tmp_path, OPTIONS)
+
+
+def test_sweep_command_on_slurm_then_status(slurm_cluster, tiny_cifar10, tmp_path, capsys):
+    from attnzoo.cli.main import main
+
+    config = tmp_path / "tiny.yaml"
+    values = {**base(tiny_cifar10), "sweep": {"models": ["resnet20"], "attention": ["none"]}}
+    config.write_text(
+        json.dumps({**values, "sweep": {**values["sweep"], "slurm": {"time_min": 60}}})
+    )
+    sweep = ["sweep", str(config), "--root", str(tmp_path / "r"), "--executor", "slurm"]
+    assert main([*sweep, "--cpus-per-run", "1", "--no-wait"]) == 0
+    assert main([*sweep, "--cpus-per-run", "1"]) == 0  # waits, submits nothing more: the table
+    assert "| resnet20 | none |" in capsys.readouterr().out
+    assert main([*sweep, "--status"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert (
+        line.split()[0] == "done"
+        and line.split()[1]
+        == json.loads((tmp_path / "r" / "resnet20" / "none" / "s0" / "slurm.json").read_text())[
+            "job_id"
+        ]
+    )
+    assert main([*sweep, "--partition", "nope"]) == 0  # finished: nothing to submit
+    capsys.readouterr()
+    assert main([*sweep, "--seeds", "2", "--partition", "nope"]) == 2
+    (error,) = capsys.readouterr().err.splitlines()[-1:]
+    assert error.startswith("attnzoo sweep: error: Slurm refused the job: ")

@@ -22,6 +22,7 @@ from . import (
     inspect,
     plot,
     report,
+    submit,
     sweep,
     train,
     tsne,
@@ -30,7 +31,7 @@ from . import list as list_
 from .common import config_from_args, config_values
 
 COMMANDS = (
-    train, sweep, report, eval, compare, plot, complexity, bench, export, tsne, inspect,
+    train, sweep, submit, report, eval, compare, plot, complexity, bench, export, tsne, inspect,
     batch_eval, list_,
 )  # fmt: skip
 __all__ = [

@@ -16,11 +16,14 @@ otherwise, with the line of its ``error.json`` or the last line of its log.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_json
+from . import stop
 from .config import TrainConfig, read_config_file
 from .launch import prepare, read_error, run
 from .sweep import Outcome, SweepRun, is_finished
@@ -107,7 +111,20 @@ class TrainJob:
             import torch
 
             torch.set_num_threads(int(threads))
-        run(Path(self.out_dir), self.retries)
+        # submitit's USR2 handler would checkpoint and requeue at once, wherever training is;
+        # ours asks the loop to stop at its next step with a checkpoint, then hands over.
+        requeue = signal.getsignal(signal.SIGUSR2)
+        signal.signal(signal.SIGUSR2, lambda signum, frame: stop.request())
+        stop.arm()
+        try:
+            run(Path(self.out_dir), self.retries)
+        except stop.Stopped as stopped:
+            if not callable(requeue):
+                raise
+            print(f"attnzoo: {stopped}, checkpoint written; requeueing", file=sys.stderr)
+            requeue(signal.SIGUSR2, None)  # rank 0: checkpoint() below, requeue, exit
+            while True:  # other ranks wait for the requeue to end them, as submitit wants
+                signal.pause()
         return self.out_dir
 
     def checkpoint(self) -> Any:
@@ -179,7 +196,10 @@ def submit(configs: Sequence, folder: Path, options: SlurmOptions, retries: int 
 
 def submit_training(config: TrainConfig, options: SlurmOptions) -> str:
     """Submit one run as one job of ``options.nodes`` x ``options.tasks_per_node`` tasks (one per
-    GPU: DDP through the Slurm variables, see :func:`.distributed.slurm_environment`)."""
+    GPU: DDP through the Slurm variables, see :func:`.distributed.slurm_environment`). It runs
+    with ``resume: auto`` (unless it names a checkpoint), so that a requeued job resumes."""
+    if not config.resume:
+        config = dataclasses.replace(config, resume="auto")
     executor = _executor(Path(config.out_dir) / ".slurm" / "%j", options)
     (job,) = _submit(executor, [TrainJob(str(prepare(config)))])
     return job.job_id

@@ -31,7 +31,7 @@ from ..attention.spec import spec_name
 from ..io import write_json
 from ..machine import describe
 from ..models import count_params, create_model
-from . import distributed
+from . import distributed, stop
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
 from .compile import check_compile_mode, compile_model, step_begin
 from .config import RESUMABLE_CHANGES, TrainConfig
@@ -166,6 +166,9 @@ def train_one_epoch(run: Run, epoch: int, start: int, sums: EpochSums, progress:
             loss=f"{sums.loss / sums.count:.3f}", acc=f"{100 * sums.correct / sums.count:.1f}",
             img_s=f"{sums.count * run.world.size / max(sums.seconds, 1e-9):.0f}", refresh=False,
         )  # fmt: skip
+        if step + 1 < len(loader) and _stop_requested(run.world):
+            run.save(epoch, step + 1, sums)
+            raise stop.Stopped(f"stopped on request after epoch {epoch}, step {step + 1}")
         if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < len(loader):
             run.save(epoch, step + 1, sums)
     bar.close()
@@ -176,6 +179,13 @@ def train_one_epoch(run: Run, epoch: int, start: int, sums: EpochSums, progress:
         "images_per_s": count / max(sums.seconds, 1e-9),
         "seconds": sums.seconds,
     }
+
+
+def _stop_requested(world: World) -> bool:
+    """A stop requested on any rank (see :mod:`.stop`), so that all ranks stop at one step."""
+    if not stop.armed():
+        return False
+    return distributed.all_sum(world, [float(stop.requested())])[0] > 0
 
 
 def _build_run(config: TrainConfig, world: World, compile_mode: str = "default") -> Run:
