@@ -128,3 +128,30 @@ def test_registering_a_new_module(scratch_name):
 
 def test_scratch_module_was_cleaned_up():
     assert "scratch_attention_for_tests" not in list_attention()
+
+
+@pytest.mark.parametrize("name", list_attention())
+def test_an_option_of_the_wrong_type_is_one_value_error_naming_it(name):
+    """Every number option of every module: a string (YAML's reading of '1e-3' in older configs,
+    or a typo) is refused before any tensor is built, naming the module and the option."""
+    import inspect
+    import typing
+
+    from attnzoo.attention import get_attention_class
+
+    cls = get_attention_class(name)
+    hints = typing.get_type_hints(cls.__init__)
+    params = [k for k in inspect.signature(cls.__init__).parameters if k != "channels"]
+    numbers = [k for k in params if hints.get(k) in (int, float)]
+    for option in numbers:
+        with pytest.raises(ValueError, match=rf"'{name}': option {option}='abc' should be"):
+            build_attention(name, 64, **{option: "abc"})
+
+
+def test_option_types_accept_what_the_signature_allows():
+    assert build_attention("ba2m", 64, tau=1).tau == 1  # an int is a float
+    build_attention("ba2m", 64, branches=["ca", "gsa"])  # a list for an Iterable[str]
+    with pytest.raises(ValueError, match=r"reduction=2\.5 should be int"):
+        build_attention("se", 512, reduction=2.5)
+    with pytest.raises(ValueError, match="should be int"):
+        build_attention("se", 512, reduction=True)  # a bool is no count

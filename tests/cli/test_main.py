@@ -111,3 +111,40 @@ def test_bad_flag_values_are_rejected_by_name(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--amp", "fp8"])
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def test_train_into_a_run_refuses_then_restart_moves_it_aside(tiny_cifar10, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tiny_cifar10), "--epochs", "1", "--batch-size", "20",
+            "--quiet", "--out-dir", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    first = (out / "summary.json").read_text()
+    capsys.readouterr()
+    assert main([*argv, "--attention", "se"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "already holds a run" in err and "--restart" in err
+    assert (out / "summary.json").read_text() == first  # nothing replaced
+    assert main([*argv, "--attention", "se", "--restart"]) == 0
+    (old,) = tmp_path.glob("run.old-*")
+    assert (old / "summary.json").read_text() == first
+    assert json.loads((out / "summary.json").read_text())["attention"] == "se"
+
+
+def test_list_module_options_models_pattern_and_configs(capsys):
+    import inspect
+
+    from attnzoo.attention import get_attention_class
+
+    assert main(["list", "ba2m"]) == 0
+    out = capsys.readouterr().out
+    params = inspect.signature(get_attention_class("ba2m").__init__).parameters
+    for name in ("tau", "eval_mode", "gsa_groups"):  # every option, with its type and default
+        assert f"  {name}" in out and f"= {params[name].default!r}" in out
+    assert "softmax(s / tau)" in out  # the meaning comes from the docstring
+    assert main(["list", "--models", "resnet1*"]) == 0
+    names = capsys.readouterr().out.split()
+    assert names and all(n.startswith("resnet1") for n in names) and "resnet18" in names
+    assert main(["list"]) == 0
+    assert "cifar10-smoke" in capsys.readouterr().out  # packaged configs
+    assert main(["list", "--models", "nothing*"]) == 2
+    assert "no model matches" in capsys.readouterr().err

@@ -80,3 +80,21 @@ def test_bundled_cifar10(tmp_path, monkeypatch):
     assert test.labels.tolist() == [c for c in range(10) for _ in range(5)]
     # Real photographs: neither blank nor identical.
     assert test.images.float().std() > 20 and len(test.images.flatten(1).unique(dim=0)) == 50
+
+
+def test_per_user_data_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("ATTNZOO_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    (tmp_path / "share" / "attnzoo").mkdir(parents=True)
+    write_tar(tmp_path / "share" / "attnzoo" / "cifar10-jpeg.tar.gz")
+    assert load_dataset("cifar10", "test").classes == ("ant", "cat")
+
+
+def test_missing_built_in_names_the_places_and_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTNZOO_DATA_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    with pytest.raises(FileNotFoundError) as caught:
+        load_dataset("cifar100", "test")
+    message = str(caught.value)
+    assert str(tmp_path / "nowhere") in message and str(tmp_path / "share" / "attnzoo") in message
+    assert "cs.toronto.edu" in message and "--data PATH" in message

@@ -183,3 +183,19 @@ def test_keep_every_leaves_epoch_snapshots(tiny_cifar10, tmp_path):
     assert sorted(p.name for p in tmp_path.glob("epoch-*")) == ["epoch-002.safetensors"]
     assert load_checkpoint(tmp_path / "epoch-002.safetensors")["epoch"] == 2
     assert load_checkpoint(tmp_path / "checkpoint.safetensors")["epoch"] == 3
+
+
+def test_tensorboard_asked_for_but_missing_warns_once_naming_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from attnzoo.engine.runlog import RunLog
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import raises
+    with pytest.warns(UserWarning, match=r"attnzoo\[tensorboard\]") as caught:
+        log = RunLog(tmp_path, epochs_done=0, tensorboard=True)
+    assert log.writer is None and len(caught) == 1
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not asked for: no warning
+        assert RunLog(tmp_path, epochs_done=0, tensorboard=False).writer is None

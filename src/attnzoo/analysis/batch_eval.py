@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..data import BatchLoader, EvalTransform
+from ..markdown import table
 from .common import load_trained
 
 
@@ -78,14 +79,11 @@ def batch_softmax_effect(
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    lines = [
-        "| checkpoint | test images | batch size | top-1 identity (%) | top-1 batch softmax (%) "
-        "| predictions changed (%) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['checkpoint']} | {r['images']} | {r['batch_size']} | "
-            f"{r['top1_identity']:.2f} | {r['top1_batch']:.2f} | {r['changed']:.2f} |"
-        )
-    return "\n".join(lines)
+    head = ("checkpoint", "test images", "batch size", "top-1 identity (%)",
+            "top-1 batch softmax (%)", "predictions changed (%)")  # fmt: skip
+    body = [
+        (r["checkpoint"], r["images"], r["batch_size"], f"{r['top1_identity']:.2f}",
+         f"{r['top1_batch']:.2f}", f"{r['changed']:.2f}")
+        for r in rows
+    ]  # fmt: skip
+    return table(head, body, "lrrrrr")

@@ -8,8 +8,11 @@ from the defaults below. A class that does not derive from it (any ``nn.Module``
 
 from __future__ import annotations
 
+import collections.abc
 import functools
 import inspect
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -106,3 +109,41 @@ def check_option_names(name: str, factory: Callable[..., nn.Module], options: di
             f"attention {name!r} got unknown option(s) {', '.join(unknown)}; "
             f"valid options: {', '.join(valid) or 'none'}"
         )
+    check_option_types(name, factory, options)
+
+
+def check_option_types(name: str, factory: Callable[..., nn.Module], options: dict[str, Any]):
+    """Raise a ValueError naming the module, the option, its declared type and the value given
+    when a value does not have the type the module's signature declares (so that a wrong type
+    fails here, in one line, not deep inside PyTorch)."""
+    cls = module_class(factory)
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except (NameError, TypeError):  # an annotation this Python cannot evaluate: nothing to check
+        return
+    for key, value in options.items():
+        if key in hints and not _has_type(value, hints[key]):
+            declared = inspect.signature(cls.__init__).parameters[key].annotation
+            shown = declared if isinstance(declared, str) else getattr(declared, "__name__", "")
+            raise ValueError(f"attention {name!r}: option {key}={value!r} should be {shown}")
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits ``hint``: scalars (an int is a float, a bool is no number), unions,
+    literals and containers (their items checked); anything else passes."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (str, bool, type(None)):
+        return isinstance(value, hint)
+    if origin in (tuple, list, collections.abc.Sequence, collections.abc.Iterable):
+        # A list or tuple of items of the first argument's type (tuple[int, ...] too).
+        item = args[0] if args else Any
+        return isinstance(value, list | tuple) and all(_has_type(v, item) for v in value)
+    return True

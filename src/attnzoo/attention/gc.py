@@ -16,10 +16,10 @@ The pooling is single-query attention, so it runs as ``scaled_dot_product_attent
 query W_k, keys = values = the C-vectors x_j, scale 1 and b_k as an additive mask: the same softmax
 and weighted sum (b_k cancels in the softmax, as it does in the code, but keeps its gradient).
 
-Where it goes: inside every residual block, after the last BN, in every stage. With r = 16 that
-gives ResNet-50 + GC 28.11M parameters; the published 28.08M (BA2M Table V) is exactly the count
-with GC blocks in stages 2-4 only, the "c3-c5" setting of the authors' configs. (BA2M's ResNet-101
-row, 49.36M, matches GC in all four stages instead.)
+Where it goes: inside the residual blocks, after the last BN, in every stage but the first by
+default: the "c3-c5" setting of GCNet's ResNet-50 configs, which gives exactly the published
+28.08M (BA2M Table V). ``stages=[1, 2, 3, 4]`` puts it in every block (28.11M); BA2M's ResNet-101
+row, 49.36M, is that setting.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def _transform(channels: int, hidden: int, zero_last: bool) -> nn.Sequential:
 
 @register_attention("gc")
 class GC(AttentionModule):
+    default_stages = "all_but_first"  # GCNet's c3-c5: the blocks of stages 2-4 of a ResNet
+
     def __init__(
         self, channels: int, reduction: int = 16, min_channels: int = 1, fusion: str = "add"
     ) -> None:

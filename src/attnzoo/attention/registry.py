@@ -8,7 +8,11 @@ needs to know a module by name.
 
 from __future__ import annotations
 
+import inspect
+import re
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from torch import nn
@@ -62,3 +66,38 @@ def build_attention(name: str, channels: int, **options) -> nn.Module:
     if not isinstance(channels, int) or channels < 1:
         raise ValueError(f"attention {name!r}: channels must be a positive int, got {channels!r}")
     return cls(channels, **options)
+
+
+@dataclass(frozen=True)
+class OptionDoc:
+    name: str
+    type: str  # the annotation as written
+    default: str  # repr of the default, or "required"
+    meaning: str  # the first sentence of the module's docs that names the option, or ""
+
+
+def _sentences(text: str) -> list[str]:
+    prose = "\n".join(line for line in text.splitlines() if not line.startswith("    "))
+    flat = re.sub(r"\s+", " ", prose)  # indented lines are formulas, not sentences
+    return [s.strip() for s in re.split(r"(?<=[.;:])\s+(?=[A-Z`(])", flat) if s.strip()]
+
+
+def describe_options(name: str) -> list[OptionDoc]:
+    """Each option of the module registered as ``name``: its type and default from the
+    signature, and its meaning from the docs (the class's, then its file's), which name options
+    as ``option`` or ``option="value"``; one source for ``attnzoo list MODULE``."""
+    cls = get_attention_class(name)
+    docs = "\n".join(filter(None, (cls.__doc__, sys.modules[cls.__module__].__doc__)))
+    sentences = _sentences(docs)
+    params = inspect.signature(cls.__init__).parameters
+    out = []
+    for option in option_names(cls):
+        param = params[option]
+        quoted, bare = re.compile(rf"``{option}(=[^`]*)?``"), re.compile(rf"\b{option}\b")
+        meaning = next((s for s in sentences if quoted.search(s)), "") or next(
+            (s for s in sentences if bare.search(s)), ""
+        )
+        default = "required" if param.default is param.empty else repr(param.default)
+        kind = param.annotation if isinstance(param.annotation, str) else str(param.annotation)
+        out.append(OptionDoc(option, kind, default, meaning))
+    return out

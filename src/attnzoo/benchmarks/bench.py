@@ -28,6 +28,7 @@ from torch import nn
 from ..attention import aux_loss
 from ..attention.spec import spec_name
 from ..engine.compile import compile_model, step_begin
+from ..markdown import table
 from ..models import create_model
 from .complexity import complexity
 from .memory import cuda_peak_mb, subprocess_peak_mb
@@ -205,20 +206,18 @@ def markdown(results: Sequence[BenchResult]) -> str:
     def ratio(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
-    lines = [
-        "| model | attention | params (M) | train GMACs | step (ms) | train img/s | step ratio "
-        "| infer img/s | infer ratio | peak mem (MiB) | mem ratio | MACs ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        mem = "-" if r.peak_mem_mb is None else f"{r.peak_mem_mb:.0f}"
-        lines.append(
-            f"| {r.model} | {r.attention} | {r.params_m:.2f} | {r.train_gmacs:.3f} | "
-            f"{r.train_step_ms:.0f} | {r.train_img_s:.1f} | {r.train_ratio:.2f} | "
-            f"{r.infer_img_s:.1f} | {r.infer_ratio:.2f} | {mem} | {ratio(r.mem_ratio)} | "
-            f"{r.macs_ratio:.2f} |"
-        )
-    return "\n".join(lines)
+    head = ("model", "attention", "params (M)", "train GMACs", "step (ms)", "train img/s",
+            "step ratio", "infer img/s", "infer ratio", "peak mem (MiB)", "mem ratio",
+            "MACs ratio")  # fmt: skip
+    body = [
+        (r.model, r.attention, f"{r.params_m:.2f}", f"{r.train_gmacs:.3f}",
+         f"{r.train_step_ms:.0f}", f"{r.train_img_s:.1f}", f"{r.train_ratio:.2f}",
+         f"{r.infer_img_s:.1f}", f"{r.infer_ratio:.2f}",
+         "-" if r.peak_mem_mb is None else f"{r.peak_mem_mb:.0f}", ratio(r.mem_ratio),
+         f"{r.macs_ratio:.2f}")
+        for r in results
+    ]  # fmt: skip
+    return table(head, body, "ll" + "r" * 10)
 
 
 __all__ = ["BenchConfig", "BenchResult", "markdown", "run_bench"]

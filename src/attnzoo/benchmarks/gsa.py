@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..attention.ba2m import GlobalSpatialBranch, hidden_width
+from ..markdown import table
 from .memory import cuda_peak_mb, subprocess_peak_mb
 from .timing import Clock, interleaved, median_ratio, synchronize
 
@@ -126,15 +127,12 @@ def markdown(results: Sequence[GsaResult]) -> str:
     def value(v: float | None, spec: str) -> str:
         return "-" if v is None else format(v, spec)
 
-    lines = [
-        "| gsa_impl | C | size | batch | attention matrix (MiB) | fwd+bwd (ms) | time ratio "
-        "| peak mem (MiB) | mem ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.impl} | {r.channels} | {r.input_size} | {r.batch_size} | "
-            f"{r.attn_matrix_mb:.0f} | {r.step_ms:.0f} | {r.time_ratio:.2f} | "
-            f"{value(r.peak_mem_mb, '.0f')} | {value(r.mem_ratio, '.2f')} |"
-        )
-    return "\n".join(lines)
+    head = ("gsa_impl", "C", "size", "batch", "attention matrix (MiB)", "fwd+bwd (ms)",
+            "time ratio", "peak mem (MiB)", "mem ratio")  # fmt: skip
+    body = [
+        (r.impl, r.channels, r.input_size, r.batch_size, f"{r.attn_matrix_mb:.0f}",
+         f"{r.step_ms:.0f}", f"{r.time_ratio:.2f}", value(r.peak_mem_mb, ".0f"),
+         value(r.mem_ratio, ".2f"))
+        for r in results
+    ]  # fmt: skip
+    return table(head, body, "lrrrrrrrr")

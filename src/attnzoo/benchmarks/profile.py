@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from torch.profiler import ProfilerActivity, profile
 
+from ..markdown import table
 from .bench import BenchConfig, build, train_step_fn
 
 CONV_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::_convolution")
@@ -89,17 +90,13 @@ def run_profile(
 
 
 def markdown(results: Sequence[ProfileResult]) -> str:
-    lines = [
-        "| model | attention | step (ms) | conv (ms) | other (ms) | extra conv (ms) "
-        "| extra other (ms) | extra / baseline conv | largest growth (ms) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
+    head = ("model", "attention", "step (ms)", "conv (ms)", "other (ms)", "extra conv (ms)",
+            "extra other (ms)", "extra / baseline conv", "largest growth (ms)")  # fmt: skip
     base_conv = results[0].conv_ms
-    for r in results:
-        extra = r.extra_conv_ms + r.extra_other_ms
-        lines.append(
-            f"| {r.model} | {r.attention} | {r.step_ms:.0f} | {r.conv_ms:.0f} | "
-            f"{r.other_ms:.0f} | {r.extra_conv_ms:.0f} | {r.extra_other_ms:.0f} | "
-            f"{extra / base_conv:.2f} | {r.top_extra or '-'} |"
-        )
-    return "\n".join(lines)
+    body = [
+        (r.model, r.attention, f"{r.step_ms:.0f}", f"{r.conv_ms:.0f}", f"{r.other_ms:.0f}",
+         f"{r.extra_conv_ms:.0f}", f"{r.extra_other_ms:.0f}",
+         f"{(r.extra_conv_ms + r.extra_other_ms) / base_conv:.2f}", r.top_extra or "-")
+        for r in results
+    ]  # fmt: skip
+    return table(head, body, "llrrrrrrl")

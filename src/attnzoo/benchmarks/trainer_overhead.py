@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from ..data import channel_stats, load_dataset, normalize
 from ..engine import TrainConfig, train
+from ..markdown import table
 from ..models import create_model
 from .bench import median_ratio, synchronize
 
@@ -160,15 +161,13 @@ def run_overhead(
 
 
 def markdown(results: list[OverheadResult]) -> str:
-    lines = [
-        "| model | train images | test images | batch | steps | trainer epoch (s) "
-        "| bare epoch (s) | train ratio | trainer run (s) | bare epoch + eval (s) | run ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.model} | {r.train_images} | {r.test_images} | {r.batch_size} | {r.steps} | "
-            f"{r.trainer_train_s:.2f} | {r.bare_train_s:.2f} | {r.train_ratio:.3f} | "
-            f"{r.trainer_run_s:.2f} | {r.bare_run_s:.2f} | {r.run_ratio:.3f} |"
-        )
-    return "\n".join(lines)
+    head = ("model", "train images", "test images", "batch", "steps", "trainer epoch (s)",
+            "bare epoch (s)", "train ratio", "trainer run (s)", "bare epoch + eval (s)",
+            "run ratio")  # fmt: skip
+    body = [
+        (r.model, r.train_images, r.test_images, r.batch_size, r.steps,
+         f"{r.trainer_train_s:.2f}", f"{r.bare_train_s:.2f}", f"{r.train_ratio:.3f}",
+         f"{r.trainer_run_s:.2f}", f"{r.bare_run_s:.2f}", f"{r.run_ratio:.3f}")
+        for r in results
+    ]  # fmt: skip
+    return table(head, body, "l" + "r" * 10)

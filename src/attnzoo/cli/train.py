@@ -10,6 +10,11 @@ from .common import add_config_arguments, config_from_args
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train a model and write metrics, checkpoint, summary")
     add_config_arguments(parser)
+    parser.add_argument(
+        "--restart", action="store_true",
+        help="the run directory holds a run: move it aside to <dir>.old-<time> and start over "
+        "(--resume auto continues it instead)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -17,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine import train
     from ..engine.distributed import process_rank
 
-    summary = train(config_from_args(args), progress=not args.quiet)
+    summary = train(config_from_args(args), progress=not args.quiet, restart=args.restart)
     if process_rank() == 0:
         print(
             f"{summary['model']} + {summary['attention']}: final top-1 {summary['top1']:.2f}%  "

@@ -16,9 +16,20 @@ from .image_folder import is_archive, read_image_folder
 Reader = Callable[..., ImageDataset]
 
 
+def user_data_dir() -> Path:
+    """The per-user data directory: ``$XDG_DATA_HOME/attnzoo`` (``~/.local/share/attnzoo``)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "attnzoo"
+
+
 def _data_dirs() -> list[Path]:
-    """Where bundled archives are looked for: $ATTNZOO_DATA_DIR, ./data, the checkout's data/."""
-    dirs = [Path("data"), Path(__file__).resolve().parents[3] / "data"]
+    """Where built-in datasets are looked for, in order: ``$ATTNZOO_DATA_DIR``, the per-user
+    data directory (:func:`user_data_dir`), ``./data``, and the clone's ``data/`` when attnzoo
+    runs from one (a wheel has none)."""
+    dirs = [user_data_dir(), Path("data")]
+    clone = Path(__file__).resolve().parents[3] / "data"
+    if (clone.parent / "pyproject.toml").is_file():
+        dirs.append(clone)
     if os.environ.get("ATTNZOO_DATA_DIR"):
         dirs.insert(0, Path(os.environ["ATTNZOO_DATA_DIR"]))
     return dirs
@@ -31,6 +42,14 @@ _BUILTIN: dict[str, Callable[[], list[Path]]] = {
     "cifar100": lambda: [d / "cifar-100-python" for d in _data_dirs()],
     # Debian/Ubuntu package dataset-fashion-mnist.
     "fashion-mnist": lambda: [Path("/usr/share/datasets/fashion-mnist")],
+}
+
+
+# How to get each built-in dataset, for the error that says it is missing.
+_HOW = {
+    "cifar10": "cifar10-jpeg.tar.gz ships in the repository's data/ folder",
+    "cifar100": "unpack cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html",
+    "fashion-mnist": "apt install dataset-fashion-mnist",
 }
 
 
@@ -47,6 +66,7 @@ def _resolve(name_or_path: str | os.PathLike) -> Path:
             raise FileNotFoundError(
                 f"dataset not found: built-in {name_or_path!r} is at none of "
                 + ", ".join(str(p) for p in places)
+                + f"; put it in one of those places ({_HOW[name_or_path]}), or give --data PATH"
             )
         return found
     path = Path(name_or_path)

@@ -111,7 +111,9 @@ class TrainConfig:
     keep_every: int = _field(
         0, "keep every N-th epoch's checkpoint as epoch-NNN.safetensors (for analysis)"
     )
-    tensorboard: bool = _field(True, "write TensorBoard event files when tensorboard is installed")
+    tensorboard: bool = _field(
+        True, "write TensorBoard event files (extra attnzoo[tensorboard]; warns when missing)"
+    )
     out_dir: str = _field("", "run directory (default runs/<model>-<attention>-s<seed>)")
 
     def __post_init__(self) -> None:

@@ -1,16 +1,24 @@
-"""Per-epoch records: JSON lines always, TensorBoard scalars when tensorboard is installed."""
+"""Per-epoch records: JSON lines always, TensorBoard scalars when asked for (a warning names the
+extra to install when tensorboard is missing)."""
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
+
+MISSING = (
+    "tensorboard=true but tensorboard is not installed: no event files are written "
+    "(pip install 'attnzoo[tensorboard]', or set tensorboard=false / --no-tensorboard)"
+)
 
 
 def _tensorboard_writer(log_dir: Path) -> Any | None:
     try:
         from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional
+    except ImportError:  # tensorboard is an extra; asked for, its absence is said once a run
+        warnings.warn(MISSING, stacklevel=3)
         return None
     return SummaryWriter(str(log_dir))
 

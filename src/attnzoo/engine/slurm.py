@@ -217,9 +217,12 @@ def queued(job_ids: Sequence[str] = ()) -> dict[str, str]:
 
 
 def wait(job_ids: Sequence[str], poll_s: float = 2.0) -> None:
-    """Return once none of ``job_ids`` is queued or running."""
-    while queued(job_ids):
-        time.sleep(poll_s)
+    """Return once none of ``job_ids`` is queued or running, seen on two polls in a row: a job
+    between its requeue and its restart can be missing from one ``squeue`` listing."""
+    gone = 0
+    while gone < 2:
+        gone = 0 if queued(job_ids) else gone + 1
+        time.sleep(poll_s if gone < 2 else 0)
 
 
 def job_id(out_dir: Path) -> str | None:

@@ -27,9 +27,10 @@ from typing import Any
 
 import yaml
 
+from ..markdown import table
 from .document import Sweep, read_sweep
 from .stats import Difference, verdict, welch
-from .tables import Row, difference_cells, table
+from .tables import Row, difference_cells
 
 SIDE_KEYS = frozenset({"sweep", "attention", "variant", "model"})
 

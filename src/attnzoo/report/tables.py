@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..markdown import table
 from ..run_keys import RESUMABLE_CHANGES
 from .published import Published
 from .stats import Difference, Summary, summarize, welch
@@ -221,13 +222,6 @@ def markdown(
             cells += [_fmt(v, f) for v, f in zip(_versus_paper(r, published), specs, strict=True)]
         body.append(cells)
     return table(head, body)
-
-
-def table(head: Sequence[str], body: Iterable[Sequence[str]]) -> str:
-    """A Markdown table: a header, a rule and a line per row of cells."""
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    return "\n".join(lines)
 
 
 def mean_interval(s: Summary) -> str:
