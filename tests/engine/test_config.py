@@ -66,3 +66,13 @@ def test_flags_are_typed_from_the_declaration(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--epochs", "ten"])
     assert "epochs='ten' should be of type int" in capsys.readouterr().err
+
+
+def test_compile_mode_is_a_checked_field_that_resumes_old_runs():
+    from attnzoo.engine.config import RESUMABLE_CHANGES
+
+    assert TrainConfig(compile_mode="reduce-overhead").compile_mode == "reduce-overhead"
+    with pytest.raises(ValueError, match="compile_mode='fast' must be one of default"):
+        TrainConfig(compile_mode="fast").validate()
+    # How a network is compiled is not what it computes: runs from before the field still match.
+    assert "compile_mode" in RESUMABLE_CHANGES

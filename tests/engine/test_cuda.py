@@ -54,6 +54,7 @@ def test_bench_measures_cuda_time_and_memory():
 def test_reduce_overhead_compiles_batchnorm_and_ba2m_with_cuda_graphs(tiny_cifar10, tmp_path):
     config = small_config(
         tiny_cifar10, tmp_path / "run", attention=["se", "ba2m"], device="cuda", compile=True,
+        compile_mode="reduce-overhead",
     )  # fmt: skip
-    summary = train(config, progress=False, compile_mode="reduce-overhead")
+    summary = train(config, progress=False)
     assert torch.isfinite(torch.tensor(summary["train_loss"])) and 0 <= summary["top1"] <= 100

@@ -13,6 +13,7 @@ from typing import Any
 from ..attention.spec import parse_setting, spec_name
 from ..models import check_model_options, list_models, plan_attention
 from ..run_keys import RESUMABLE_CHANGES  # noqa: F401  (re-exported: trainer, sweep)
+from .compile import COMPILE_MODES
 
 # Re-exported: configs by name and path live in config_files.py.
 from .config_files import (  # noqa: F401
@@ -102,6 +103,10 @@ class TrainConfig:
     )
     channels_last: bool = _field(False, "channels-last memory format")
     compile: bool = _field(False, "torch.compile the model")
+    compile_mode: str = _field(
+        "default", "torch.compile's mode with --compile (reduce-overhead: CUDA graphs)",
+        choices=COMPILE_MODES,
+    )  # fmt: skip
     sync_bn: bool = _field(False, "BatchNorm statistics over all processes (torchrun)")
     seed: int = _field(0, "random seed")
     resume: str = _field(
@@ -139,6 +144,8 @@ class TrainConfig:
         need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", "must be non-negative")
         need(self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}")
+        need(self.compile_mode in COMPILE_MODES, "compile_mode",
+             f"must be one of {', '.join(COMPILE_MODES)}")  # fmt: skip
         need(self.step_size >= 1, "step_size", "must be at least 1")
         need(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         need(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", "must be in [0, epochs)")

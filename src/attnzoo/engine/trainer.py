@@ -33,7 +33,7 @@ from ..machine import describe
 from ..models import count_params, create_model
 from . import distributed, stop
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
-from .compile import check_compile_mode, compile_model, step_begin
+from .compile import compile_model, step_begin
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .data import Loaders, build_loaders
 from .distributed import World
@@ -188,7 +188,8 @@ def _stop_requested(world: World) -> bool:
     return distributed.all_sum(world, [float(stop.requested())])[0] > 0
 
 
-def _build_run(config: TrainConfig, world: World, compile_mode: str = "default") -> Run:
+def _build_run(config: TrainConfig, world: World) -> Run:
+    compile_mode = config.compile_mode
     if config.amp == "fp16" and world.device.type != "cuda":
         raise ValueError("config: amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
     loaders = build_loaders(config, world)
@@ -269,11 +270,7 @@ def _restore(run: Run, state: dict[str, Any], path: Path) -> None:
 
 
 def train(
-    config: TrainConfig,
-    *,
-    progress: bool = True,
-    restart: bool = False,
-    compile_mode: str = "default",
+    config: TrainConfig, *, progress: bool = True, restart: bool = False
 ) -> dict[str, Any]:
     """Train ``config.model`` on ``config.data``; write metrics, checkpoints and a summary.
 
@@ -284,14 +281,12 @@ def train(
     A run directory that already holds a run is refused (FileExistsError) unless
     ``config.resume`` is ``"auto"`` (continue it) or ``restart`` is True (move it aside to
     ``<out_dir>.old-<time>`` and start over): no run is ever replaced.
-    ``compile_mode`` is torch.compile's mode when ``config.compile`` is set (:mod:`.compile`).
     """
     config.validate()
-    check_compile_mode(compile_mode)
     world = distributed.setup(config.device)
     try:
         _claim(config, world, restart, progress)
-        return _train(config, world, progress, compile_mode)
+        return _train(config, world, progress)
     finally:
         distributed.teardown(world)
 
@@ -313,11 +308,11 @@ def _claim(config: TrainConfig, world: World, restart: bool, progress: bool) -> 
         tqdm.write(note, file=sys.stderr)
 
 
-def _train(config: TrainConfig, world: World, progress: bool, compile_mode: str) -> dict[str, Any]:
+def _train(config: TrainConfig, world: World, progress: bool) -> dict[str, Any]:
     found = _find_checkpoint(config)
     if found is not None:
         _check_resumable(config, found[0]["config"], found[1])
-    run = _build_run(config, world, compile_mode)
+    run = _build_run(config, world)
     done, start, sums, last = 0, 0, EpochSums(), None
     if found is not None:
         state, path = found
