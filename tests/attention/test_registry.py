@@ -144,7 +144,7 @@ def test_an_option_of_the_wrong_type_is_one_value_error_naming_it(name):
     params = [k for k in inspect.signature(cls.__init__).parameters if k != "channels"]
     numbers = [k for k in params if hints.get(k) in (int, float)]
     for option in numbers:
-        with pytest.raises(ValueError, match=rf"'{name}': option {option}='abc' should be"):
+        with pytest.raises(ValueError, match=rf"{cls.__name__}: {option}='abc' should be"):
             build_attention(name, 64, **{option: "abc"})
 
 

@@ -58,10 +58,12 @@ NO_CONV = [
 
 
 def build(net: str, attention: str | None = None, placement: str | None = None) -> nn.Module:
+    # A named placement here means every stage (GC's default is stages 2-4, its paper's).
+    stages = "all" if placement == "block" else None
     if net in TINY_RESNETS:
-        plan = plan_attention(attention, placement)
+        plan = plan_attention(attention, placement, stages)
         return ResNet(**TINY_RESNETS[net], num_classes=10, attention=plan, name=net)
-    return create_model(net, attention=attention, placement=placement)
+    return create_model(net, attention=attention, placement=placement, stages=stages)
 
 
 def image_size(model: nn.Module) -> int:

@@ -125,7 +125,8 @@ def check_option_types(name: str, factory: Callable[..., nn.Module], options: di
         if key in hints and not _has_type(value, hints[key]):
             declared = inspect.signature(cls.__init__).parameters[key].annotation
             shown = declared if isinstance(declared, str) else getattr(declared, "__name__", "")
-            raise ValueError(f"attention {name!r}: option {key}={value!r} should be {shown}")
+            # "GE: param='yes' should be bool": the form of the modules' own value errors.
+            raise ValueError(f"{cls.__name__}: {key}={value!r} should be {shown} ({name})")
 
 
 def _has_type(value: Any, hint: Any) -> bool:

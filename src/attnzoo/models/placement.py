@@ -157,7 +157,11 @@ class AttentionPlan:
         return [e.name for e in self.entries]
 
 
-def _stages(name: str, stages: object) -> tuple[int, ...]:
+def _stages(name: str, stages: object) -> tuple[int, ...] | str:
+    """Stage numbers given by the user, or one of the named sets (``"all"``: every stage, e.g.
+    GC in every block rather than its default stages 2-4)."""
+    if isinstance(stages, str) and stages in STAGE_SETS:
+        return stages
     if isinstance(stages, int) and not isinstance(stages, bool):
         stages = (stages,)
     if (
@@ -167,7 +171,7 @@ def _stages(name: str, stages: object) -> tuple[int, ...]:
     ):
         raise ValueError(
             f"{name}: stages must be a non-empty list of stage numbers counted from 1, "
-            f"e.g. (2, 4); got {stages!r}"
+            f"e.g. (2, 4), or one of {', '.join(STAGE_SETS)}; got {stages!r}"
         )
     return tuple(sorted(set(stages)))
 
