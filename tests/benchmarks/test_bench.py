@@ -80,17 +80,45 @@ def test_cli_writes_table_json_and_csv(tmp_path, capsys):
     assert (tmp_path / "bench.md").read_text().startswith("| model |")
 
 
-def test_cli_peers_adds_a_peer_row_after_each_variant_that_has_one(tmp_path, capsys):
-    argv = ["bench", "--models", "resnet20", "--attention", "se,srm,se+ba2m", "--peers"]
-    argv += ["--input-size", "16", "--batch-size", "4", "--warmup", "0", "--repeats", "1"]
-    assert main([*argv, "--no-memory", "--out", str(tmp_path)]) == 0
+@pytest.fixture
+def peerless():
+    """A module registered without a peer (as a user's own would be), unregistered afterwards."""
+    from attnzoo.attention import register_attention
+    from attnzoo.attention.registry import _REGISTRY
+
+    @register_attention("peerless_gain")
+    class Gain(torch.nn.Module):
+        def __init__(self, channels: int) -> None:
+            super().__init__()
+            self.gain = torch.nn.Parameter(torch.ones(channels, 1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * self.gain
+
+    yield "peerless_gain"
+    _REGISTRY.pop("peerless_gain")
+
+
+def test_cli_peers_adds_a_peer_row_after_each_variant_that_has_one(tmp_path, capsys, peerless):
+    argv = ["bench", "--models", "resnet20", "--attention", f"se,srm,{peerless},se+ba2m"]
+    argv += ["--peers", "--input-size", "16", "--batch-size", "4", "--warmup", "0"]
+    assert main([*argv, "--repeats", "1", "--no-memory", "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
     assert [r["attention"] for r in rows] == [
-        "none", "se", "se (peer)", "srm", "se+ba2m", "se+ba2m (peer)",
+        "none", "se", "se (peer)", "srm", "srm (peer)", peerless, "se+ba2m", "se+ba2m (peer)",
     ]  # fmt: skip
     peer, own = rows[2], rows[1]
     assert peer["params_m"] == own["params_m"] and peer["train_gmacs"] == own["train_gmacs"]
     assert "| resnet20 | se (peer) |" in capsys.readouterr().out
+
+
+def test_every_registered_module_gets_a_peer_row():
+    from attnzoo.attention import get_attention_class, list_attention
+    from attnzoo.cli.bench import _has_peer
+
+    own = [n for n in list_attention() if get_attention_class(n).__module__.startswith("attnzoo.")]
+    assert len(own) >= 14 and [n for n in own if not _has_peer((n,))] == []
+    assert _has_peer(tuple(own)) and not _has_peer(())
 
 
 def test_bench_peer_config_builds_the_peer_network():

@@ -78,10 +78,18 @@ class GC(AttentionModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_feature_map("GC", x, self.channels)
-        context = self.context(x)
-        out = x
-        if self.channel_mul_conv is not None:
-            out = out * torch.sigmoid(self.channel_mul_conv(context))
-        if self.channel_add_conv is not None:
-            out = out + self.channel_add_conv(context)
-        return out
+        return fuse_context(x, self.context(x), self.channel_mul_conv, self.channel_add_conv)
+
+
+def fuse_context(
+    x: torch.Tensor, context: torch.Tensor, mul: nn.Module | None, add: nn.Module | None
+) -> torch.Tensor:
+    """The code's fusions, in its order: x * sigmoid(mul(context)), then + add(context).
+
+    Plain operators, shared with GC's plain-PyTorch peer (``attnzoo.benchmarks.peers``), which
+    differs from GC only in how it pools the context."""
+    if mul is not None:
+        x = x * torch.sigmoid(mul(context))
+    if add is not None:
+        x = x + add(context)
+    return x

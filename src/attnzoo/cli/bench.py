@@ -70,7 +70,7 @@ def _models(parser: argparse.ArgumentParser, name: str, help: str) -> None:
     mode.add_argument(
         "--peers", action="store_true",
         help="also measure each setting with its modules written as plain PyTorch, timm's way "
-        "(a 'peer' row after it; se, cbam, bam, spem, ba2m, eca, gc)",
+        "(a 'peer' row after it; every built-in module has a peer)",
     )  # fmt: skip
     mode.add_argument("--no-memory", action="store_true", help="skip peak-memory measurements")
     _timing(mode)
@@ -137,9 +137,11 @@ def _run_overhead(args: argparse.Namespace) -> int:
 
 
 def _has_peer(variant: tuple[str, ...]) -> bool:
-    from ..benchmarks.peers import PEER_NAMES
+    """Whether every module of a setting has a peer (a user's own registered module has none)."""
+    from ..benchmarks.peers import peer_names
 
-    return bool(variant) and all(name in PEER_NAMES for name in variant)
+    names = peer_names()
+    return bool(variant) and all(name in names for name in variant)
 
 
 def _run_models(args: argparse.Namespace) -> int:
