@@ -61,6 +61,14 @@ def test_peer_computes_the_modules_function(name, options, training):
         torch.testing.assert_close(b, a, msg=n)  # BatchNorm statistics updated alike
 
 
+@pytest.mark.parametrize("name", PEER_NAMES)
+def test_peers_take_channels_last_input(name):
+    module = randomize(build_attention(name, 32), seed=7).train()
+    x = randn(4, 32, 6, 5, seed=8).contiguous(memory_format=torch.channels_last)
+    y_peer = peer(module)(x)  # the peer first: both update their own copies of the statistics
+    torch.testing.assert_close(y_peer, module(x), rtol=1e-6, atol=1e-9)
+
+
 def test_peers_use_no_custom_autograd_function():
     x = randn(4, 32, 6, 5, seed=4).requires_grad_()
     for name in PEER_NAMES:

@@ -40,7 +40,7 @@ class SRMPeer(Peer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
-        flat = x.view(n, c, h * w)
+        flat = x.reshape(n, c, h * w)
         correction = int(self.unbiased and h * w > 1)  # as the module: a 1 x 1 map has std 0
         std = (flat.var(-1, correction=correction, keepdim=True) + self.eps).sqrt()
         t = torch.cat([flat.mean(-1, keepdim=True), std], dim=2)  # (N, C, 2)

@@ -42,13 +42,13 @@ class SGEPeer(Peer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         x = x.reshape(n * self.groups, c // self.groups, h, w)
-        t = (x * x.mean((2, 3), keepdim=True)).sum(1).view(n * self.groups, h * w)
+        t = (x * x.mean((2, 3), keepdim=True)).sum(1).reshape(n * self.groups, h * w)
         t = t - t.mean(1, keepdim=True)
         # The module's estimator: unbiased, and 0 (not NaN) for a single position.
         t = t / (t.std(1, correction=int(h * w > 1), keepdim=True) + self.eps)
         t = t.view(n, self.groups, h, w) * self.weight + self.bias
         x = x * torch.sigmoid(t.view(n * self.groups, 1, h, w))
-        return x.view(n, c, h, w)
+        return x.reshape(n, c, h, w)
 
 
 class BA2MPeer(Peer):
