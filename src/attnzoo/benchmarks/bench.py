@@ -172,7 +172,8 @@ def run_bench(
     costs = [complexity(m.cpu(), c.input_size) for c, m in pairs]
     mems: list[float | None] = []
     for c in configs:
-        say(f"memory: {c.label}")
+        if memory:
+            say(f"memory: {c.label}")
         mems.append(peak_memory_mb(c) if memory else None)
     base = 0
     results = []
