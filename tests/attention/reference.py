@@ -1,9 +1,9 @@
 """Shared pieces of the float64 references for the attention tests.
 
-The references in the test files are written from the formulas in METHODS.md. They take weights out
-of a module (so that both compute with the same numbers) but never call the module's layers: every
-linear map is an explicit matmul / einsum / ``F.conv2d`` with the padding and dilation the spec
-names, and BatchNorm is recomputed here from its definition.
+The references in the test files are written from the formulas in docs/modules.md. They take
+weights out of a module (so that both compute with the same numbers) but never call the module's
+layers: every linear map is an explicit matmul / einsum / ``F.conv2d`` with the padding and
+dilation the formula names, and BatchNorm is recomputed here from its definition.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""AA against concat[conv3x3(x), W^O MHA(x)] with 2-D relative logits (Bello et al. 2019, Eq. 1-4),
-written here with explicit loops over position pairs and an explicit softmax, in float64."""
+"""AA against concat[conv3x3(x), W^O MHA(x)] with 2-D relative logits (docs/modules.md, AA; Bello
+et al. 2019, Eq. 1-4), written here with explicit loops over position pairs and an explicit
+softmax, in float64."""
 
 import pytest
 import torch

@@ -1,4 +1,5 @@
-"""BA2M against a float64 reference of the reconstruction in METHODS.md (BA2M), and its properties.
+"""BA2M against a float64 reference of the reconstruction (docs/modules.md, BA2M; docs/ba2m.md),
+and its properties.
 
 The reference materialises everything the module is allowed to avoid: the explicit (HW x HW)
 attention matrix softmax(q k^T / sqrt(h/G)) v per group, and the (N, C, H, W) max map before the

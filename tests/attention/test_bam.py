@@ -1,4 +1,4 @@
-"""BAM against METHODS.md (BAM) in float64, in both forms, train and eval.
+"""BAM against its formula (docs/modules.md, BAM) in float64, in both forms, train and eval.
 
 Paper form (default): Mc = BN1d(W1 (W0 GAP(x) + b0) + b1), no activation inside;
 Ms = BN(conv1x1(dconv3x3(dconv3x3(conv1x1(x))))), C -> C/16 -> C/16 -> C/16 -> 1, BN + ReLU between

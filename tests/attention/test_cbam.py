@@ -1,4 +1,5 @@
-"""CBAM against METHODS.md (CBAM) in float64: channel gate, then spatial gate, in sequence.
+"""CBAM against its formula (docs/modules.md, CBAM) in float64: channel gate, then spatial gate,
+in sequence.
 
 Mc = sigmoid(MLP(GAP(x)) + MLP(GMP(x))) with one shared MLP C -> C/16 -> C; x1 = x * Mc;
 Ms = sigmoid(BN(conv7x7([mean_C(x1); max_C(x1)]))) (2 -> 1, padding 3, no bias); y = x1 * Ms.

@@ -1,4 +1,4 @@
-"""ECA against s = sigmoid(conv1d_k(GAP(x))), y = x * s (Wang et al., CVPR 2020), in float64.
+"""ECA against s = sigmoid(conv1d_k(GAP(x))), y = x * s (docs/modules.md, ECA), in float64.
 
 The kernel size follows the authors' code (BangguWu/ECANet): t = int(|(log2 C + b) / gamma|),
 k = t if t is odd else t + 1, gamma = 2, b = 1.

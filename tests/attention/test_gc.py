@@ -1,4 +1,5 @@
-"""GC block against the GCNet formula (Cao et al. 2019; mmcv's ContextBlock) in float64:
+"""GC block against the GCNet formula (docs/modules.md, GC; Cao et al. 2019; mmcv's ContextBlock)
+in float64:
 
 p = softmax over H * W of (w_k . x_ij + b_k); context = sum_ij p_ij x_ij;
 delta = W2 ReLU(LN(W1 context + b1)) + b2 (C -> C/16 -> C, LayerNorm over C/16); y = x + delta.

@@ -1,4 +1,5 @@
-"""Gather-Excite against its definition in float64 (every variant), and its size on ResNet-50.
+"""Gather-Excite against its definition (docs/modules.md, GE) in float64 (every variant), and its
+size on ResNet-50.
 
 y = x * sigmoid(nearest_upsample(excite(gather(x)), H x W)); gather: global mean, average pooling
 (kernel 2e-1, stride e, padding e-1, padding not counted), log2(e) depth-wise 3x3 stride-2

@@ -1,5 +1,5 @@
-"""IEBN against y = BN_no_affine(x) * (gamma * sigmoid(w * GAP(x) + b)) + beta in float64, its
-running statistics, and replace_batchnorm on a whole network."""
+"""IEBN against y = BN_no_affine(x) * (gamma * sigmoid(w * GAP(x) + b)) + beta (docs/modules.md,
+IEBN) in float64, its running statistics, and replace_batchnorm on a whole network."""
 
 import math
 

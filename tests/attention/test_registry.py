@@ -10,7 +10,7 @@ from attnzoo import build_attention, list_attention, register_attention
 from attnzoo.attention import registry
 
 PAPER_MODULES = ("ba2m", "bam", "cbam", "se", "spem")
-# A few options each paper module must accept (from METHODS.md), checked in the error message.
+# A few options each paper module must accept (from docs/modules.md), checked in the error message.
 SOME_OPTIONS = {
     "se": ("reduction",),
     "cbam": ("reduction",),

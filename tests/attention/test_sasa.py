@@ -1,5 +1,6 @@
 """SASA against y_ij = sum_{ab in N_k(ij)} softmax_ab(q_ij.k_ab + q_ij.r_{a-i,b-j}) v_ab
-(Ramachandran et al. 2019, Eq. 2-3), written with explicit neighbourhood loops, in float64."""
+(docs/modules.md, SASA; Ramachandran et al. 2019, Eq. 2-3), written with explicit neighbourhood
+loops, in float64."""
 
 import pytest
 import torch

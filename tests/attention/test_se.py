@@ -1,4 +1,5 @@
-"""SE against s = sigmoid(W2 ReLU(W1 GAP(x) + b1) + b2), y = x * s (METHODS.md, SE), in float64."""
+"""SE against s = sigmoid(W2 ReLU(W1 GAP(x) + b1) + b2), y = x * s (docs/modules.md, SE), in
+float64."""
 
 import pytest
 import torch

@@ -1,5 +1,5 @@
-"""SGE against the authors' formula (Li, Hu, Yang 2019; implus/PytorchInsight resnet_sge.py) in
-float64, one group at a time:
+"""SGE against the authors' formula (docs/modules.md, SGE; Li, Hu, Yang 2019; implus/PytorchInsight
+resnet_sge.py) in float64, one group at a time:
 
 g = GAP(x_group); c = sum over the group's channels of x * g; n = (c - mean(c)) / (std(c) + 1e-5)
 over H * W (torch.std, unbiased); y_group = x_group * sigmoid(weight * n + bias).

@@ -1,4 +1,4 @@
-"""SK against a float64 reference of split-fuse-select (attention/sk.py docstring), its placement in
+"""SK against a float64 reference of split-fuse-select (docs/modules.md, SK), its placement in
 bottlenecks, and the parameter counts of SK-ResNet and SKNet against their sources."""
 
 import pytest

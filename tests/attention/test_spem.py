@@ -1,4 +1,4 @@
-"""SPEM against the authors' formula (METHODS.md, SPEM) in float64, and its auxiliary loss.
+"""SPEM against the authors' formula (docs/modules.md, SPEM) in float64, and its auxiliary loss.
 
 u = w2 * GMP(x) + b2, l = w2 * GMin(x) + b2, lambda = p1^2 / (p1^2 + p2^2),
 y = x * sigmoid(u + l) * sigmoid(w1 * (lambda * u + (1 - lambda) * l) + b1);

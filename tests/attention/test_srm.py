@@ -1,5 +1,5 @@
-"""SRM against the authors' formula (Lee, Kim, Nam, ICCV 2019; hyunjaelee410/
-style-based-recalibration-module) in float64:
+"""SRM against the authors' formula (docs/modules.md, SRM; Lee, Kim, Nam, ICCV 2019;
+hyunjaelee410/style-based-recalibration-module) in float64:
 
 mu, sigma = per-channel mean and torch.std (unbiased, no epsilon) over H, W;
 z = w0 * mu + w1 * sigma (per channel, no bias); g = sigmoid(BN(z)); y = x * g.

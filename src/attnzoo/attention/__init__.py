@@ -1,4 +1,9 @@
-"""Attention modules for CNN feature maps, one file each, built by name with build_attention."""
+"""Attention modules for CNN feature maps, one file each, built by name with build_attention.
+
+Each file's docstring cites its paper and says where the module departs from it; docs/modules.md
+in the repository collects them: every module's formula, options, default placement (the hooks of
+:class:`AttentionModule`), source and deviations.
+"""
 
 from .aa import AA
 from .ba2m import BA2M
