@@ -3,7 +3,7 @@
 from .aa import AA
 from .ba2m import BA2M
 from .bam import BAM
-from .base import AttentionModule
+from .base import AttentionModule, ConvAttentionModule
 from .cbam import CBAM
 from .eca import ECA
 from .gc import GC
@@ -40,6 +40,7 @@ __all__ = [
     "SPEM",
     "SRM",
     "AttentionModule",
+    "ConvAttentionModule",
     "attention_options",
     "aux_loss",
     "build_attention",

@@ -191,6 +191,45 @@ class PreActBottleneck(PreActivationBlock):
 
 
 Block = type[PostActivationBlock | PreActivationBlock]
+# The input side each stem is made for (ImageNet crops, CIFAR images): the default size for which
+# layers that depend on it (AA's relative-position tables) are built.
+STEM_INPUT_SIZE = {"imagenet": 224, "cifar": 32}
+BLOCK_DEFAULTS = {"groups": 1, "base_width": 64, "stride_in_1x1": False, "dropout": 0.0}
+
+
+def map_side(input_side: int, reduction: int) -> int:
+    """The side of a stage's map ``reduction`` times smaller than the input: every stride-2
+    layer here (convolution padded by k // 2, the stem's max-pool, ceil-mode pooling) gives
+    ceil(side / 2)."""
+    while reduction > 1:
+        input_side, reduction = -(-input_side // 2), reduction // 2
+    return input_side
+
+
+def _stem(kind: str, in_chans: int, width: int, pre_activation: bool) -> nn.Sequential:
+    """ImageNet: 7x7/2 conv-BN-ReLU, 3x3/2 max-pool; CIFAR: 3x3 conv (+ BN-ReLU unless the
+    blocks pre-activate)."""
+    if kind == "imagenet":
+        return nn.Sequential(
+            conv(in_chans, width, 7, 2), *bn_relu(width), nn.MaxPool2d(3, stride=2, padding=1)
+        )
+    return nn.Sequential(conv(in_chans, width, 3), *([] if pre_activation else bn_relu(width)))
+
+
+def _block_options(block: Block, name: str, given: dict, conv_placed: bool) -> dict:
+    """The options ``given`` that differ from the blocks' defaults, refused where the block does
+    not take them (a conv-placed module needs a block convolution to replace)."""
+    options = {k: v for k, v in given.items() if v != BLOCK_DEFAULTS[k]}
+    accepted = inspect.signature(block).parameters
+    if conv_placed and "conv_layer" not in accepted:
+        raise ValueError(
+            f"{name} has no block convolution that a conv-placed module can replace "
+            f"(its blocks are {block.__name__}; conv placement needs bottlenecks)"
+        )
+    for key in options:
+        if key not in accepted:
+            raise ValueError(f"{name}: {key} does not apply to its {block.__name__} blocks")
+    return options
 
 
 class ResNet(StagedNet):
@@ -200,6 +239,9 @@ class ResNet(StagedNet):
     ``stem`` is ``"imagenet"`` (7x7/2 conv-BN-ReLU, 3x3/2 max-pool) or ``"cifar"`` (3x3 conv,
     followed by BN-ReLU for post-activation blocks only). ``groups``, ``base_width`` (ResNeXt),
     ``stride_in_1x1`` (ResNet v1) and ``dropout`` (WRN) go to the blocks that have them.
+    ``input_size``: the input side the model is built for (default 224 for the ImageNet stem, 32
+    for the CIFAR one); a module in place of the block convolutions that depends on its map's
+    size (AA) is built for each stage's map at that size, and larger inputs are refused.
     """
 
     def __init__(
@@ -219,39 +261,25 @@ class ResNet(StagedNet):
         base_width: int = 64,
         stride_in_1x1: bool = False,
         dropout: float = 0.0,
+        input_size: int | None = None,
     ) -> None:
         attention = attention or AttentionPlan()
-        defaults = {"groups": 1, "base_width": 64, "stride_in_1x1": False, "dropout": 0.0}
+        input_size = STEM_INPUT_SIZE[stem] if input_size is None else input_size
+        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+            raise ValueError(f"{name}: input_size must be a positive int, got {input_size!r}")
         given = dict(
             groups=groups, base_width=base_width, stride_in_1x1=stride_in_1x1, dropout=dropout
         )
-        block_options = {k: v for k, v in given.items() if v != defaults[k]}
-        conv_layer = attention.conv_layer()
-        if conv_layer is not None:
-            block_options["conv_layer"] = conv_layer
-        accepted = inspect.signature(block).parameters
-        for key in block_options:
-            if key == "conv_layer" and key not in accepted:
-                raise ValueError(
-                    f"{name} has no block convolution that a conv-placed module can replace "
-                    f"(its blocks are {block.__name__}; conv placement needs bottlenecks)"
-                )
-            if key not in accepted:
-                raise ValueError(f"{name}: {key} does not apply to its {block.__name__} blocks")
+        block_options = _block_options(block, name, given, attention.conv_layer() is not None)
+        reductions = [(4 if stem == "imagenet" else 1) * 2**i for i in range(len(layers))]
         stem_width = stem_width or widths[0]
-        if stem == "imagenet":
-            stem_layers = [
-                conv(in_chans, stem_width, 7, 2),
-                *bn_relu(stem_width),
-                nn.MaxPool2d(3, stride=2, padding=1),
-            ]
-        else:
-            stem_layers = [conv(in_chans, stem_width, 3)]
-            if not block.pre_activation:
-                stem_layers += bn_relu(stem_width)
+        stem_layers = _stem(stem, in_chans, stem_width, block.pre_activation)  # first: the RNG
         inplanes, stages, channels = stem_width, [], []
         for index, (depth, planes) in enumerate(zip(layers, widths, strict=True)):
             block_attn = attention.block_layer(index + 1)
+            conv_layer = attention.conv_layer(map_side(input_size, reductions[index]))
+            if conv_layer is not None:
+                block_options["conv_layer"] = conv_layer
             blocks = []
             for i in range(depth):
                 stride = 2 if index > 0 and i == 0 else 1
@@ -265,10 +293,10 @@ class ResNet(StagedNet):
             name,
             in_chans,
             num_classes,
-            nn.Sequential(*stem_layers),
+            stem_layers,
             stages,
             channels,
             attention,
-            reductions=[(4 if stem == "imagenet" else 1) * 2**i for i in range(len(layers))],
+            reductions=reductions,
             head=bn_relu(inplanes) if block.pre_activation else None,
         )
