@@ -145,7 +145,7 @@ class Sided(ConvAttentionModule):
     def __init__(
         self, channels: int, out_channels: int, stride: int = 1, groups: int = 1, side: int = 0
     ) -> None:
-        super().__init__()
+        super().__init__(channels, out_channels, stride, groups)
         self.side, self.seen = side, None
         self.conv = nn.Conv2d(channels, out_channels, 3, stride, 1, groups=groups, bias=False)
 
