@@ -191,45 +191,6 @@ class PreActBottleneck(PreActivationBlock):
 
 
 Block = type[PostActivationBlock | PreActivationBlock]
-# The input side each stem is made for (ImageNet crops, CIFAR images): the default size for which
-# layers that depend on it (AA's relative-position tables) are built.
-STEM_INPUT_SIZE = {"imagenet": 224, "cifar": 32}
-BLOCK_DEFAULTS = {"groups": 1, "base_width": 64, "stride_in_1x1": False, "dropout": 0.0}
-
-
-def map_side(input_side: int, reduction: int) -> int:
-    """The side of a stage's map ``reduction`` times smaller than the input: every stride-2
-    layer here (convolution padded by k // 2, the stem's max-pool, ceil-mode pooling) gives
-    ceil(side / 2)."""
-    while reduction > 1:
-        input_side, reduction = -(-input_side // 2), reduction // 2
-    return input_side
-
-
-def _stem(kind: str, in_chans: int, width: int, pre_activation: bool) -> nn.Sequential:
-    """ImageNet: 7x7/2 conv-BN-ReLU, 3x3/2 max-pool; CIFAR: 3x3 conv (+ BN-ReLU unless the
-    blocks pre-activate)."""
-    if kind == "imagenet":
-        return nn.Sequential(
-            conv(in_chans, width, 7, 2), *bn_relu(width), nn.MaxPool2d(3, stride=2, padding=1)
-        )
-    return nn.Sequential(conv(in_chans, width, 3), *([] if pre_activation else bn_relu(width)))
-
-
-def _block_options(block: Block, name: str, given: dict, conv_placed: bool) -> dict:
-    """The options ``given`` that differ from the blocks' defaults, refused where the block does
-    not take them (a conv-placed module needs a block convolution to replace)."""
-    options = {k: v for k, v in given.items() if v != BLOCK_DEFAULTS[k]}
-    accepted = inspect.signature(block).parameters
-    if conv_placed and "conv_layer" not in accepted:
-        raise ValueError(
-            f"{name} has no block convolution that a conv-placed module can replace "
-            f"(its blocks are {block.__name__}; conv placement needs bottlenecks)"
-        )
-    for key in options:
-        if key not in accepted:
-            raise ValueError(f"{name}: {key} does not apply to its {block.__name__} blocks")
-    return options
 
 
 class ResNet(StagedNet):
@@ -270,10 +231,10 @@ class ResNet(StagedNet):
         given = dict(
             groups=groups, base_width=base_width, stride_in_1x1=stride_in_1x1, dropout=dropout
         )
-        block_options = _block_options(block, name, given, attention.conv_layer() is not None)
-        reductions = [(4 if stem == "imagenet" else 1) * 2**i for i in range(len(layers))]
+        block_options = _block_options(name, block, given, attention)
         stem_width = stem_width or widths[0]
-        stem_layers = _stem(stem, in_chans, stem_width, block.pre_activation)  # first: the RNG
+        stem_layers = _stem(stem, in_chans, stem_width, block.pre_activation)
+        reductions = [(4 if stem == "imagenet" else 1) * 2**i for i in range(len(layers))]
         inplanes, stages, channels = stem_width, [], []
         for index, (depth, planes) in enumerate(zip(layers, widths, strict=True)):
             block_attn = attention.block_layer(index + 1)
@@ -293,10 +254,53 @@ class ResNet(StagedNet):
             name,
             in_chans,
             num_classes,
-            stem_layers,
+            nn.Sequential(*stem_layers),
             stages,
             channels,
             attention,
             reductions=reductions,
             head=bn_relu(inplanes) if block.pre_activation else None,
         )
+
+
+_BLOCK_DEFAULTS = {"groups": 1, "base_width": 64, "stride_in_1x1": False, "dropout": 0.0}
+# The input side each stem is made for (ImageNet crops, CIFAR images): the default size for which
+# layers that depend on it (AA's relative-position tables) are built.
+STEM_INPUT_SIZE = {"imagenet": 224, "cifar": 32}
+
+
+def map_side(input_side: int, reduction: int) -> int:
+    """The side of a stage's map ``reduction`` times smaller than the input: every stride-2
+    layer here (convolution padded by k // 2, the stem's max-pool, ceil-mode pooling) gives
+    ceil(side / 2)."""
+    while reduction > 1:
+        input_side, reduction = -(-input_side // 2), reduction // 2
+    return input_side
+
+
+def _block_options(
+    name: str, block: Block, given: dict[str, object], attention: AttentionPlan
+) -> dict[str, object]:
+    """The options that differ from a plain block (a conv-placed module's factory, built per
+    stage, is added by the caller); an option the blocks do not take is an error that names it."""
+    options = {k: v for k, v in given.items() if v != _BLOCK_DEFAULTS[k]}
+    if attention.conv_layer() is not None:
+        options["conv_layer"] = None  # checked below; each stage's factory replaces it
+    accepted = inspect.signature(block).parameters
+    for key in options:
+        if key == "conv_layer" and key not in accepted:
+            raise ValueError(
+                f"{name} has no block convolution that a conv-placed module can replace "
+                f"(its blocks are {block.__name__}; conv placement needs bottlenecks)"
+            )
+        if key not in accepted:
+            raise ValueError(f"{name}: {key} does not apply to its {block.__name__} blocks")
+    return options
+
+
+def _stem(kind: str, in_chans: int, width: int, pre_activation: bool) -> list[nn.Module]:
+    """``imagenet``: 7x7/2 conv-BN-ReLU and 3x3/2 max-pool; ``cifar``: a 3x3 conv, with BN-ReLU
+    unless the blocks are pre-activated (they normalise their input themselves)."""
+    if kind == "imagenet":
+        return [conv(in_chans, width, 7, 2), *bn_relu(width), nn.MaxPool2d(3, stride=2, padding=1)]
+    return [conv(in_chans, width, 3)] + ([] if pre_activation else list(bn_relu(width)))
