@@ -91,5 +91,15 @@ def conv(
     return F.conv2d(x, weight, bias, stride=1, padding=padding, dilation=dilation, groups=groups)
 
 
+def avg_pool_ceil(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Mean over each s x s window, windows clipped at the border (ceil mode), by explicit loops."""
+    h, w = -(-x.shape[2] // s), -(-x.shape[3] // s)
+    out = x.new_zeros(*x.shape[:2], h, w)
+    for i in range(h):
+        for j in range(w):
+            out[:, :, i, j] = x[:, :, i * s : i * s + s, j * s : j * s + s].mean((2, 3))
+    return out
+
+
 def assert_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
     torch.testing.assert_close(actual, expected, rtol=1e-6, atol=1e-8)

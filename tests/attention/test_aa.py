@@ -2,31 +2,23 @@
 et al. 2019, Eq. 1-4), written here with explicit loops over position pairs and an explicit
 softmax, in float64."""
 
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.attention.reference import assert_close, conv1x1, randn, randomize
+from tests.attention.reference import assert_close, avg_pool_ceil, conv1x1, randn, randomize
 from torch.utils.flop_counter import FlopCounterMode
 
 import attnzoo.attention.aa  # noqa: F401  (registers "aa")
 from attnzoo import build_attention
 from attnzoo.attention.aa import AA
 from attnzoo.benchmarks.complexity import CUSTOM_FLOPS
-from attnzoo.models import count_params, create_model
-from attnzoo.models.resnet import Bottleneck
+from attnzoo.models import count_params, create_model, plan_attention
+from attnzoo.models.resnet import Bottleneck, ResNet
 
 C = 16
 SMALL = dict(heads=2, dk=0.5, dv=0.5, min_key_dims=0, max_size=8)  # dkh = dvh = 4 at 16 channels
-
-
-def avg_pool_ceil(x, s):
-    """Mean over each s x s window, windows clipped at the border (ceil mode)."""
-    h, w = -(-x.shape[2] // s), -(-x.shape[3] // s)
-    out = x.new_zeros(*x.shape[:2], h, w)
-    for i in range(h):
-        for j in range(w):
-            out[:, :, i, j] = x[:, :, i * s : i * s + s, j * s : j * s + s].mean((2, 3))
-    return out
 
 
 def softmax(z):
@@ -140,19 +132,74 @@ def test_resnet_param_counts_against_the_paper():
     """AA-ResNet-50 / -101: 25.8M / 45.4M (AA paper Table 2; BA2M Table V prints 25.80, 45.40).
 
     The paper augments the last three stages (min_width=128) and sizes each layer's relative
-    tables for its map at 224 (28, 14, 7); ours are sized for max_size=56 in every layer, +41K
-    parameters in ResNet-50. With the paper's sizes the closed form gives 25.81M and 45.39M.
+    tables for its map at 224 (56, 28, 14, 7), as create_model does by default: 25.814M and
+    45.391M, within the AA paper's one decimal. A max_size the user gives wins: 56 in every layer
+    adds 41K parameters to ResNet-50 (25.855M).
     """
     layers = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
     base = {50: 25_557_032, 101: 44_549_160}
     for depth, published in [(50, 25.80e6), (101, 45.40e6)]:
         model = create_model(f"resnet{depth}", attention=("aa", {"min_width": 128}))
-        extra = resnet_aa_params(layers[depth], (56,) * 4, min_width=128)
-        assert count_params(model) == base[depth] + extra
         paper = base[depth] + resnet_aa_params(layers[depth], (56, 28, 14, 7), min_width=128)
+        assert count_params(model) == paper
         assert abs(paper - published) < 0.015e6, paper
     everywhere = create_model("resnet50", attention="aa")  # our default: all four stages
-    assert count_params(everywhere) == base[50] + resnet_aa_params(layers[50], (56,) * 4)
+    assert count_params(everywhere) == base[50] + resnet_aa_params(layers[50], (56, 28, 14, 7))
+    fixed = create_model("resnet50", attention="aa", min_width=128, max_size=56)
+    extra = resnet_aa_params(layers[50], (56,) * 4, min_width=128)
+    assert count_params(fixed) == base[50] + extra == 25_854_752
+
+
+def aa_layers(module):
+    return [m for m in module.modules() if isinstance(m, AA)]
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "sides"),
+    [
+        ("resnet50", {}, (56, 28, 14, 7)),  # the paper's maps at 224
+        ("resnet50", {"input_size": 256}, (64, 32, 16, 8)),
+        ("resnet50", {"input_size": 100, "stride_in_1x1": True}, (25, 13, 7, 4)),  # ceil(s / 2)
+        ("resnet50_cifar", {}, (32, 16, 8, 4)),
+    ],
+)
+def test_tables_are_sized_for_each_layers_map(name, options, sides):
+    """Each layer's tables have 2 side - 1 entries for the side of its map at the input size the
+    model is built for: 2 x 7 - 1 = 13 in ResNet-50's stage 4 at 224."""
+    model = create_model(name, attention="aa", **options)
+    for stage, side in zip(model.stages, sides, strict=True):
+        layers = aa_layers(stage)
+        assert layers and all(m.max_size == side for m in layers)
+        assert all(m.rel_h.shape[0] == m.rel_w.shape[0] == 2 * side - 1 for m in layers)
+
+
+def test_a_given_max_size_wins():
+    for attention in [("aa", {"max_size": 60}), partial(AA, max_size=60)]:
+        model = create_model("resnet50", attention=attention)
+        assert {m.max_size for m in aa_layers(model)} == {60}
+
+
+@pytest.mark.parametrize("block", [0, 1], ids=["strided-14-to-7", "7x7"])
+def test_stage4_layer_of_resnet50_matches_formula(block):
+    """The paper's smallest tables (13 entries), in ResNet-50's stage 4 at 224, against the
+    reference: the strided first block pools 14x14 to 7x7, the others see 7x7."""
+    layer = create_model("resnet50", attention="aa", min_width=128).stages[3][block].residual[3]
+    m = randomize(layer, seed=6)
+    assert m.max_size == 7 and m.rel_w.shape == (13, 20) and m.dv == 48
+    side = 7 * m.stride
+    x = randn(1, m.channels, side, side, seed=7)
+    assert_close(m(x), aa_reference(x, m, m.stride))
+
+
+def test_an_input_larger_than_built_for_is_refused():
+    """A layer sized for a 32x32 map has no embedding for the offsets of a 40x40 one: the error
+    names input_size, with which the model takes 40x40."""
+    tiny = partial(ResNet, Bottleneck, (1, 1, 1), (16, 32, 64), stem="cifar", name="tiny")
+    x = torch.randn(1, 3, 40, 40)
+    with torch.no_grad():
+        with pytest.raises(ValueError, match=r"max_size=32; got 40x40.*input_size=N"):
+            tiny(attention=plan_attention("aa")).eval()(x)
+        assert tiny(attention=plan_attention("aa"), input_size=40).eval()(x).shape == (1, 1000)
 
 
 def test_resnet50_replaces_every_bottleneck_conv_and_trains():

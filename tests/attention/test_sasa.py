@@ -5,7 +5,7 @@ loops, in float64."""
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.attention.reference import assert_close, randn, randomize
+from tests.attention.reference import assert_close, avg_pool_ceil, randn, randomize
 from torch.utils.flop_counter import FlopCounterMode
 
 import attnzoo.attention.sasa  # noqa: F401  (registers "sasa")
@@ -15,16 +15,6 @@ from attnzoo.models import count_params, create_model
 from attnzoo.models.resnet import Bottleneck
 
 C = 16
-
-
-def avg_pool_ceil(x, s):
-    """Mean over each s x s window, windows clipped at the border (ceil mode)."""
-    h, w = -(-x.shape[2] // s), -(-x.shape[3] // s)
-    out = x.new_zeros(*x.shape[:2], h, w)
-    for i in range(h):
-        for j in range(w):
-            out[:, :, i, j] = x[:, :, i * s : i * s + s, j * s : j * s + s].mean((2, 3))
-    return out
 
 
 def sasa_reference(x, m):

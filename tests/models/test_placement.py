@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from attnzoo.attention import BA2M, BAM, SE
+from attnzoo.attention import BA2M, BAM, SE, ConvAttentionModule
 from attnzoo.models import create_model
 
 
@@ -135,3 +135,48 @@ def test_a_name_and_a_placement_word_are_a_pair_not_two_modules():
     assert all(isinstance(b.attn, BA2M) for b in blocks(model))
     with pytest.raises(ValueError, match="unknown placement 'blok'"):
         create_model("resnet20", attention=[("ba2m", "blok")])
+
+
+class Sided(ConvAttentionModule):
+    """A 3x3 convolution that keeps the map side it is told through the feature_size hook."""
+
+    feature_size_option = "side"
+
+    def __init__(
+        self, channels: int, out_channels: int, stride: int = 1, groups: int = 1, side: int = 0
+    ) -> None:
+        super().__init__(channels, out_channels, stride, groups)
+        self.side, self.seen = side, None
+        self.conv = nn.Conv2d(channels, out_channels, 3, stride, 1, groups=groups, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        self.seen = y.shape[-1]
+        return y
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "size", "sides"),
+    [
+        ("resnet50", {}, 224, (56, 28, 14, 7)),
+        ("resnet50", {"input_size": 100}, 100, (25, 13, 7, 4)),  # odd sides round up
+        ("resnet50", {"input_size": 99, "stride_in_1x1": True}, 99, (25, 13, 7, 4)),
+        ("resnet83", {}, 32, (32, 16, 8)),
+        ("resnet83", {"input_size": 20}, 20, (20, 10, 5)),
+    ],
+)
+def test_conv_modules_are_told_the_side_of_their_map(name, options, size, sides):
+    """The side told at construction is the side each module then sees at that input size."""
+    model = create_model(name, attention=Sided, **options).eval()
+    told = [[m.side for m in stage.modules() if isinstance(m, Sided)] for stage in model.stages]
+    assert [set(t) for t in told] == [{s} for s in sides]
+    with torch.no_grad():
+        model(torch.randn(1, 3, size, size))
+    assert [m.seen for m in model.modules() if isinstance(m, Sided)] == [s for t in told for s in t]
+
+
+def test_a_given_feature_size_option_wins():
+    model = create_model("resnet50", attention=Sided, side=9)
+    assert {m.side for m in model.modules() if isinstance(m, Sided)} == {9}
+    with pytest.raises(ValueError, match="input_size must be a positive int"):
+        create_model("resnet50", attention=Sided, input_size=0)

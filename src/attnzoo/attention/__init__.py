@@ -8,7 +8,7 @@ in the repository collects them: every module's formula, options, default placem
 from .aa import AA
 from .ba2m import BA2M
 from .bam import BAM
-from .base import AttentionModule
+from .base import AttentionModule, ConvAttentionModule
 from .cbam import CBAM
 from .eca import ECA
 from .gc import GC
@@ -45,6 +45,7 @@ __all__ = [
     "SPEM",
     "SRM",
     "AttentionModule",
+    "ConvAttentionModule",
     "attention_options",
     "aux_loss",
     "build_attention",

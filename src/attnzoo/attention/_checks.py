@@ -24,12 +24,25 @@ def conv_out_channels(
     module: str, channels: int, out_channels: int | None, stride: int, groups: int
 ) -> int:
     """The convention of modules in place of a convolution (``"conv"`` placement): check the
-    convolution arguments and return the output width (``channels`` when not given)."""
+    convolution arguments (``groups`` dividing both widths) and return the output width
+    (``channels`` when not given)."""
     out = channels if out_channels is None else out_channels
-    for option, value in (("out_channels", out), ("stride", stride), ("groups", groups)):
+    for option, value in (("out_channels", out), ("stride", stride)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{module}: {option} must be a positive int, got {value!r}")
+    check_groups(module, "groups", groups, channels, out)
     return out
+
+
+def check_groups(module: str, option: str, groups: int, in_channels: int, out_channels: int):
+    """Require ``groups`` to be a positive int dividing both widths of a grouped convolution."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{module}: {option} must be a positive int, got {groups!r}")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"{module}: {option}={groups} must divide both the input ({in_channels}) and output "
+            f"({out_channels}) channels"
+        )
 
 
 def check_feature_map(module: str, x: torch.Tensor, channels: int) -> None:

@@ -21,10 +21,15 @@ that): ``min_width=128`` gives that layout; the default ``min_width=0`` augments
 
 Where we differ from, or add to, the paper, and why:
 
-* Relative embeddings: the paper sizes them 2W - 1 and 2H - 1 for the one feature-map size it
-  knows. Here they have 2 * max_size - 1 entries and the central 2W - 1 (2H - 1) are used, so one
-  layer takes any size up to ``max_size`` (default 56, ResNet's largest stage at 224); at the
-  paper's size the logits are the same, and larger inputs are refused with a clear error.
+* Relative embeddings: the paper sizes them 2W - 1 and 2H - 1 for the one map a layer sees.
+  Here a layer has 2 * max_size - 1 entries per axis and uses the central 2W - 1 (2H - 1), so it
+  takes any map up to max_size x max_size, with the logits of a layer sized for that map. In a
+  backbone, max_size is each layer's map side at the input size the model is built for (the
+  ``feature_size_option`` hook; a ResNet's ``input_size``, 224 by default: 56, 28, 14 and 7, the
+  paper's tables); built alone, it defaults to 56, ResNet's largest map at 224. A larger map is
+  refused with an error that names the fix (``input_size``, or ``max_size``): the tables have no
+  entry for its longer offsets, and clipping or interpolating them would be neither the paper's
+  model nor the one trained.
 * Stride: the appendix code has none. With ``stride`` > 1 the convolution is strided and the
   attention runs on the 2x2 average-pooled input (ceil mode, so its size is the convolution's),
   as at the 28/14/7 sizes the paper names; some ports (titu1994's Keras) subsample with a strided
@@ -44,8 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_feature_map, check_positive, conv_out_channels
-from .base import AttentionModule
+from ._checks import check_feature_map, check_positive
+from .base import ConvAttentionModule
 from .registry import register_attention
 
 
@@ -55,9 +60,10 @@ def _units(fraction: float, channels: int, unit: int) -> int:
 
 
 @register_attention("aa")
-class AA(AttentionModule):
-    placements = ("conv",)
-    default_placement = "conv"
+class AA(ConvAttentionModule):
+    """conv3x3 and multi-head attention with relative logits, concatenated (module docstring)."""
+
+    feature_size_option = "max_size"  # the relative tables are sized for the layer's map
 
     def __init__(
         self,
@@ -73,16 +79,13 @@ class AA(AttentionModule):
         min_width: int = 0,
         relative: bool = True,
     ) -> None:
-        super().__init__()
-        out = conv_out_channels("AA", channels, out_channels, stride, groups)
+        super().__init__(channels, out_channels, stride, groups)
+        out = self.out_channels
         for option, value in (("heads", heads), ("max_size", max_size)):
             check_positive("AA", option, value)
         if not (0 <= dv <= 1 and dk >= 0 and min_key_dims >= 0):
             raise ValueError(f"AA: need 0 <= dv <= 1, dk >= 0, min_key_dims >= 0; got {dv}, {dk}")
-        self.channels, self.out_channels, self.stride = channels, out, stride
         self.heads, self.max_size, self.relative = heads, max_size, relative
-        if channels % groups or out % groups:
-            raise ValueError(f"AA: groups={groups} must divide {channels} and {out} channels")
         unit = math.lcm(heads, groups)
         self.dv = 0 if dv == 0 or out < min_width else max(_units(dv, out, unit), 1) * unit
         self.dk = heads * max(_units(dk, out, heads), min_key_dims) if self.dv else 0
@@ -121,7 +124,8 @@ class AA(AttentionModule):
         if self.relative and max(h, w) > self.max_size:
             raise ValueError(
                 f"AA: relative embeddings were built for maps up to max_size={self.max_size}; "
-                f"got {h}x{w}. Build the layer with a larger max_size."
+                f"got {h}x{w}. Build the layer with a larger max_size (in a backbone: "
+                f"create_model(..., input_size=N) for inputs up to N x N)."
             )
         q, k, v = self.qkv(x).split([self.dk, self.dk, self.dv], 1)
         # (N, heads * d, H, W) -> (N, heads, HW, d): tokens are positions.

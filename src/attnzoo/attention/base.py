@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ._checks import conv_out_channels
+
 # Where a module can go in a backbone (see attnzoo.models.placement for what each means).
 PLACEMENTS = ("block", "stage", "conv")
 # Which stages a module goes in by default: every one, every one but the first / the last.
@@ -39,7 +41,11 @@ class AttentionModule(nn.Module):
       stage numbers; at another placement it goes in all stages unless ``stages`` is given;
     * ``placements`` (``("block", "stage")``): the placements the module can take;
     * ``ends_with_bn_relu`` (False): for ``"conv"`` modules, whether the output is already
-      normalised and activated, so a bottleneck adds no BN-ReLU after it.
+      normalised and activated, so a bottleneck adds no BN-ReLU after it;
+    * ``feature_size_option`` (None): for ``"conv"`` modules whose parameters depend on the size
+      of the map they see (AA's relative-position tables), the name of the option that takes the
+      side of that map; a backbone passes each layer's side at the input size the model is built
+      for (224 for ImageNet backbones, 32 for CIFAR ones), unless the user gave that option.
 
     Instance-level hooks (methods, since the answer can depend on options and parameters):
 
@@ -52,6 +58,7 @@ class AttentionModule(nn.Module):
     default_stages: ClassVar[str | tuple[int, ...]] = "all"
     placements: ClassVar[tuple[str, ...]] = ("block", "stage")
     ends_with_bn_relu: ClassVar[bool] = False
+    feature_size_option: ClassVar[str | None] = None
 
     def aux_loss(self) -> torch.Tensor | None:
         """A scalar added to the training loss, or None when the module has none."""
@@ -60,6 +67,24 @@ class AttentionModule(nn.Module):
     def identity_at_inference(self) -> bool:
         """Whether the eval-mode forward returns its input unchanged."""
         return False
+
+
+class ConvAttentionModule(AttentionModule):
+    """Base class of modules in place of a convolution (``"conv"`` placement only), built as
+    ``cls(in_channels, out_channels=..., stride=..., groups=..., **options)``: SK, AA, SASA.
+
+    Its constructor checks those four arguments (``out_channels`` None: ``channels``; ``groups``
+    dividing both widths) and keeps them as attributes, errors naming the subclass.
+    """
+
+    placements: ClassVar[tuple[str, ...]] = ("conv",)
+    default_placement: ClassVar[str] = "conv"
+
+    def __init__(self, channels: int, out_channels: int | None, stride: int, groups: int) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.out_channels = conv_out_channels(name, channels, out_channels, stride, groups)
+        self.channels, self.stride, self.groups = channels, stride, groups
 
 
 AttentionFactory = type[nn.Module] | functools.partial

@@ -32,15 +32,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_feature_map, check_positive, conv_out_channels
-from .base import AttentionModule
+from ._checks import check_feature_map, check_positive
+from .base import ConvAttentionModule
 from .registry import register_attention
 
 
 @register_attention("sasa")
-class SASA(AttentionModule):
-    placements = ("conv",)
-    default_placement = "conv"
+class SASA(ConvAttentionModule):
+    """k x k local self-attention in place of a convolution (see the module docstring)."""
 
     def __init__(
         self,
@@ -52,8 +51,8 @@ class SASA(AttentionModule):
         heads: int = 8,
         scaled: bool = True,
     ) -> None:
-        super().__init__()
-        out = conv_out_channels("SASA", channels, out_channels, stride, groups)
+        super().__init__(channels, out_channels, stride, groups)
+        out = self.out_channels
         check_positive("SASA", "heads", heads)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"SASA: kernel_size must be a positive odd int, got {kernel_size!r}")
@@ -62,9 +61,6 @@ class SASA(AttentionModule):
                 f"SASA: out_channels={out} must split into {heads} heads of an even number of "
                 "channels (half for row offsets, half for column offsets)"
             )
-        if channels % groups or out % groups:
-            raise ValueError(f"SASA: groups={groups} must divide {channels} and {out} channels")
-        self.channels, self.out_channels, self.stride = channels, out, stride
         self.kernel_size, self.heads, self.scaled = kernel_size, heads, scaled
         self.q, self.k, self.v = (
             nn.Conv2d(channels, out, 1, groups=groups, bias=False) for _ in range(3)

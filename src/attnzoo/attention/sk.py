@@ -36,21 +36,11 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_feature_map, check_positive, check_train_batch, conv_out_channels
-from .base import AttentionModule
+from ._checks import check_feature_map, check_groups, check_positive, check_train_batch
+from .base import ConvAttentionModule
 from .registry import register_attention
 
 SK_PAPER_GROUPS = 32  # the cardinality G of SKNet's paths
-
-
-def _divides(name: str, groups: int, in_channels: int, out_channels: int) -> None:
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"SK: {name} must be a positive int, got {groups!r}")
-    if in_channels % groups or out_channels % groups:
-        raise ValueError(
-            f"SK: {name}={groups} must divide both the input ({in_channels}) and output "
-            f"({out_channels}) channels"
-        )
 
 
 def _path(cin: int, cout: int, stride: int, dilation: int, groups: int) -> nn.Sequential:
@@ -63,7 +53,7 @@ def _path(cin: int, cout: int, stride: int, dilation: int, groups: int) -> nn.Se
 
 
 @register_attention("sk")
-class SK(AttentionModule):
+class SK(ConvAttentionModule):
     """M convolution paths (``paths``) mixed per channel by a softmax over the paths.
 
     ``groups``: the first path's groups (the block's). ``path_groups``: the other paths' groups
@@ -71,8 +61,6 @@ class SK(AttentionModule):
     d = max(C // r, L). ``dilated``: path m is dilated m times, else all paths are plain 3x3.
     """
 
-    placements = ("conv",)
-    default_placement = "conv"
     ends_with_bn_relu = True  # each path ends in BN-ReLU: a bottleneck adds none after it
 
     def __init__(
@@ -87,8 +75,8 @@ class SK(AttentionModule):
         path_groups: int | None = None,
         dilated: bool = True,
     ) -> None:
-        super().__init__()
-        out_channels = conv_out_channels("SK", channels, out_channels, stride, groups)
+        super().__init__(channels, out_channels, stride, groups)
+        out_channels = self.out_channels
         if isinstance(paths, bool) or not isinstance(paths, int) or paths < 2:
             raise ValueError(
                 f"SK: paths must be an int >= 2 (kernels to select from), got {paths!r}"
@@ -97,9 +85,8 @@ class SK(AttentionModule):
         check_positive("SK", "min_channels", min_channels)
         if path_groups is None:
             path_groups = math.gcd(SK_PAPER_GROUPS, channels, out_channels)
-        _divides("groups", groups, channels, out_channels)
-        _divides("path_groups", path_groups, channels, out_channels)
-        self.in_channels, self.out_channels, self.num_paths = channels, out_channels, paths
+        check_groups("SK", "path_groups", path_groups, channels, out_channels)
+        self.num_paths = paths
         self.paths = nn.ModuleList(
             _path(
                 channels,
@@ -116,7 +103,7 @@ class SK(AttentionModule):
         self.fc2 = nn.Conv2d(hidden, paths * out_channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_feature_map("SK", x, self.in_channels)
+        check_feature_map("SK", x, self.channels)
         check_train_batch(
             "SK", x, self.training, "it batch-normalises one pooled vector per sample"
         )

@@ -11,7 +11,9 @@ options)`` or ``(module, placement)`` pair. Three placements exist:
   XIII counts ResNet-50's four stages, e.g. ``stages=(2, 4)``;
 * ``"conv"``: in place of each block's 3x3 convolution, for modules that are convolutions
   themselves (selective kernels, attention-augmented and self-attention convolutions). Such a
-  class is built as ``cls(in_channels, out_channels=..., stride=..., groups=..., **options)``.
+  class is built as ``cls(in_channels, out_channels=..., stride=..., groups=..., **options)``,
+  and told the side of the map it sees where its ``feature_size_option`` hook names an option
+  (AA's relative-position tables, sized per layer as its paper).
 
 Without a placement a module goes where its class declares (the hooks of
 :class:`~attnzoo.attention.base.AttentionModule`: ``default_placement``, ``default_stages``,
@@ -78,6 +80,16 @@ class AttentionEntry:
         except ValueError as error:
             raise ValueError(f"{self.name} at {channels} channels: {error}") from error
 
+    def given_options(self) -> dict[str, Any]:
+        """The options the user set: those given with the module and those bound in its
+        ``functools.partial`` (the outer partial's win, as calling it does)."""
+        bound: dict[str, Any] = {}
+        factory = self.factory
+        while isinstance(factory, partial):
+            bound = {**factory.keywords, **bound}
+            factory = factory.func
+        return {**bound, **self.options}
+
     def in_stage(self, number: int, num_stages: int | None = None) -> bool:
         """Whether stage ``number`` (1-based) of ``num_stages`` is among the entry's stages."""
         if isinstance(self.stages, tuple):
@@ -114,8 +126,13 @@ class AttentionPlan:
         chosen = [e for e in self.entries if e.placement == "block" and e.in_stage(number)]
         return lambda channels: _layer(chosen, channels)
 
-    def conv_layer(self) -> ConvFactory | None:
-        """Factory for the module replacing each block's 3x3 convolution, or None to keep it."""
+    def conv_layer(self, feature_size: int | None = None) -> ConvFactory | None:
+        """Factory for the module replacing each block's 3x3 convolution, or None to keep it.
+
+        ``feature_size``: the side of the map the module sees (its output's, at the input size
+        the backbone is built for); it goes to the option the class names in its
+        ``feature_size_option`` hook, unless the user gave that option.
+        """
         chosen = [e for e in self.entries if e.placement == "conv"]
         if not chosen:
             return None
@@ -124,8 +141,12 @@ class AttentionPlan:
                 f"only one module can replace a block's convolution; got {[e.name for e in chosen]}"
             )
         entry = chosen[0]
+        option = hooks(entry.factory).feature_size_option
+        sized = {}
+        if option and feature_size is not None and option not in entry.given_options():
+            sized[option] = feature_size
         return lambda cin, cout, stride, groups: entry.build(
-            cin, out_channels=cout, stride=stride, groups=groups
+            cin, out_channels=cout, stride=stride, groups=groups, **sized
         )
 
     def check_conv_placed(self, model: nn.Module, name: str) -> None:

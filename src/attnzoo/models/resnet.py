@@ -200,6 +200,9 @@ class ResNet(StagedNet):
     ``stem`` is ``"imagenet"`` (7x7/2 conv-BN-ReLU, 3x3/2 max-pool) or ``"cifar"`` (3x3 conv,
     followed by BN-ReLU for post-activation blocks only). ``groups``, ``base_width`` (ResNeXt),
     ``stride_in_1x1`` (ResNet v1) and ``dropout`` (WRN) go to the blocks that have them.
+    ``input_size``: the input side the model is built for (default 224 for the ImageNet stem, 32
+    for the CIFAR one); a module in place of the block convolutions that depends on its map's
+    size (AA) is built for each stage's map at that size, and larger inputs are refused.
     """
 
     def __init__(
@@ -219,17 +222,25 @@ class ResNet(StagedNet):
         base_width: int = 64,
         stride_in_1x1: bool = False,
         dropout: float = 0.0,
+        input_size: int | None = None,
     ) -> None:
         attention = attention or AttentionPlan()
+        input_size = STEM_INPUT_SIZE[stem] if input_size is None else input_size
+        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+            raise ValueError(f"{name}: input_size must be a positive int, got {input_size!r}")
         given = dict(
             groups=groups, base_width=base_width, stride_in_1x1=stride_in_1x1, dropout=dropout
         )
         block_options = _block_options(name, block, given, attention)
         stem_width = stem_width or widths[0]
         stem_layers = _stem(stem, in_chans, stem_width, block.pre_activation)
+        reductions = [(4 if stem == "imagenet" else 1) * 2**i for i in range(len(layers))]
         inplanes, stages, channels = stem_width, [], []
         for index, (depth, planes) in enumerate(zip(layers, widths, strict=True)):
             block_attn = attention.block_layer(index + 1)
+            conv_layer = attention.conv_layer(map_side(input_size, reductions[index]))
+            if conv_layer is not None:
+                block_options["conv_layer"] = conv_layer
             blocks = []
             for i in range(depth):
                 stride = 2 if index > 0 and i == 0 else 1
@@ -247,23 +258,34 @@ class ResNet(StagedNet):
             stages,
             channels,
             attention,
-            reductions=[(4 if stem == "imagenet" else 1) * 2**i for i in range(len(layers))],
+            reductions=reductions,
             head=bn_relu(inplanes) if block.pre_activation else None,
         )
 
 
 _BLOCK_DEFAULTS = {"groups": 1, "base_width": 64, "stride_in_1x1": False, "dropout": 0.0}
+# The input side each stem is made for (ImageNet crops, CIFAR images): the default size for which
+# layers that depend on it (AA's relative-position tables) are built.
+STEM_INPUT_SIZE = {"imagenet": 224, "cifar": 32}
+
+
+def map_side(input_side: int, reduction: int) -> int:
+    """The side of a stage's map ``reduction`` times smaller than the input: every stride-2
+    layer here (convolution padded by k // 2, the stem's max-pool, ceil-mode pooling) gives
+    ceil(side / 2)."""
+    while reduction > 1:
+        input_side, reduction = -(-input_side // 2), reduction // 2
+    return input_side
 
 
 def _block_options(
     name: str, block: Block, given: dict[str, object], attention: AttentionPlan
 ) -> dict[str, object]:
-    """The options that differ from a plain block, and the conv-placed module's factory; an
-    option the blocks do not take is an error that names it."""
+    """The options that differ from a plain block (a conv-placed module's factory, built per
+    stage, is added by the caller); an option the blocks do not take is an error that names it."""
     options = {k: v for k, v in given.items() if v != _BLOCK_DEFAULTS[k]}
-    conv_layer = attention.conv_layer()
-    if conv_layer is not None:
-        options["conv_layer"] = conv_layer
+    if attention.conv_layer() is not None:
+        options["conv_layer"] = None  # checked below; each stage's factory replaces it
     accepted = inspect.signature(block).parameters
     for key in options:
         if key == "conv_layer" and key not in accepted:
