@@ -22,5 +22,15 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread, for tests of tiny tensors: on a shared 2-core machine thread start-up
+    and spinning dominate their run time."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def tiny_cifar10(tmp_path: Path) -> Path:
     return write_cifar10(tmp_path)

@@ -132,3 +132,29 @@ def test_the_checks_can_fail():
     ]
     with pytest.raises(ValueError, match="not one of the layers"):
         rank("attnzoo.newlayer.thing")
+
+
+MAX_FUNCTION_LINES = 60  # one screen; ruff's C901 and PLR0915 guard complexity and statements
+
+
+def long_functions(path: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """``file:line name (N lines)`` for each function or method of ``path`` longer than ``limit``
+    lines, its decorators and docstring included."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            lines = node.end_lineno - start + 1
+            if lines > limit:
+                found.append(f"{path.name}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_is_longer_than_a_screen():
+    assert [f for path in modules().values() for f in long_functions(path)] == []
+
+
+def test_long_functions_are_found(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "m.py").write_text(f"def short():\n    pass\n\n\ndef long():\n{body}\n")
+    assert long_functions(tmp_path / "m.py") == [f"m.py:5 long ({MAX_FUNCTION_LINES + 1} lines)"]

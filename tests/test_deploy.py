@@ -11,14 +11,7 @@ from attnzoo.attention.se import SE
 from attnzoo.benchmarks import complexity
 from attnzoo.models import count_params
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models: one intra-op thread is faster on a shared machine than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models
 
 
 def count(model: nn.Module, kind: type[nn.Module]) -> int:

@@ -1,13 +1,8 @@
-"""The attention tests use tiny tensors: one intra-op thread avoids thread start-up and spinning,
-which dominate their run time on a shared 2-core machine."""
+"""The attention tests use tiny tensors: they run on one intra-op thread (``one_thread``)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(threads)

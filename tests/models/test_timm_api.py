@@ -86,7 +86,7 @@ def test_pretrained_says_what_it_cannot_do(trained, tmp_path):
     _, run_dir = trained
     with pytest.raises(ValueError, match="distributes no pretrained weights"):
         create_model("resnet20", pretrained=True)
-    with pytest.raises(FileNotFoundError, match="no such run directory or file"):
+    with pytest.raises(FileNotFoundError, match=r"pretrained=.*: no run directory or checkpoint"):
         create_model("resnet20", pretrained=tmp_path / "none")
     with pytest.raises(ValueError, match=r"does not fit this model: missing .*unexpected"):
         create_model("resnet20", pretrained=run_dir)  # trained with SE

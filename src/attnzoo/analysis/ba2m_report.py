@@ -18,6 +18,7 @@ import io
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,37 @@ def inspect_run(
     if not 1 <= images <= index.shape[1]:
         raise ValueError(f"images must be in [1, {index.shape[1]}] (one batch), got {images}")
 
+    run = _correlate(snapshots, first, dataset, index, modules)
+    out_dir = Path(out_dir)
+    atomic_write_text(out_dir / "samples.csv", run.samples)
+    atomic_write_text(out_dir / "correlation.csv", _csv(run.rows))
+    write_json(out_dir / "correlation.json", {
+        "run": str(run_dir), "data": data or first.config.data, "split": "train",
+        "per_class": per_class, "images": index.numel(), "batch_size": index.shape[1],
+        "seed": seed, "rows": run.rows,
+    })  # fmt: skip
+    plot_correlations(run.rows, run.last, out_dir / "weights_vs_loss.png")
+    _plot_maps(run, dataset, index[0], images, out_dir / "sar_maps.png")
+    return run.rows
+
+
+@dataclass
+class _Correlated:
+    rows: list[dict[str, Any]]  # one per (epoch, module)
+    samples: str  # samples.csv
+    last: list[dict[str, Any]]  # the final epoch's sample rows, which are plotted
+    trained: Trained  # the final epoch's network
+    weights: dict[str, torch.Tensor]  # and its weights, per module
+
+
+def _correlate(
+    snapshots: list[Path],
+    first: Trained,
+    dataset: Any,
+    index: torch.Tensor,
+    modules: dict[str, Any],
+) -> _Correlated:
+    """Each distinct epoch's weights against the samples' losses, over the fixed batches."""
     rows: list[dict[str, Any]] = []
     # Sample rows are written as they come: a long run has epochs x modules x images of them.
     samples = io.StringIO()
@@ -105,34 +137,32 @@ def inspect_run(
     for trained in _distinct_epochs(snapshots, first):
         batches = ((trained.normalize(dataset.images[i]), dataset.labels[i]) for i in index)
         weights, losses = weights_and_losses(trained.model, batches)
-        last = []  # this epoch's sample rows; the final epoch's are plotted
+        last = []
         for name, w in weights.items():
             rows.append(_correlation_row(trained.epoch, name, modules[name].channels, w, losses))
             last += _sample_rows(trained.epoch, name, index, dataset.labels, w, losses)
         sample_writer.writerows(last)
+    return _Correlated(rows, samples.getvalue(), last, trained, weights)
 
-    out_dir = Path(out_dir)
-    atomic_write_text(out_dir / "samples.csv", samples.getvalue())
-    atomic_write_text(out_dir / "correlation.csv", _csv(rows))
-    write_json(out_dir / "correlation.json", {
-        "run": str(run_dir), "data": data or first.config.data, "split": "train",
-        "per_class": per_class, "images": index.numel(), "batch_size": index.shape[1],
-        "seed": seed, "rows": rows,
-    })  # fmt: skip
-    plot_correlations(rows, last, out_dir / "weights_vs_loss.png")
-    # The maps are computed on the whole first batch (BatchNorm uses its statistics); a few of
-    # its images are shown, with the weights they got in it (the first entries of the epoch).
-    shown = index[0, :images]
-    maps = sar_maps(trained.model, trained.normalize(dataset.images[index[0]]))
+
+def _plot_maps(
+    run: _Correlated, dataset: Any, batch: torch.Tensor, images: int, path: Path
+) -> None:
+    """The SAR maps of the final epoch over a few images of the first batch.
+
+    The maps are computed on the whole batch (BatchNorm uses its statistics); a few of its
+    images are shown, with the weights they got in it (the first entries of the epoch).
+    """
+    trained, shown = run.trained, batch[:images]
+    maps = sar_maps(trained.model, trained.normalize(dataset.images[batch]))
     plot_sar_maps(
         dataset.images[shown],
         [dataset.classes[int(c)] for c in dataset.labels[shown]],
         {name: m[:images] for name, m in maps.items()},
-        {name: weights[name][:images].tolist() for name in maps},
+        {name: run.weights[name][:images].tolist() for name in maps},
         f"{trained.label}, epoch {trained.epoch}",
-        out_dir / "sar_maps.png",
+        path,
     )
-    return rows
 
 
 def _distinct_epochs(snapshots: list[Path], first: Trained) -> Iterator[Trained]:

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from torch import nn
 
+from ..models.pretrained import checkpoint_file
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .evaluate import model_from_checkpoint
-from .rundir import CHECKPOINT
-
-
-def checkpoint_file(run_dir_or_checkpoint: str | os.PathLike) -> Path:
-    """The checkpoint of a run directory, or the checkpoint file given."""
-    path = Path(run_dir_or_checkpoint)
-    if path.is_dir():
-        path = path / CHECKPOINT
-        if not path.is_file():
-            raise FileNotFoundError(f"no {CHECKPOINT} in {path.parent}: not a training run")
-    elif not path.is_file():
-        raise FileNotFoundError(f"no run directory or checkpoint at {path}")
-    return path
 
 
 def load_run(run_dir_or_checkpoint: str | os.PathLike) -> tuple[nn.Module, TrainConfig]:

@@ -11,7 +11,8 @@ import os
 import time
 from pathlib import Path
 
-CHECKPOINT = "checkpoint.safetensors"
+from ..models.pretrained import CHECKPOINT  # the models layer reads run directories too
+
 RUN_FILES = (CHECKPOINT, "checkpoint.prev.safetensors", "summary.json", "metrics.jsonl")
 
 

@@ -23,12 +23,15 @@ NOT_DISTRIBUTED = (
 )
 
 
-def _weights_file(pretrained: str | os.PathLike) -> Path:
-    path = Path(pretrained)
+def checkpoint_file(run_dir_or_checkpoint: str | os.PathLike) -> Path:
+    """The checkpoint of a run directory, or the checkpoint file given."""
+    path = Path(run_dir_or_checkpoint)
     if path.is_dir():
         path = path / CHECKPOINT
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained={str(pretrained)!r}: no such run directory or file")
+        if not path.is_file():
+            raise FileNotFoundError(f"no {CHECKPOINT} in {path.parent}: not a training run")
+    elif not path.is_file():
+        raise FileNotFoundError(f"no run directory or checkpoint at {path}")
     return path
 
 
@@ -36,7 +39,10 @@ def load_pretrained(model: nn.Module, pretrained: str | os.PathLike, classifier:
     """Load a trained run's weights into ``model``; ``classifier`` names its last layer."""
     if isinstance(pretrained, bool):
         raise ValueError(NOT_DISTRIBUTED)
-    path = _weights_file(pretrained)
+    try:
+        path = checkpoint_file(pretrained)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"pretrained={str(pretrained)!r}: {err}") from None
     try:
         tensors = load_file(path)
     except (SafetensorError, OSError) as err:

@@ -221,34 +221,12 @@ class ResNet(StagedNet):
         dropout: float = 0.0,
     ) -> None:
         attention = attention or AttentionPlan()
-        defaults = {"groups": 1, "base_width": 64, "stride_in_1x1": False, "dropout": 0.0}
         given = dict(
             groups=groups, base_width=base_width, stride_in_1x1=stride_in_1x1, dropout=dropout
         )
-        block_options = {k: v for k, v in given.items() if v != defaults[k]}
-        conv_layer = attention.conv_layer()
-        if conv_layer is not None:
-            block_options["conv_layer"] = conv_layer
-        accepted = inspect.signature(block).parameters
-        for key in block_options:
-            if key == "conv_layer" and key not in accepted:
-                raise ValueError(
-                    f"{name} has no block convolution that a conv-placed module can replace "
-                    f"(its blocks are {block.__name__}; conv placement needs bottlenecks)"
-                )
-            if key not in accepted:
-                raise ValueError(f"{name}: {key} does not apply to its {block.__name__} blocks")
+        block_options = _block_options(name, block, given, attention)
         stem_width = stem_width or widths[0]
-        if stem == "imagenet":
-            stem_layers = [
-                conv(in_chans, stem_width, 7, 2),
-                *bn_relu(stem_width),
-                nn.MaxPool2d(3, stride=2, padding=1),
-            ]
-        else:
-            stem_layers = [conv(in_chans, stem_width, 3)]
-            if not block.pre_activation:
-                stem_layers += bn_relu(stem_width)
+        stem_layers = _stem(stem, in_chans, stem_width, block.pre_activation)
         inplanes, stages, channels = stem_width, [], []
         for index, (depth, planes) in enumerate(zip(layers, widths, strict=True)):
             block_attn = attention.block_layer(index + 1)
@@ -272,3 +250,35 @@ class ResNet(StagedNet):
             reductions=[(4 if stem == "imagenet" else 1) * 2**i for i in range(len(layers))],
             head=bn_relu(inplanes) if block.pre_activation else None,
         )
+
+
+_BLOCK_DEFAULTS = {"groups": 1, "base_width": 64, "stride_in_1x1": False, "dropout": 0.0}
+
+
+def _block_options(
+    name: str, block: Block, given: dict[str, object], attention: AttentionPlan
+) -> dict[str, object]:
+    """The options that differ from a plain block, and the conv-placed module's factory; an
+    option the blocks do not take is an error that names it."""
+    options = {k: v for k, v in given.items() if v != _BLOCK_DEFAULTS[k]}
+    conv_layer = attention.conv_layer()
+    if conv_layer is not None:
+        options["conv_layer"] = conv_layer
+    accepted = inspect.signature(block).parameters
+    for key in options:
+        if key == "conv_layer" and key not in accepted:
+            raise ValueError(
+                f"{name} has no block convolution that a conv-placed module can replace "
+                f"(its blocks are {block.__name__}; conv placement needs bottlenecks)"
+            )
+        if key not in accepted:
+            raise ValueError(f"{name}: {key} does not apply to its {block.__name__} blocks")
+    return options
+
+
+def _stem(kind: str, in_chans: int, width: int, pre_activation: bool) -> list[nn.Module]:
+    """``imagenet``: 7x7/2 conv-BN-ReLU and 3x3/2 max-pool; ``cifar``: a 3x3 conv, with BN-ReLU
+    unless the blocks are pre-activated (they normalise their input themselves)."""
+    if kind == "imagenet":
+        return [conv(in_chans, width, 7, 2), *bn_relu(width), nn.MaxPool2d(3, stride=2, padding=1)]
+    return [conv(in_chans, width, 3)] + ([] if pre_activation else list(bn_relu(width)))
