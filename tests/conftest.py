@@ -12,8 +12,12 @@ from tests.fixtures import write_cifar10
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Keep decoded-dataset caches out of the user's home directory."""
+    """Keep decoded-dataset caches and downloads out of the user's home directory, and let no
+    test reach the internet: downloads go to a closed port on loopback unless a test serves them
+    (tests/data/test_download.py)."""
     monkeypatch.setenv("ATTNZOO_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "xdg-data"))
+    monkeypatch.setenv("ATTNZOO_DATA_MIRROR", "http://127.0.0.1:9/no-downloads-in-tests/")
     torch.set_num_threads(2)
 
 

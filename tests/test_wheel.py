@@ -51,6 +51,7 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     (own / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     env = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(root), "OMP_NUM_THREADS": "1"}
     env["ATTNZOO_DATA_DIR"] = str(BUNDLED_CIFAR10.parent)
+    env["ATTNZOO_DATA_MIRROR"] = "http://127.0.0.1:9/no-downloads-in-tests/"  # no internet here
     return python, env
 
 
@@ -86,7 +87,7 @@ def test_the_wheel_works_outside_the_clone(installed, tmp_path):
 
 def test_an_installed_wheel_has_no_clone_to_lean_on(installed):
     python, env = installed
-    code = "import attnzoo.data.registry as r; print([str(d) for d in r._data_dirs()])"
+    code = "import attnzoo.data.places as p; print([str(d) for d in p.data_dirs()])"
     dirs = run([str(python), "-c", code], Path(env["HOME"]), {**env, "ATTNZOO_DATA_DIR": ""})
     assert str(REPO) not in dirs
     assert os.sep + "attnzoo" in dirs  # the per-user directory

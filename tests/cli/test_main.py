@@ -69,9 +69,11 @@ def test_parse_options():
         (["compare", "/no/such/run"], "no summary.json in /no/such/run"),
     ],
 )
-def test_errors_are_one_clear_line(argv, message, capsys, tmp_path):
+def test_errors_are_one_clear_line(argv, message, capsys, tmp_path, tiny_cifar10):
     if argv[0] == "train":
         argv = [*argv, "--out-dir", str(tmp_path / "run"), "--quiet"]
+        if "--data" not in argv:  # a dataset at hand: the default, cifar10, would be downloaded
+            argv += ["--data", str(tiny_cifar10)]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

@@ -74,7 +74,7 @@ def test_loss_falls_on_real_images(tmp_path):
     config = TrainConfig(
         model="resnet20",
         attention=["ba2m"],
-        data="cifar10",
+        data="cifar10-jpeg",
         train_per_class=25,
         test_per_class=10,
         epochs=8,

@@ -63,6 +63,7 @@ def recalibrated_model(
     *,
     data: str | None = None,
     seed: int = 0,
+    download: bool = True,
 ) -> tuple[nn.Module, int]:
     """A checkpoint's network, with ``attention_options`` (e.g. BA2M's ``eval_mode``), its
     BatchNorm statistics re-estimated on the run's training images: the images it trained on (its
@@ -70,7 +71,7 @@ def recalibrated_model(
     shuffled order (``seed``). Returns the network and the number of images."""
     trained = load_trained(path)
     model = trained.model_with(attention_options or {})
-    train = trained.images(data, "train", trained.config.train_per_class)
+    train = trained.images(data, "train", trained.config.train_per_class, download)
     loader = BatchLoader(
         train, trained.config.batch_size, shuffle=True, drop_last=False, seed=seed,
         transform=EvalTransform(trained.mean, trained.std),
@@ -86,13 +87,15 @@ def evaluate_recalibrated(
     data: str | None = None,
     per_class: int | None = None,
     batch_size: int = 500,
+    download: bool = True,
 ) -> dict[str, Any]:
     """Test loss, top-1 and top-5 (%) of :func:`recalibrated_model`, the test split read as by
     ``attnzoo eval`` (the first ``per_class`` images of each class, or all, in file order)."""
-    model, seen = recalibrated_model(path, attention_options, data=data)
+    model, seen = recalibrated_model(path, attention_options, data=data, download=download)
     trained = load_trained(path)
     test = BatchLoader(
-        trained.images(data, "test", per_class), batch_size, shuffle=False, drop_last=False,
+        trained.images(data, "test", per_class, download), batch_size, shuffle=False,
+        drop_last=False,
         transform=EvalTransform(trained.mean, trained.std),
     )  # fmt: skip
     return {"checkpoint": str(path), **evaluate(model, test), "recalibrated_on": seen}

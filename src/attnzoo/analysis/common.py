@@ -59,10 +59,13 @@ class Trained:
     def label(self) -> str:
         return f"{self.config.model} + {spec_name(self.config.attention)}"
 
-    def images(self, data: str | None, split: str, per_class: int | None) -> ImageDataset:
-        """The first ``per_class`` images of each class of ``split``, from ``data`` or the run's."""
+    def images(
+        self, data: str | None, split: str, per_class: int | None, download: bool = True
+    ) -> ImageDataset:
+        """The first ``per_class`` images of each class of ``split``, from ``data`` or the run's
+        (``download``: a missing built-in dataset may be fetched)."""
         source = data or self.config.data
-        dataset = load_dataset(source, split, max_per_class=per_class)
+        dataset = load_dataset(source, split, download, max_per_class=per_class)
         if dataset.num_classes != self.num_classes:
             raise ValueError(
                 f"{source} has {dataset.num_classes} classes but {self.path} was trained on "

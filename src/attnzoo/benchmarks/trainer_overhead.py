@@ -116,7 +116,7 @@ def _trainer_round(config: TrainConfig) -> tuple[float, float]:
 def run_overhead(
     model: str = "resnet20",
     *,
-    data: str = "cifar10",
+    data: str = "cifar10-jpeg",
     batch_size: int = 128,
     train_per_class: int | None = None,
     test_per_class: int | None = None,

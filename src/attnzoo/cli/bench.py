@@ -98,7 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "trainer-overhead", help="one epoch of `attnzoo train` against a bare training loop"
     )
     overhead.add_argument("--models", default="resnet20", help="comma-separated backbones")
-    overhead.add_argument("--data", default="cifar10", help="dataset")
+    overhead.add_argument("--data", default="cifar10-jpeg", help="dataset")
     overhead.add_argument("--batch-size", type=int, default=128)
     overhead.add_argument("--train-per-class", type=int, help="first K training images per class")
     overhead.add_argument("--test-per-class", type=int, help="first K test images per class")

@@ -61,6 +61,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def add_download_argument(parser: argparse.ArgumentParser, default: Any = True) -> None:
+    """``--download/--no-download`` as TrainConfig's ``download`` field declares it."""
+    help = TrainConfig.__dataclass_fields__["download"].metadata["help"]
+    parser.add_argument(
+        "--download", action=argparse.BooleanOptionalAction, default=default, help=f"{help} [True]"
+    )
+
+
 def add_spec_arguments(
     parser: argparse.ArgumentParser, help: str, default: Any = argparse.SUPPRESS
 ) -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..attention.spec import parse_options
+from .common import add_download_argument
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="first re-estimate the BatchNorm statistics on the run's training images, with the "
         "attention as at test time (e.g. BA2M off)",
     )  # fmt: skip
+    add_download_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -41,12 +43,13 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--recalibrate-bn evaluates the test split")
         result = evaluate_recalibrated(
             args.checkpoint, options, data=args.data, per_class=args.per_class,
-            batch_size=args.batch_size,
+            batch_size=args.batch_size, download=args.download,
         )  # fmt: skip
     else:
         result = evaluate_checkpoint(
             args.checkpoint, data=args.data, split=args.split, per_class=args.per_class,
             batch_size=args.batch_size, attention_options=options, state=state,
+            download=args.download,
         )  # fmt: skip
     print(json.dumps(result, indent=2))
     return 0

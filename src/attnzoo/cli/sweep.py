@@ -21,7 +21,7 @@ from ..attention.spec import key_value, parse_settings
 from ..engine.config import config_path
 from ..io import atomic_write_text
 from .cluster import add_slurm_arguments
-from .common import say
+from .common import add_download_argument, say
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override a training setting for every run (e.g. epochs=10)",
     )  # fmt: skip
+    add_download_argument(parser, default=argparse.SUPPRESS)
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads shared)")
     parser.add_argument("--retries", type=int, default=1, help="retries of a crashed run")
     parser.add_argument("--threads", type=int, help="CPU threads per run (default: cores / jobs)")
@@ -81,9 +82,17 @@ def _plan(args: argparse.Namespace) -> tuple[list, Any, Path]:
         seeds=args.seeds,
         models=args.models.split(",") if args.models else None,
         attention=parse_settings(args.attention, "--attention ") if args.attention else None,
-        overrides=dict(key_value(item, "--set") for item in args.set),
+        overrides=_overrides(args),
         variants=args.variants.split(",") if args.variants else None,
     )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--set`` values, with ``--[no-]download`` as ``download``."""
+    overrides = dict(key_value(item, "--set") for item in args.set)
+    if "download" in vars(args):
+        overrides["download"] = args.download
+    return overrides
 
 
 def _move_aside(root: Path) -> None:

@@ -3,6 +3,7 @@ and sharded, resumable loading."""
 
 from .cifar import read_cifar
 from .dataset import DatasetError, ImageDataset
+from .download import DownloadError, fetch_dataset
 from .idx import FASHION_MNIST_CLASSES, read_idx
 from .image_folder import read_image_folder
 from .loader import BatchLoader, BatchTransform, ShardedLoader
@@ -32,6 +33,7 @@ __all__ = [
     "BatchLoader",
     "BatchTransform",
     "DatasetError",
+    "DownloadError",
     "EvalTransform",
     "ImageDataset",
     "RandomResizedCropFlip",
@@ -41,6 +43,7 @@ __all__ = [
     "TrainTransform",
     "channel_stats",
     "crop_flip",
+    "fetch_dataset",
     "list_datasets",
     "load_dataset",
     "normalize",

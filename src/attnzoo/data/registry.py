@@ -10,46 +10,35 @@ from typing import Any
 
 from .cifar import find_cifar_folder, read_cifar
 from .dataset import DatasetError, ImageDataset
+from .download import SOURCES, fetch_dataset
 from .idx import is_idx_folder, read_idx
 from .image_folder import is_archive, read_image_folder
+from .places import data_dirs
 
 Reader = Callable[..., ImageDataset]
 
 
-def user_data_dir() -> Path:
-    """The per-user data directory: ``$XDG_DATA_HOME/attnzoo`` (``~/.local/share/attnzoo``)."""
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "attnzoo"
-
-
-def _data_dirs() -> list[Path]:
-    """Where built-in datasets are looked for, in order: ``$ATTNZOO_DATA_DIR``, the per-user
-    data directory (:func:`user_data_dir`), ``./data``, and the clone's ``data/`` when attnzoo
-    runs from one (a wheel has none)."""
-    dirs = [user_data_dir(), Path("data")]
-    clone = Path(__file__).resolve().parents[3] / "data"
-    if (clone.parent / "pyproject.toml").is_file():
-        dirs.append(clone)
-    if os.environ.get("ATTNZOO_DATA_DIR"):
-        dirs.insert(0, Path(os.environ["ATTNZOO_DATA_DIR"]))
-    return dirs
-
+# Debian/Ubuntu's package dataset-fashion-mnist puts the four .gz files here.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 # Each built-in name gives the places it may be, in order of preference.
 _BUILTIN: dict[str, Callable[[], list[Path]]] = {
-    "cifar10": lambda: [d / "cifar10-jpeg.tar.gz" for d in _data_dirs()],
-    # Not bundled (no download here): the standard python-format folder, put in a data dir.
-    "cifar100": lambda: [d / "cifar-100-python" for d in _data_dirs()],
-    # Debian/Ubuntu package dataset-fashion-mnist.
-    "fashion-mnist": lambda: [Path("/usr/share/datasets/fashion-mnist")],
+    # The official python-format archive, unpacked (downloaded when absent).
+    "cifar10": lambda: [d / "cifar-10-batches-py" for d in data_dirs()],
+    # The JPEG re-encoding of CIFAR-10 that ships in the clone's data/ (see data/README.md).
+    "cifar10-jpeg": lambda: [d / "cifar10-jpeg.tar.gz" for d in data_dirs()],
+    "cifar100": lambda: [d / "cifar-100-python" for d in data_dirs()],
+    "fashion-mnist": lambda: [*(d / "fashion-mnist" for d in data_dirs()), DEBIAN_FASHION_MNIST],
 }
 
 
-# How to get each built-in dataset, for the error that says it is missing.
+# How to get each built-in dataset by hand, for the error that says it is missing.
 _HOW = {
-    "cifar10": "cifar10-jpeg.tar.gz ships in the repository's data/ folder",
+    "cifar10": "unpack cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html",
+    "cifar10-jpeg": "cifar10-jpeg.tar.gz ships in the repository's data/ folder",
     "cifar100": "unpack cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html",
-    "fashion-mnist": "apt install dataset-fashion-mnist",
+    "fashion-mnist": "apt install dataset-fashion-mnist, or the four .gz files from "
+    "https://github.com/zalandoresearch/fashion-mnist in a fashion-mnist/ folder",
 }
 
 
@@ -58,17 +47,26 @@ def list_datasets() -> list[str]:
     return sorted(_BUILTIN)
 
 
-def _resolve(name_or_path: str | os.PathLike) -> Path:
-    if isinstance(name_or_path, str) and name_or_path in _BUILTIN:
-        places = _BUILTIN[name_or_path]()
-        found = next((p for p in places if p.exists()), None)
-        if found is None:
-            raise FileNotFoundError(
-                f"dataset not found: built-in {name_or_path!r} is at none of "
-                + ", ".join(str(p) for p in places)
-                + f"; put it in one of those places ({_HOW[name_or_path]}), or give --data PATH"
-            )
+def _find_builtin(name: str, download: bool) -> Path:
+    places = _BUILTIN[name]()
+    found = next((p for p in places if p.exists()), None)
+    if found is not None:
         return found
+    if download and name in SOURCES:
+        return fetch_dataset(name)
+    how = f"put it in one of those places ({_HOW[name]})"
+    if name in SOURCES:
+        how += ", run without --no-download to fetch it"
+    raise FileNotFoundError(
+        f"dataset not found: built-in {name!r} is at none of "
+        + ", ".join(str(p) for p in places)
+        + f"; {how}, or give --data PATH"
+    )
+
+
+def _resolve(name_or_path: str | os.PathLike, download: bool) -> Path:
+    if isinstance(name_or_path, str) and name_or_path in _BUILTIN:
+        return _find_builtin(name_or_path, download)
     path = Path(name_or_path)
     if not path.exists():
         raise FileNotFoundError(
@@ -93,14 +91,20 @@ def _reader_for(path: Path) -> Reader:
     return read_image_folder
 
 
-def load_dataset(name_or_path: str | os.PathLike, split: str, **options: Any) -> ImageDataset:
+def load_dataset(
+    name_or_path: str | os.PathLike, split: str, download: bool = True, **options: Any
+) -> ImageDataset:
     """Load ``split`` of a built-in dataset (see ``list_datasets``) or of the dataset at a path.
+
+    A built-in name is looked up by the rule of :mod:`attnzoo.data.places`; ``cifar10``,
+    ``cifar100`` and ``fashion-mnist`` are downloaded there when missing (see
+    :mod:`attnzoo.data.download`) unless ``download`` is false.
 
     A path may be an ImageFolder ``.tar.gz`` or directory, a CIFAR-10/100 python-format folder or
     a folder of idx files. ``options`` go to the reader: ``max_per_class`` (all readers),
     ``label_kind`` (CIFAR-100), ``cache_dir`` (ImageFolder), ``classes`` (idx).
     """
-    path = _resolve(name_or_path)
+    path = _resolve(name_or_path, download)
     reader = _reader_for(path)
     accepted = [
         name

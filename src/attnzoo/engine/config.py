@@ -58,7 +58,13 @@ class TrainConfig:
         {}, "backbone options, e.g. {drop_rate: 0.3}", **_NO_FLAG
     )
     data: str = _field(
-        "cifar10", "built-in dataset name (cifar10, fashion-mnist) or a path in a supported format"
+        "cifar10",
+        "built-in dataset name (cifar10, cifar10-jpeg, cifar100, fashion-mnist) or a path in a "
+        "supported format",
+    )
+    download: bool = _field(
+        True,
+        "fetch a missing built-in dataset from its official archive (--no-download: never)",
     )
     train_per_class: int | None = _field(
         None, "keep only the first K training images of each class"

@@ -40,8 +40,12 @@ def _check_batch(config: TrainConfig, world: World, train_images: int) -> None:
 
 def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
     """CIFAR-style: decoded datasets held as uint8 tensors, augmented a batch at a time."""
-    train_set = load_dataset(config.data, "train", max_per_class=config.train_per_class)
-    test_set = load_dataset(config.data, "test", max_per_class=config.test_per_class)
+    train_set = load_dataset(
+        config.data, "train", config.download, max_per_class=config.train_per_class
+    )
+    test_set = load_dataset(
+        config.data, "test", config.download, max_per_class=config.test_per_class
+    )
     if test_set.classes != train_set.classes:
         raise ValueError(
             f"{config.data}: the test split's classes differ from the training split's "

@@ -56,6 +56,7 @@ def evaluate_checkpoint(
     batch_size: int = 500,
     attention_options: dict[str, dict[str, Any]] | None = None,
     state: dict[str, Any] | None = None,
+    download: bool = True,
 ) -> dict[str, Any]:
     """Rebuild the model a checkpoint was trained as, load its weights, and evaluate it.
 
@@ -73,7 +74,7 @@ def evaluate_checkpoint(
         )  # fmt: skip
         num_classes = len(classes)
     else:
-        dataset = load_dataset(source, split, max_per_class=per_class)
+        dataset = load_dataset(source, split, download, max_per_class=per_class)
         loader = BatchLoader(
             dataset, batch_size, shuffle=False, drop_last=False,
             transform=EvalTransform(info["mean"], info["std"]),
