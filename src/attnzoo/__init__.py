@@ -16,6 +16,7 @@ def __getattr__(name: str):
         return load_run
     raise AttributeError(f"module 'attnzoo' has no attribute {name!r}")
 
+
 __all__ = [
     "aux_loss",
     "build_attention",

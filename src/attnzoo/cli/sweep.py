@@ -136,9 +136,7 @@ def _status(runs: list) -> int:
     return 0
 
 
-def _record(
-    args: argparse.Namespace, root: Path, published: Any, trained: bool
-) -> dict[str, Any]:
+def _record(args: argparse.Namespace, root: Path, published: Any, trained: bool) -> dict[str, Any]:
     """sweep.json: what the sweep is and the commands that trained its runs (appended, so a
     re-run that only reused finished runs leaves the record as it was)."""
     from ..io import write_json

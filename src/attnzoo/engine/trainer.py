@@ -269,9 +269,7 @@ def _restore(run: Run, state: dict[str, Any], path: Path) -> None:
     run.wall_before = state["wall_seconds"]
 
 
-def train(
-    config: TrainConfig, *, progress: bool = True, restart: bool = False
-) -> dict[str, Any]:
+def train(config: TrainConfig, *, progress: bool = True, restart: bool = False) -> dict[str, Any]:
     """Train ``config.model`` on ``config.data``; write metrics, checkpoints and a summary.
 
     Under torchrun, every process calls this; rank 0 alone writes files. Returns the summary
