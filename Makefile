@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 # pytest exits 5 when it collects no test; make treats any non-zero exit as a failure.
 test: $(STAMP) slurm
 	$(PY) -m ruff check src tests
+	$(PY) -m ruff format --check src tests
 	$(PY) -m pytest -q
 
 # A one-node Slurm for tests/engine/test_slurm.py. Where it cannot start (not root, no apt), the
@@ -34,6 +35,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests
+	$(PY) -m ruff format --check src tests
 
 clean:
 	rm -rf $(VENV) runs

@@ -10,7 +10,7 @@ from tests.report.fake_runs import write_run
 
 from attnzoo.cli.main import main
 from attnzoo.report.claims import claims_document, evaluate_claims, read_claims
-from attnzoo.report.document import read_sweep
+from attnzoo.report.document import read_sweep, sweep_section
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = [82.0, 83.0, 81.5]  # accuracies of the baseline's three seeds
@@ -103,3 +103,24 @@ def test_the_study_s_at_a_glance_table_is_the_generated_one():
     study = (REPO / "docs" / "study.md").read_text()
     shown = re.search(r"^\| claim \(paper\) \|.*?\n\n\d+ comparisons?: [^\n]*", study, re.S | re.M)
     assert shown is not None and shown.group(0) == table
+
+
+def test_the_study_s_section_tables_are_the_generated_ones():
+    """Each table that docs/study.md marks ``<!-- table: SWEEP -->`` is the one `attnzoo report`
+    renders for that sweep from the committed runs (the same rows as docs/results.md)."""
+    study = (REPO / "docs" / "study.md").read_text()
+    marked = re.findall(r"^<!-- table: (\S+) -->\n((?:\|.*\n)+)", study, re.M)
+    assert marked, "docs/study.md marks no table"
+    roots = [p for p in (REPO / "results").iterdir() if p.is_dir()]
+    pool = [row for root in roots for row in read_sweep(root).rows]
+    for name, shown in marked:
+        generated = sweep_section(read_sweep(REPO / "results" / name), pool)
+        table = re.search(r"^\| model \|.*?(?=\n\n|\Z)", generated, re.S | re.M)
+        assert table is not None and shown.rstrip("\n") == table.group(0).rstrip("\n"), name
+
+
+def test_the_readme_quotes_the_generated_verdict_counts():
+    """The README's summary of the study quotes the count line the claims report ends with."""
+    roots = sorted(p for p in (REPO / "results").iterdir() if p.is_dir())
+    counts = claims_document(REPO / "docs" / "claims.yaml", roots).splitlines()[-1]
+    assert f"**{counts}**" in (REPO / "README.md").read_text()
