@@ -9,9 +9,10 @@ import re
 from pathlib import Path
 
 import pytest
+from torch import nn
 
 from attnzoo import build_attention, list_attention
-from attnzoo.attention import get_attention_class
+from attnzoo.attention import AttentionModule, get_attention_class
 from attnzoo.attention.registry import describe_options
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,6 +91,18 @@ def test_hooks_table_equals_the_declarations():
     assert sorted(row[0] for row in rows) == REGISTERED
     for row in rows:
         assert row == hook_cells(row[0])
+
+
+def declared_hooks() -> set[str]:
+    """The names AttentionModule adds to nn.Module: its hooks."""
+    return {n for n in vars(AttentionModule) if not n.startswith("_")} - set(vars(nn.Module))
+
+
+def test_every_declared_hook_is_described():
+    body = sections()["Where a module goes: the hooks"]
+    described = set(re.findall(r"^- `(\w+)", body, re.MULTILINE))
+    assert declared_hooks() >= {"default_placement", "aux_loss", "uncounted_macs"}
+    assert described == declared_hooks()
 
 
 @pytest.mark.parametrize("name", REGISTERED)

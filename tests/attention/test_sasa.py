@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import attnzoo.attention.sasa  # noqa: F401  (registers "sasa")
 from attnzoo import build_attention
 from attnzoo.attention.sasa import SASA
+from attnzoo.benchmarks.complexity import complexity
 from attnzoo.models import count_params, create_model
 from attnzoo.models.resnet import Bottleneck
 
@@ -79,13 +80,18 @@ def test_border_neighbours_are_masked_not_zero_keys():
     assert_close(y, y[:, :, 2:3, 2:3].expand_as(y))
 
 
-def test_flop_counter_sees_the_attention():
-    """Closed form per pixel: q, k, v (3 Cin Cout), logits and values (2 k^2 Cout), relative
-    logits (k Cout)."""
+def test_complexity_counts_the_attention():
+    """Closed form per pixel: q, k, v (3 Cin Cout), relative logits (k Cout), which the flop
+    counter sees, and the window products (2 k^2 Cout), element-wise products it cannot see, which
+    SASA declares (uncounted_macs) and the complexity counter adds."""
     m = build_attention("sasa", 64).eval()
+    x = torch.randn(1, 64, 6, 6)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        m(torch.randn(1, 64, 6, 5))
-    assert counter.get_total_flops() / 2 == 30 * (3 * 64 * 64 + 2 * 49 * 64 + 7 * 64)
+        m(x)
+    seen, declared = 3 * 64 * 64 + 7 * 64, 2 * 49 * 64
+    assert counter.get_total_flops() / 2 == 36 * seen
+    assert m.uncounted_macs(x) == 36 * declared
+    assert complexity(m, 6, in_chans=64)["eval_macs"] == 36 * (seen + declared)
 
 
 def test_resnet50_param_count_against_the_paper():

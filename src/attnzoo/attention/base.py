@@ -51,7 +51,10 @@ class AttentionModule(nn.Module):
 
     * :meth:`aux_loss` (None): a term the trainer adds to the task loss, e.g. SPEM's penalty;
     * :meth:`identity_at_inference` (False): whether the eval-mode forward returns its input
-      unchanged, so :func:`attnzoo.deploy` may remove the module.
+      unchanged, so :func:`attnzoo.deploy` may remove the module;
+    * :meth:`uncounted_macs` (0): multiply-adds of a forward pass that the module computes as
+      element-wise products and sums (SASA's window products), which ``torch.utils.flop_counter``
+      does not see; the complexity counter adds them.
     """
 
     default_placement: ClassVar[str] = "block"
@@ -67,6 +70,10 @@ class AttentionModule(nn.Module):
     def identity_at_inference(self) -> bool:
         """Whether the eval-mode forward returns its input unchanged."""
         return False
+
+    def uncounted_macs(self, x: torch.Tensor) -> int:
+        """Multiply-adds of ``forward(x)`` that ``torch.utils.flop_counter`` cannot see."""
+        return 0
 
 
 class ConvAttentionModule(AttentionModule):

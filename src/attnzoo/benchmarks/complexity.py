@@ -11,13 +11,14 @@ counters): only convolutions, matrix products and attention.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from ..attention import get_attention_class, list_attention
+from ..attention import AttentionModule, get_attention_class, list_attention
 from ..models import count_params
 
 
@@ -94,7 +95,29 @@ def _attention_paths(model: nn.Module) -> list[str]:
 
 
 def _macs(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
-    """Multiply-adds per module path (prefixed by the root class name, as the counter names)."""
-    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter:
-        model(x)
-    return {name: sum(ops.values()) / 2 for name, ops in counter.get_flop_counts().items()}
+    """Multiply-adds per module path (prefixed by the root class name, as the counter names), with
+    what attention modules declare as uncounted (:meth:`AttentionModule.uncounted_macs`) added to
+    the module and every module above it."""
+    root = type(model).__name__
+    uncounted: dict[str, int] = {}
+
+    def declare(path: str, module: AttentionModule, args: tuple) -> None:
+        uncounted[path] = uncounted.get(path, 0) + module.uncounted_macs(args[0])
+
+    handles = [
+        m.register_forward_pre_hook(functools.partial(declare, path))
+        for path, m in model.named_modules()
+        if isinstance(m, AttentionModule)
+    ]
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as c:
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    macs = {name: sum(ops.values()) / 2 for name, ops in c.get_flop_counts().items()}
+    for path, extra in uncounted.items():
+        parts = [root, *path.split(".")] if path else [root]
+        for key in ["Global", *(".".join(parts[:i]) for i in range(1, len(parts) + 1))]:
+            macs[key] = macs.get(key, 0) + extra
+    return macs
