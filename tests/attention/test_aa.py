@@ -131,23 +131,37 @@ def resnet_aa_params(depth_blocks, size_of_stage, widths=(64, 128, 256, 512), mi
 def test_resnet_param_counts_against_the_paper():
     """AA-ResNet-50 / -101: 25.8M / 45.4M (AA paper Table 2; BA2M Table V prints 25.80, 45.40).
 
-    The paper augments the last three stages (min_width=128) and sizes each layer's relative
-    tables for its map at 224 (56, 28, 14, 7), as create_model does by default: 25.814M and
-    45.391M, within the AA paper's one decimal. A max_size the user gives wins: 56 in every layer
-    adds 41K parameters to ResNet-50 (25.855M).
+    The paper augments the last three stages and sizes each layer's relative tables for its map
+    at 224 (28, 14, 7), as create_model does by default: 25.814M and 45.391M, within the AA
+    paper's one decimal. ``min_width=128`` with every stage is the same layout. ``stages="all"``
+    augments stage 1 too; a max_size the user gives wins: 56 in every layer adds 41K parameters
+    to ResNet-50 (25.855M).
     """
     layers = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
     base = {50: 25_557_032, 101: 44_549_160}
     for depth, published in [(50, 25.80e6), (101, 45.40e6)]:
-        model = create_model(f"resnet{depth}", attention=("aa", {"min_width": 128}))
+        model = create_model(f"resnet{depth}", attention="aa")
         paper = base[depth] + resnet_aa_params(layers[depth], (56, 28, 14, 7), min_width=128)
         assert count_params(model) == paper
         assert abs(paper - published) < 0.015e6, paper
-    everywhere = create_model("resnet50", attention="aa")  # our default: all four stages
+        narrow = create_model(f"resnet{depth}", attention="aa", min_width=128, stages="all")
+        assert count_params(narrow) == paper
+    everywhere = create_model("resnet50", attention="aa", stages="all")
     assert count_params(everywhere) == base[50] + resnet_aa_params(layers[50], (56, 28, 14, 7))
-    fixed = create_model("resnet50", attention="aa", min_width=128, max_size=56)
+    fixed = create_model("resnet50", attention="aa", max_size=56)
     extra = resnet_aa_params(layers[50], (56,) * 4, min_width=128)
     assert count_params(fixed) == base[50] + extra == 25_854_752
+
+
+def test_default_stages_are_the_papers_last_three():
+    """No AA in stage 1 by default, in any bottleneck ResNet (the CIFAR ResNet-83 too)."""
+    for name in ("resnet50", "resnet83"):
+        model = create_model(name, attention="aa")
+        assert not aa_layers(model.stages[0])
+        assert all(aa_layers(stage) for stage in model.stages[1:])
+
+
+EVERY_STAGE = ("aa", {"stages": "all"})
 
 
 def aa_layers(module):
@@ -166,7 +180,7 @@ def aa_layers(module):
 def test_tables_are_sized_for_each_layers_map(name, options, sides):
     """Each layer's tables have 2 side - 1 entries for the side of its map at the input size the
     model is built for: 2 x 7 - 1 = 13 in ResNet-50's stage 4 at 224."""
-    model = create_model(name, attention="aa", **options)
+    model = create_model(name, attention="aa", stages="all", **options)
     for stage, side in zip(model.stages, sides, strict=True):
         layers = aa_layers(stage)
         assert layers and all(m.max_size == side for m in layers)
@@ -183,7 +197,7 @@ def test_a_given_max_size_wins():
 def test_stage4_layer_of_resnet50_matches_formula(block):
     """The paper's smallest tables (13 entries), in ResNet-50's stage 4 at 224, against the
     reference: the strided first block pools 14x14 to 7x7, the others see 7x7."""
-    layer = create_model("resnet50", attention="aa", min_width=128).stages[3][block].residual[3]
+    layer = create_model("resnet50", attention="aa").stages[3][block].residual[3]
     m = randomize(layer, seed=6)
     assert m.max_size == 7 and m.rel_w.shape == (13, 20) and m.dv == 48
     side = 7 * m.stride
@@ -198,13 +212,14 @@ def test_an_input_larger_than_built_for_is_refused():
     x = torch.randn(1, 3, 40, 40)
     with torch.no_grad():
         with pytest.raises(ValueError, match=r"max_size=32; got 40x40.*input_size=N"):
-            tiny(attention=plan_attention("aa")).eval()(x)
-        assert tiny(attention=plan_attention("aa"), input_size=40).eval()(x).shape == (1, 1000)
+            tiny(attention=plan_attention(EVERY_STAGE)).eval()(x)
+        model = tiny(attention=plan_attention(EVERY_STAGE), input_size=40)
+        assert model.eval()(x).shape == (1, 1000)
 
 
 def test_resnet50_replaces_every_bottleneck_conv_and_trains():
     torch.manual_seed(0)
-    model = create_model("resnet50", attention="aa", num_classes=10)
+    model = create_model("resnet50", attention=EVERY_STAGE, num_classes=10)
     blocks = [b for b in model.modules() if isinstance(b, Bottleneck)]
     assert len(blocks) == 16 and all(isinstance(b.residual[3], AA) for b in blocks)
     inside = {id(c) for b in blocks for c in b.residual[3].modules()}

@@ -114,6 +114,16 @@ def test_block_modules_in_chosen_stages_only():
         create_model("resnet50", attention="se", stages=(5,))
 
 
+def test_conv_modules_in_chosen_stages_only():
+    """A conv-placed module replaces the 3x3 of the chosen stages' bottlenecks only; the other
+    stages keep their convolution (and a stage number the backbone lacks is named)."""
+    model = create_model("resnet50", attention="sk", stages=(2, 4))
+    per_stage = [{type(b.residual[3]).__name__ for b in stage} for stage in model.stages]
+    assert per_stage == [{"Conv2d"}, {"SK"}, {"Conv2d"}, {"SK"}]
+    with pytest.raises(ValueError, match=r"resnet50 has 4 stages.*sk.*stages=\(5,\)"):
+        create_model("resnet50", attention="sk", stages=(5,))
+
+
 def test_a_module_refusing_a_placement(monkeypatch):
     # Modules that replace a convolution (SK, AA, SASA) can only go inside blocks: a class
     # lists what it takes in `placements`, and asking for another is an error naming it.

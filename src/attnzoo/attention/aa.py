@@ -17,7 +17,9 @@ Defaults are the setting that reproduces the paper's AA-ResNet-50/101/152 parame
 kappa = dk / out = 0.2, upsilon = dv / out = 0.1 (the paper's "kappa = 2 upsilon = 0.2"), 8 heads
 and at least 20 key dimensions per head. The paper augments only the last three ResNet stages
 (28x28, 14x14, 7x7 maps at 224; its ResNet-50/101/152 counts, 25.8M/45.4M/61.6M, need exactly
-that): ``min_width=128`` gives that layout; the default ``min_width=0`` augments every layer.
+that): AA's default stages are all but the first (``stages="all"`` augments every layer).
+``min_width`` keeps the plain convolution in layers narrower than it (0: none), another way to
+leave out ResNet-50's first stage that earlier versions used (``min_width=128``).
 
 Where we differ from, or add to, the paper, and why:
 
@@ -63,6 +65,7 @@ def _units(fraction: float, channels: int, unit: int) -> int:
 class AA(ConvAttentionModule):
     """conv3x3 and multi-head attention with relative logits, concatenated (module docstring)."""
 
+    default_stages = "all_but_first"  # the paper's AA-ResNets: the last three stages
     feature_size_option = "max_size"  # the relative tables are sized for the layer's map
 
     def __init__(

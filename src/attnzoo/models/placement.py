@@ -9,8 +9,9 @@ options)`` or ``(module, placement)`` pair. Three placements exist:
   block adds or concatenates, after its last normalisation (each family's docstring says where);
 * ``"stage"``: after each chosen stage; ``stages`` picks them, 1-based as the BA2M paper's Table
   XIII counts ResNet-50's four stages, e.g. ``stages=(2, 4)``;
-* ``"conv"``: in place of each block's 3x3 convolution, for modules that are convolutions
-  themselves (selective kernels, attention-augmented and self-attention convolutions). Such a
+* ``"conv"``: in place of each block's 3x3 convolution (in the chosen ``stages``), for modules
+  that are convolutions themselves (selective kernels, attention-augmented and self-attention
+  convolutions). Such a
   class is built as ``cls(in_channels, out_channels=..., stride=..., groups=..., **options)``,
   and told the side of the map it sees where its ``feature_size_option`` hook names an option
   (AA's relative-position tables, sized per layer as its paper).
@@ -126,14 +127,21 @@ class AttentionPlan:
         chosen = [e for e in self.entries if e.placement == "block" and e.in_stage(number)]
         return lambda channels: _layer(chosen, channels)
 
-    def conv_layer(self, feature_size: int | None = None) -> ConvFactory | None:
-        """Factory for the module replacing each block's 3x3 convolution, or None to keep it.
+    def conv_layer(
+        self, feature_size: int | None = None, number: int | None = None
+    ) -> ConvFactory | None:
+        """Factory for the module replacing each block's 3x3 convolution in stage ``number``
+        (1-based; None: in any stage), or None to keep the convolution.
 
         ``feature_size``: the side of the map the module sees (its output's, at the input size
         the backbone is built for); it goes to the option the class names in its
         ``feature_size_option`` hook, unless the user gave that option.
         """
-        chosen = [e for e in self.entries if e.placement == "conv"]
+        chosen = [
+            e
+            for e in self.entries
+            if e.placement == "conv" and (number is None or e.in_stage(number))
+        ]
         if not chosen:
             return None
         if len(chosen) > 1:
@@ -226,8 +234,6 @@ def _entry(module: object, options: dict[str, Any]) -> AttentionEntry:
         raise ValueError(
             f"{name} cannot be placed at {placement!r}; it takes: {', '.join(declared.placements)}"
         )
-    if stages is not None and placement == "conv":
-        raise ValueError(f"{name}: stages={stages!r} does not apply to conv placement")
     if stages is None:  # the declared stages go with the declared placement
         stages = declared.default_stages if placement == declared.default_placement else "all"
     else:

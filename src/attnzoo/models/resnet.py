@@ -238,9 +238,9 @@ class ResNet(StagedNet):
         inplanes, stages, channels = stem_width, [], []
         for index, (depth, planes) in enumerate(zip(layers, widths, strict=True)):
             block_attn = attention.block_layer(index + 1)
-            conv_layer = attention.conv_layer(map_side(input_size, reductions[index]))
-            if conv_layer is not None:
-                block_options["conv_layer"] = conv_layer
+            if "conv_layer" in block_options:  # a conv-placed module: its factory for this stage
+                side = map_side(input_size, reductions[index])
+                block_options["conv_layer"] = attention.conv_layer(side, index + 1)
             blocks = []
             for i in range(depth):
                 stride = 2 if index > 0 and i == 0 else 1
