@@ -28,7 +28,8 @@ install() {
 
 write_conf() {
     local cpus mem
-    cpus=$(nproc)
+    # nproc honours OMP_NUM_THREADS (a test run may set it to 1): count the cores we may use.
+    cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
     mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 512 ))
     mkdir -p "$DIR/spool/ctld" "$DIR/spool/d" "$DIR/log" /etc/slurm
     chown -R slurm:slurm "$DIR/spool/ctld" 2>/dev/null || true

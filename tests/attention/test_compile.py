@@ -53,8 +53,12 @@ def check_whole_graph(
             model
         )
 
-    if training:
-        expected, got = loss(x), compiled(loss)(x)
+    if training:  # the same random stream for both (dropout, drop path)
+        step = compiled(loss)
+        torch.manual_seed(1)
+        expected = loss(x)
+        torch.manual_seed(1)
+        got = step(x)
         got.backward()
         trained = [p.grad is not None for p in model.parameters() if p.requires_grad]
         assert all(trained) if param_grads else not any(trained)

@@ -34,14 +34,16 @@ TINY_RESNETS = {
         dropout=0.1,
     ),
     "preact-bottleneck": dict(
-        block=PreActBottleneck, layers=(1, 1, 1), widths=(4, 8, 16), stem="cifar", shortcut="conv"
+        block=PreActBottleneck, layers=(1, 1, 1), widths=(16, 32, 64), stem="cifar",
+        shortcut="conv",
     ),
 }  # fmt: skip
 FAMILIES = ("resn", "wrn", "preres", "sknet")  # ResNet variants: their blocks are the tiny ones
 LIGHTWEIGHT = [name for name in list_models() if not name.startswith(FAMILIES)]
 NETWORKS = [*TINY_RESNETS, *LIGHTWEIGHT]
-# Modules in place of a block's 3x3 convolution ("conv" placement) need bottleneck blocks.
-CONV_NETS = {"bottleneck", "resnext"}
+# Modules in place of a block's 3x3 convolution ("conv" placement) need bottleneck blocks
+# (at least 16 planes: SASA splits them into 8 heads of an even width).
+CONV_NETS = {"bottleneck", "resnext", "preact-bottleneck"}
 GRID = [
     (net, attention, placement)
     for net in NETWORKS

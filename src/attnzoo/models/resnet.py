@@ -172,19 +172,29 @@ class PreActBlock(PreActivationBlock):
 
 
 class PreActBottleneck(PreActivationBlock):
-    """BN-ReLU-1x1, BN-ReLU-3x3 (strided), BN-ReLU-1x1 [attention] + shortcut (He et al. 2016b)."""
+    """BN-ReLU-1x1, BN-ReLU-3x3 (strided), BN-ReLU-1x1 [attention] + shortcut (He et al. 2016b).
+
+    ``conv_layer`` builds the module in place of the 3x3 convolution (``"conv"`` placement).
+    """
 
     expansion = 4
 
     def __init__(
-        self, inplanes: int, planes: int, stride: int, shortcut: str, attn_layer: LayerFactory
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int,
+        shortcut: str,
+        attn_layer: LayerFactory,
+        conv_layer: ConvFactory | None = None,
     ) -> None:
         super().__init__()
         out = planes * self.expansion
         self.preact = bn_relu(inplanes)
+        spatial = (conv_layer or _conv3x3)(planes, planes, stride, 1)
         self.residual = nn.Sequential(
-            conv(inplanes, planes, 1), *bn_relu(planes), conv(planes, planes, 3, stride),
-            *bn_relu(planes), conv(planes, out, 1),
+            conv(inplanes, planes, 1), *bn_relu(planes), spatial, *bn_relu(planes),
+            conv(planes, out, 1),
         )  # fmt: skip
         self.attn = attn_layer(out)
         self.shortcut = _shortcut(shortcut, inplanes, out, stride)
