@@ -27,7 +27,8 @@ slurm:
 # Smoke-scale comparison on the bundled CIFAR-10 (JPEG): 10,000 training and 2,000 test images,
 # 6 epochs, ResNet-20 with and without BA2M. Not a reproduction: see README.
 DEMO_ARGS := --model resnet20 --data cifar10-jpeg --train-per-class 1000 --test-per-class 200 \
-	--epochs 6 --batch-size 64 --lr 0.1 --schedule cosine --seed 0
+	--epochs 6 --batch-size 64 --lr 0.1 --schedule cosine --seed 0 \
+	--resume auto  # run again: continues, or reports, the runs in runs/demo
 demo: $(STAMP)
 	$(PY) -m attnzoo train $(DEMO_ARGS) --attention none --out-dir runs/demo/resnet20-none
 	$(PY) -m attnzoo train $(DEMO_ARGS) --attention ba2m --out-dir runs/demo/resnet20-ba2m
