@@ -97,9 +97,10 @@ def test_two_task_ddp_job_with_global_ba2m_matches_one_process(
 ):
     from attnzoo.engine import train
 
-    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout
-    if int(cpus.split()[0]) < 2:  # the job would wait for a second core forever
-        pytest.skip(f"the Slurm node has {cpus.split()[0]} CPU; two tasks need 2")
+    sinfo = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True)
+    cpus = int(sinfo.stdout.split()[0])
+    if cpus < 2:  # the job would wait for a second core forever
+        pytest.skip(f"the Slurm node has {cpus} CPU; two tasks need 2")
     # BA2M's sync="global" softmax over the batch all-gathers over the job's process group.
     values = {
         **base(tiny_cifar10), "batch_size": 40, "lr": 0.001, "schedule": "constant",

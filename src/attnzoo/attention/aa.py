@@ -133,7 +133,7 @@ class AA(ConvAttentionModule):
                 f"create_model(..., input_size=N) for inputs up to N x N)."
             )
         q, k, v = self.qkv(x).split([self.dk, self.dk, self.dv], 1)
-        # (N, heads * d, H, W) -> (N, heads, HW, d): tokens are positions.
+        # (N, heads * d, H, W) -> (N * heads, d, HW): one batch entry per head, tokens last.
         q, k, v = (t.reshape(n * self.heads, -1, h * w) for t in (q, k, v))
         q = q.transpose(-1, -2) * (self.dk // self.heads) ** -0.5  # (N * heads, HW, dkh)
         if self.relative:  # baddbmm adds q k^T into the relative logits
