@@ -29,13 +29,23 @@ def test_parts_add_up_to_the_total():
 
 
 def test_scaled_dot_product_attention_is_counted_on_cpu():
-    # GSA alone at 16x16 with h = 32 hidden channels in one group: q k^T and a v are each
-    # 256 x 256 x 32 multiply-adds per image, besides the 1x1 convolutions.
-    gsa_only = build_attention("ba2m", 64, branches=("gsa",)).train()
+    # GSA alone at 16x16 with h = 32 hidden channels in one group, as SDPA and the projection:
+    # q k^T and a v are each 256 x 256 x 32 multiply-adds per image, besides the 1x1 convolutions.
+    gsa_only = build_attention("ba2m", 64, branches=("gsa",), gsa_impl="sdpa").train()
     cost = module_costs(torch.nn.Sequential(gsa_only), 16, in_chans=64)[0]
     convs = 16 * 16 * (64 * 3 * 32 + 32 * 1)
     assert cost.train_macs == pytest.approx(convs + 2 * 256 * 256 * 32)
     assert cost.eval_macs == 0  # the identity at inference
+
+
+def test_the_folded_gsa_counts_what_it_computes():
+    # The default on the CPU: one 1x1 convolution to q, k and a one-channel value (32 + 32 + 1
+    # channels), q k^T (256 x 256 x 32) and a v (256 x 256 x 1) per image, and once per batch of
+    # two the projection folded into the value weights (1 x 32 by 32 x 64).
+    gsa_only = build_attention("ba2m", 64, branches=("gsa",)).train()
+    cost = module_costs(torch.nn.Sequential(gsa_only), 16, in_chans=64)[0]
+    expected = 16 * 16 * 64 * 65 + 256 * 256 * (32 + 1) + 32 * 64 / 2
+    assert cost.train_macs == pytest.approx(expected)
 
 
 def test_complexity_keeps_the_callers_batchnorm_statistics():
@@ -93,8 +103,8 @@ def test_cli_per_module_table(capsys):
     assert {"total", "attention", "stem", "stages.0", "stage_attn.0", "fc"} <= set(rows)
     params, eval_g, train_g = map(float, rows["attention"])
     assert params > 0 and eval_g == 0
-    # GSA after stage 1 alone: 1024 x 1024 x 32 multiply-adds, twice (q k^T and a v).
-    assert train_g >= 2 * 1024 * 1024 * 32 / 1e9
+    # GSA after stage 1 alone, folded: 1024 x 1024 x 32 multiply-adds for q k^T, x 1 for a v.
+    assert train_g >= 1024 * 1024 * 33 / 1e9
     assert float(rows["vs"][3]) == pytest.approx(train_g, abs=1e-4)  # "vs baseline" row
 
 

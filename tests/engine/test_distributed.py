@@ -80,7 +80,10 @@ def test_ba2m_global_batch_softmax_across_processes(tiny_cifar10, tmp_path):
     )  # fmt: skip
     local = two_processes(config(tiny_cifar10, tmp_path / "local", **ba2m))
     assert max_difference(single, synced) < 1e-4
-    assert max_difference(single, local) > 100 * max_difference(single, synced)
+    # Per-process softmaxes train another model: their difference is well above the rounding
+    # bound (5e-3 against 1e-4 and below; the rounding drift itself, 4e-5 to 6e-5, moves with the
+    # order of the GSA's float32 products, so it is not the yardstick).
+    assert max_difference(single, local) > 10 * 1e-4
 
 
 def module_case(sync: str):

@@ -22,10 +22,13 @@ At inference the paper deactivates the module: ``eval_mode="identity"`` (default
 weight 1, so the module returns its input unchanged (in training too: the softmax over one sample
 has no gradient, and its BatchNorm statistics are left as they are).
 
-``gsa_impl="sdpa"`` (default) runs the GSA through ``scaled_dot_product_attention``, whose fused
-kernels keep no (HW x HW) attention matrix for the backward pass; ``gsa_impl="explicit"`` builds
-softmax(q k^T / sqrt(h/G)) as an (N, G, HW, HW) tensor, the naive form, so that benchmarks can
-measure the memory the fused kernel saves. Both compute the same function.
+``gsa_impl`` chooses how the GSA is computed, never what: its projection W^O can be folded into the
+values (the attention then has one value channel per group, fewest multiply-adds, and a CPU kernel
+of its own), or applied after ``scaled_dot_product_attention`` (fused kernels on GPUs), or after an
+explicitly materialised (N, G, HW, HW) softmax, the naive form that memory benchmarks compare with.
+The default, ``"auto"``, folds in eager execution on the CPU and uses SDPA elsewhere (see
+:class:`GlobalSpatialBranch`). The multiply-add counts of ``attnzoo complexity`` are the folded
+order's, as counted on the CPU.
 
 ``sync="global"`` takes the softmax over the batches of all data-parallel processes (scores gathered
 with their gradients); it needs an initialised ``torch.distributed`` process group and equal batch
@@ -41,12 +44,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from . import _ops
+from . import _ops, _scalar_attention
 from ._checks import check_choice, check_feature_map, check_positive
 from .base import AttentionModule
 from .registry import register_attention
 
 BRANCHES = ("ca", "lsa", "gsa")
+GSA_IMPLS = ("auto", "folded", "sdpa", "explicit")
 
 
 def _parse_branches(branches: str | Iterable[str]) -> tuple[str, ...]:
@@ -108,30 +112,65 @@ class LocalSpatialBranch(nn.Module):
 class GlobalSpatialBranch(nn.Module):
     """GSA: multi-head self-attention over the H*W positions, projected to one map.
 
-    ``impl="sdpa"`` runs through ``scaled_dot_product_attention`` so that fused kernels can avoid
-    keeping the (HW x HW) attention matrix; ``impl="explicit"`` materialises it, as a baseline for
-    memory benchmarks.
+    The projection W^O (hidden -> 1) is linear, so it can act on the values before the attention
+    instead of on its output: per group g, W^O_g P_g V_g = P_g (W^O_g V_g), with a value of one
+    channel. ``impl`` picks the order and kernel, all computing the same function:
+
+    * ``"folded"``: the projection folded into the value weights (one 1x1 convolution makes q, k
+      and the G one-channel values), then :func:`._scalar_attention.attend`, which builds the
+      scores a block at a time and rebuilds them in the backward pass. Fewest multiply-adds.
+    * ``"sdpa"``: values of h/G channels through ``scaled_dot_product_attention``, then W^O; its
+      fused kernels (flash attention on GPUs) keep no (HW x HW) matrix either.
+    * ``"explicit"``: as ``"sdpa"`` with the (N, G, HW, HW) softmax materialised, kept for the
+      backward pass: the naive form, a baseline for memory benchmarks.
+    * ``"auto"``: ``"folded"`` in eager execution on the CPU, where it is the fastest;
+      ``"sdpa"`` on other devices and when compiled, exported or traced, where the fused kernels
+      and the compiler do better than a Python loop over blocks.
     """
 
-    def __init__(self, channels: int, hidden: int, groups: int, impl: str = "sdpa") -> None:
+    def __init__(self, channels: int, hidden: int, groups: int, impl: str = "auto") -> None:
         super().__init__()
         self.groups, self.impl = groups, impl
         self.qkv = nn.Conv2d(channels, 3 * hidden, 1, bias=False)
         self.proj = nn.Conv2d(hidden, 1, 1, bias=False)
         self.bn = nn.BatchNorm2d(1)
 
+    def chosen_impl(self, x: torch.Tensor) -> str:
+        """The implementation ``impl`` stands for on this input."""
+        if self.impl != "auto":
+            return self.impl
+        eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+        return "folded" if eager and x.device.type == "cpu" else "sdpa"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        impl = self.chosen_impl(x)
+        o = self._folded(x) if impl == "folded" else self.proj(self._attention(x, impl))
+        return self.bn(o)
+
+    def _folded(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        g = self.groups
+        w_q, w_k, w_v = self.qkv.weight.chunk(3)
+        # W^O_g W_v,g for each group g: (G, 1, h/G) @ (G, h/G, C) -> G one-channel values.
+        w_v = self.proj.weight.reshape(g, 1, -1) @ w_v.reshape(g, -1, x.shape[1])
+        qkv = F.conv2d(x, torch.cat([w_q, w_k, w_v.reshape(g, -1, 1, 1)]))
+        q, k, v = qkv.reshape(n, -1, h * w).split([w_q.shape[0], w_k.shape[0], g], dim=1)
+        o = _scalar_attention.attend(
+            q.reshape(n * g, -1, h * w), k.reshape(n * g, -1, h * w), v.reshape(n * g, 1, h * w)
+        )
+        return o.reshape(n, g, h, w).sum(1, keepdim=True)
+
+    def _attention(self, x: torch.Tensor, impl: str) -> torch.Tensor:
         n, _, h, w = x.shape
         # (N, 3h, H, W) -> 3 x (N, G, HW, h/G): tokens are positions, features are channels.
         qkv = self.qkv(x).reshape(n, 3, self.groups, -1, h * w).transpose(-1, -2).contiguous()
         q, k, v = qkv.unbind(1)
-        if self.impl == "sdpa":
+        if impl == "sdpa":
             o = F.scaled_dot_product_attention(q, k, v)
         else:  # the (N, G, HW, HW) attention matrix, kept for the backward pass
             scores = q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5
             o = torch.softmax(scores, dim=-1) @ v
-        o = o.transpose(-1, -2).reshape(n, -1, h, w)
-        return self.bn(self.proj(o))
+        return o.transpose(-1, -2).reshape(n, -1, h, w)
 
 
 def mean_of_max(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -167,7 +206,7 @@ class BA2M(AttentionModule):
         lsa_groups: int = 1,
         lsa_dilation: int = 1,
         gsa_groups: int = 1,
-        gsa_impl: str = "sdpa",
+        gsa_impl: str = "auto",
     ) -> None:
         super().__init__()
         check_positive("BA2M", "reduction", reduction)
@@ -176,7 +215,7 @@ class BA2M(AttentionModule):
         check_choice("BA2M", "scale", scale, ("N", "none"))
         check_choice("BA2M", "eval_mode", eval_mode, ("identity", "batch"))
         check_choice("BA2M", "sync", sync, ("local", "global"))
-        check_choice("BA2M", "gsa_impl", gsa_impl, ("sdpa", "explicit"))
+        check_choice("BA2M", "gsa_impl", gsa_impl, GSA_IMPLS)
         hidden = hidden_width(channels, reduction, min_channels)
         for option, groups in (("lsa_groups", lsa_groups), ("gsa_groups", gsa_groups)):
             if groups < 1 or hidden % groups:

@@ -54,8 +54,9 @@ class SGEPeer(Peer):
 class BA2MPeer(Peer):
     """BA2M: the three branches' maps, the SAR as the mean over channels of the elementwise
     maximum (built at full size), softmax over the batch, multiply. ``sync="local"`` only. Its
-    branches are stock layers already (the GSA runs ``scaled_dot_product_attention``, as timm's
-    attention layers do) and are reused as they are."""
+    branches are stock layers already and are reused as they are, the GSA with ``impl="sdpa"``:
+    ``scaled_dot_product_attention`` and then the projection, as timm's attention layers do, where
+    the module (``"auto"``) folds the projection into the values on the CPU."""
 
     layers, settings = ("ca", "lsa", "gsa"), ("sar", "scale", "tau", "eval_mode")
 
@@ -63,6 +64,8 @@ class BA2MPeer(Peer):
         if module.sync != "local":
             raise ValueError("BA2M's peer computes the local (one-process) softmax only")
         super().__init__(module)
+        if self.gsa is not None:  # attention, then the projection, as timm's layers order them
+            self.gsa.impl = "sdpa"
 
     def identity_at_inference(self) -> bool:
         return self.eval_mode == "identity"
