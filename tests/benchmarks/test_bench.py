@@ -10,6 +10,8 @@ import torch
 
 from attnzoo.benchmarks.bench import (
     BenchConfig,
+    BenchResult,
+    _compare_with_peers,
     interleaved,
     median_ratio,
     peak_memory_mb,
@@ -109,7 +111,27 @@ def test_cli_peers_adds_a_peer_row_after_each_variant_that_has_one(tmp_path, cap
     ]  # fmt: skip
     peer, own = rows[2], rows[1]
     assert peer["params_m"] == own["params_m"] and peer["train_gmacs"] == own["train_gmacs"]
-    assert "| resnet20 | se (peer) |" in capsys.readouterr().out
+    # Each module's row carries its comparison with its peer; one round: the range of one ratio.
+    compared = [r["attention"] for r in rows if r["peer_ratio"] is not None]
+    assert compared == ["se", "srm", "se+ba2m"]
+    assert own["peer_low"] == own["peer_ratio"] == own["peer_high"] and own["peer_coverage"] == 0
+    out = capsys.readouterr().out
+    assert "| resnet20 | se (peer) |" in out
+    assert "| model | attention | step / peer's step | interval | coverage | verdict |" in out
+    assert f"| resnet20 | se | {own['peer_ratio']:.3f} |" in out
+
+
+def test_a_module_is_compared_with_its_peer_round_by_round():
+    """The interval is that of the within-round ratios of the module's and the peer's steps."""
+    configs = [BenchConfig("m", (), 8, 2), BenchConfig("m", ("se",), 8, 2)]
+    configs.append(BenchConfig("m", ("se",), 8, 2, peer=True))
+    train = [[1.0] * 5, [0.9, 1.8, 0.95, 0.92, 0.94], [1.0, 2.0, 1.0, 1.0, 1.0]]
+    rows = [BenchResult(*["m", c.label, 2, 8] + [1.0] * 7 + [None] * 4) for c in configs]
+    _compare_with_peers(configs, train, rows)
+    module = rows[1].vs_peer()
+    assert (module.median, module.low, module.high) == (0.92, 0.9, 0.95)
+    assert module.coverage == pytest.approx(1 - 2 / 32) and module.verdict() == "faster"
+    assert rows[0].vs_peer() is None and rows[2].vs_peer() is None
 
 
 def test_every_registered_module_gets_a_peer_row():

@@ -5,9 +5,12 @@ and inference (``attnzoo.deploy``ed, no grad) in images/s, peak memory of a trai
 parameters and training-mode multiply-adds. Configurations are measured interleaved
 (baseline, variant 1, variant 2, ..., baseline, ...) after warm-up, and each ratio is the median
 over rounds of variant / baseline within a round, so that drift of the machine (thermal, other
-load) cancels. Time is wall-clock by default; ``clock=time.process_time`` counts only this
-process's CPU time, which at one thread (``OMP_NUM_THREADS=1``) leaves out the time other users'
-processes hold the cores: the steadier measure on a shared machine. Memory: CUDA's peak
+load) cancels. A module measured beside its peer (``peer=True``) is also compared with it: the
+median of module / peer within a round, with a distribution-free interval for that median
+(:func:`.timing.ratio_interval`) and the verdict it supports. Time is wall-clock by default;
+``clock=time.process_time`` counts only this process's CPU time, which at one thread
+(``OMP_NUM_THREADS=1``) leaves out the time other users' processes hold the cores: the steadier
+measure on a shared machine. Memory: CUDA's peak
 allocation; on CPU the growth of peak RSS over a training step, measured in a fresh subprocess per
 configuration (``python -m attnzoo.benchmarks.memory``), since a process's peak RSS never goes
 down.
@@ -19,7 +22,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +36,7 @@ from ..models import create_model
 from .complexity import complexity
 from .memory import cuda_peak_mb, subprocess_peak_mb
 from .peers import with_peers
-from .timing import Clock, interleaved, median_ratio, synchronize
+from .timing import Clock, RatioInterval, interleaved, median_ratio, ratio_interval, synchronize
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,17 @@ class BenchResult:
     params_ratio: float
     macs_ratio: float
     mem_ratio: float | None
+    # A module's step over its peer's (set on the module's row when its peer was measured): the
+    # median over rounds, its interval and the interval's coverage (ratio_interval).
+    peer_ratio: float | None = None
+    peer_low: float | None = None
+    peer_high: float | None = None
+    peer_coverage: float | None = None
+
+    def vs_peer(self) -> RatioInterval | None:
+        if self.peer_ratio is None:
+            return None
+        return RatioInterval(self.peer_ratio, self.peer_low, self.peer_high, self.peer_coverage)
 
 
 def build(config: BenchConfig) -> nn.Module:
@@ -198,7 +212,22 @@ def run_bench(
                 mem_ratio=None if mems[i] is None else mems[i] / mems[base],
             )
         )
+    _compare_with_peers(configs, train, results)
     return results
+
+
+def _compare_with_peers(
+    configs: Sequence[BenchConfig], train: list[list[float]], results: list[BenchResult]
+) -> None:
+    """Set each module's row's ``peer_*`` fields from its own and its peer's training steps."""
+    index = {c: i for i, c in enumerate(configs)}
+    for i, c in enumerate(configs):
+        module = index.get(replace(c, peer=False)) if c.peer else None
+        if module is not None:
+            interval = ratio_interval(train[module], train[i])
+            row = results[module]
+            row.peer_ratio, row.peer_low = interval.median, interval.low
+            row.peer_high, row.peer_coverage = interval.high, interval.coverage
 
 
 def markdown(results: Sequence[BenchResult]) -> str:
@@ -218,7 +247,21 @@ def markdown(results: Sequence[BenchResult]) -> str:
          f"{r.macs_ratio:.2f}")
         for r in results
     ]  # fmt: skip
-    return table(head, body, "ll" + "r" * 10)
+    return table(head, body, "ll" + "r" * 10) + _peer_table(results)
+
+
+def _peer_table(results: Sequence[BenchResult]) -> str:
+    """Module against peer, one row per module measured beside its peer ("" if none was)."""
+    compared = [(r, r.vs_peer()) for r in results if r.vs_peer() is not None]
+    if not compared:
+        return ""
+    head = ("model", "attention", "step / peer's step", "interval", "coverage", "verdict")
+    body = [
+        (r.model, r.attention, f"{v.median:.3f}", f"[{v.low:.3f}, {v.high:.3f}]",
+         f"{v.coverage:.1%}", v.verdict())
+        for r, v in compared
+    ]  # fmt: skip
+    return "\n\n" + table(head, body, "llrrrl")
 
 
 __all__ = ["BenchConfig", "BenchResult", "markdown", "run_bench"]
