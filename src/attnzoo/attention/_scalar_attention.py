@@ -30,10 +30,11 @@ BLOCK = 1 << 19
 
 
 def _blocks(b: int, length: int) -> Iterator[tuple[slice, slice]]:
-    """(batch, row) slices covering b x length rows, each block of scores at most BLOCK elements
-    (or one row, if a row is longer)."""
+    """(batch, row) slices covering b x length rows: the same rows of as many samples as there are
+    threads (matrix products split a batch between threads), each sample's share of a block at
+    most BLOCK elements of scores (or one row, if a row is longer)."""
     rows = max(1, min(length, BLOCK // length))
-    batch = max(1, BLOCK // (rows * length)) if rows == length else 1
+    batch = max(1, BLOCK * torch.get_num_threads() // (rows * length))
     for i in range(0, b, batch):
         for r in range(0, length, rows):
             yield slice(i, i + batch), slice(r, r + rows)
