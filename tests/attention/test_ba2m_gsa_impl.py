@@ -41,11 +41,13 @@ def test_every_impl_gives_the_explicit_outputs_and_gradients(impl, options):
     assert g0[0].abs().sum() > 0
 
 
+@pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize(
     "block", [2 * (H * W) ** 2, H * W * 4, 1], ids=["2-samples", "4-rows", "1"]
 )
-def test_folded_attention_is_the_same_in_any_blocks(monkeypatch, block):
-    """Blocks of several samples, of a few rows, and of one row (a row longer than the block)."""
+def test_folded_attention_is_the_same_in_any_blocks(monkeypatch, block, threads):
+    """Blocks of several samples, of a few rows, and of one row (a row longer than the block);
+    a block spans as many samples as threads, so 3 threads leave a partial last block."""
     b, d, n = 5, 8, H * W
     q, k, v = randn(b, d, n, seed=24), randn(b, d, n, seed=25), randn(b, 1, n, seed=26)
     g = randn(b, 1, n, seed=27)
@@ -54,8 +56,9 @@ def test_folded_attention_is_the_same_in_any_blocks(monkeypatch, block):
     expected = (p @ v.transpose(1, 2)).transpose(1, 2)
     expected_grads = torch.autograd.grad(expected, inputs, g)
     monkeypatch.setattr(_scalar_attention, "BLOCK", block)
-    blocks = list(_scalar_attention._blocks(b, n))
-    assert sum((s.stop - s.start) * (r.stop - r.start) for s, r in blocks) >= b * n
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    blocks = [(s, r) for s, r, _ in _scalar_attention._Workspace(q, 1)]
+    assert sum((s.stop - s.start) * (r.stop - r.start) for s, r in blocks) == b * n
     out = _scalar_attention.attend(q, k, v)
     torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-12)
     for a, e in zip(torch.autograd.grad(out, inputs, g), expected_grads, strict=True):

@@ -29,20 +29,40 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 BLOCK = 1 << 19
 
 
-def _blocks(b: int, length: int) -> Iterator[tuple[slice, slice]]:
-    """(batch, row) slices covering b x length rows: the same rows of as many samples as there are
-    threads (matrix products split a batch between threads), each sample's share of a block at
-    most BLOCK elements of scores (or one row, if a row is longer)."""
+def _blocks(b: int, length: int) -> tuple[int, int]:
+    """(samples, rows) of a block: the same rows of as many samples as there are threads (matrix
+    products split a batch between threads), each sample's share at most BLOCK elements of scores
+    (or one row, if a row is longer)."""
     rows = max(1, min(length, BLOCK // length))
-    batch = max(1, BLOCK * torch.get_num_threads() // (rows * length))
-    for i in range(0, b, batch):
-        for r in range(0, length, rows):
-            yield slice(i, i + batch), slice(r, r + rows)
+    return min(b, max(1, BLOCK * torch.get_num_threads() // (rows * length))), rows
 
 
-def _probabilities(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """softmax over keys of (already scaled) q^T k: (b, d, rows), (b, d, L) -> (b, rows, L)."""
-    return torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=-1)
+class _Workspace:
+    """The blocks of a pass over (B, d, L) inputs: their (batch, row) slices, with views of
+    ``count`` buffers of scores allocated once per pass (a fresh multi-MiB tensor per block would
+    fault its pages in anew each time)."""
+
+    def __init__(self, like: torch.Tensor, count: int) -> None:
+        self.n, self.length = like.shape[0], like.shape[2]
+        self.batch, self.rows = _blocks(self.n, self.length)
+        size = self.batch * self.rows * self.length
+        self.buffers = [like.new_empty(size) for _ in range(count)]
+
+    def __iter__(self) -> Iterator[tuple[slice, slice, list[torch.Tensor]]]:
+        for i in range(0, self.n, self.batch):
+            for r in range(0, self.length, self.rows):
+                nb, nr = min(self.batch, self.n - i), min(self.rows, self.length - r)
+                shape = (nb, nr, self.length)
+                views = [buf[: nb * nr * self.length].view(shape) for buf in self.buffers]
+                yield slice(i, i + nb), slice(r, r + nr), views
+
+
+def _probabilities(q: torch.Tensor, k: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """softmax over keys of (already scaled) q^T k, written into ``out``: (b, d, rows), (b, d, L)
+    -> (b, rows, L). ATen's softmax may write over its input (it reads each row's maximum first,
+    then writes the row); ``torch.softmax`` has no ``out=``."""
+    torch.bmm(q.transpose(1, 2), k, out=out)
+    return torch.ops.aten._softmax.out(out, -1, False, out=out)
 
 
 class _Attend(torch.autograd.Function):
@@ -52,8 +72,9 @@ class _Attend(torch.autograd.Function):
     ) -> torch.Tensor:
         q = q * q.shape[1] ** -0.5
         o = q.new_empty(v.shape)
-        for b, r in _blocks(q.shape[0], q.shape[2]):
-            torch.bmm(v[b], _probabilities(q[b, :, r], k[b]).transpose(1, 2), out=o[b, :, r])
+        for b, r, (p,) in _Workspace(q, 1):
+            _probabilities(q[b, :, r], k[b], p)
+            torch.bmm(v[b], p.transpose(1, 2), out=o[b, :, r])
         ctx.save_for_backward(q, k, v, o)
         return o
 
@@ -62,12 +83,13 @@ class _Attend(torch.autograd.Function):
     def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
         q, k, v, o = ctx.saved_tensors  # q already scaled
         grad_q, grad_k, grad_v = torch.empty_like(q), torch.zeros_like(k), torch.zeros_like(v)
-        for b, r in _blocks(q.shape[0], q.shape[2]):
-            p = _probabilities(q[b, :, r], k[b])
+        for b, r, (p, diff) in _Workspace(q, 2):
+            _probabilities(q[b, :, r], k[b], p)
             g = grad[b, :, r]
             grad_v[b].baddbmm_(g, p)
             # dS_ij = p_ij g_i (v_j - o_i), built in p's memory.
-            ds = p.mul_(v[b] - o[b, :, r].transpose(1, 2)).mul_(g.transpose(1, 2))
+            torch.sub(v[b], o[b, :, r].transpose(1, 2), out=diff)
+            ds = p.mul_(diff).mul_(g.transpose(1, 2))
             torch.bmm(k[b], ds.transpose(1, 2), out=grad_q[b, :, r])
             grad_k[b].baddbmm_(q[b, :, r], ds)
         return grad_q.mul_(q.shape[1] ** -0.5), grad_k, grad_v

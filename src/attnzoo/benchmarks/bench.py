@@ -220,9 +220,9 @@ def _compare_with_peers(
     configs: Sequence[BenchConfig], train: list[list[float]], results: list[BenchResult]
 ) -> None:
     """Set each module's row's ``peer_*`` fields from its own and its peer's training steps."""
-    index = {c: i for i, c in enumerate(configs)}
     for i, c in enumerate(configs):
-        module = index.get(replace(c, peer=False)) if c.peer else None
+        twin = replace(c, peer=False)  # compared by equality: options may hold unhashable dicts
+        module = next((j for j, d in enumerate(configs) if c.peer and d == twin), None)
         if module is not None:
             interval = ratio_interval(train[module], train[i])
             row = results[module]
