@@ -19,6 +19,7 @@ SHOWN_WHOLE = (
     "profile-r50-cifar-b64",
     "profile-r50-imagenet-b16",
     "r50-cifar-b64",
+    "r50-cifar-b64-after-fold",
     "r50-imagenet-b16",
     "trainer-overhead-r20",
 )
