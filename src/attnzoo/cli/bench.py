@@ -2,7 +2,7 @@
 
 Modes, each a subcommand with its own defaults: ``modules`` (attention modules in a backbone
 against the plain backbone), ``profile`` (where their time goes, by operator), ``gsa`` (BA2M's
-GSA branch, sdpa against explicit) and ``trainer-overhead`` (``attnzoo train`` against a bare
+GSA branch, each gsa_impl side by side) and ``trainer-overhead`` (``attnzoo train`` against a bare
 loop). ``attnzoo bench --gsa|--profile|--trainer-overhead ...`` and a plain ``attnzoo bench ...``
 (modules) still work: :func:`normalize_argv` turns the old flags into the subcommand.
 """
