@@ -32,22 +32,18 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 BLOCK = 1 << 19
 
 
-def _blocks(b: int, length: int) -> tuple[int, int]:
-    """(samples, rows) of a block: the same rows of as many samples as there are threads (matrix
-    products split a batch between threads), each sample's share at most BLOCK elements of scores
-    (or one row, if a row is longer)."""
-    rows = max(1, min(length, BLOCK // length))
-    return min(b, max(1, BLOCK * torch.get_num_threads() // (rows * length))), rows
-
-
 class _Workspace:
     """The blocks of a pass over (B, d, L) inputs: their (batch, row) slices, with views of
     ``count`` buffers of scores allocated once per pass (a fresh multi-MiB tensor per block would
-    fault its pages in anew each time)."""
+    fault its pages in anew each time). A block holds the same rows of as many samples as there
+    are threads (matrix products split a batch between threads), each sample's share at most
+    BLOCK elements of scores (or one row, if a row is longer)."""
 
     def __init__(self, like: torch.Tensor, count: int) -> None:
         self.n, self.length = like.shape[0], like.shape[2]
-        self.batch, self.rows = _blocks(self.n, self.length)
+        self.rows = max(1, min(self.length, BLOCK // self.length))
+        samples = BLOCK * torch.get_num_threads() // (self.rows * self.length)
+        self.batch = min(self.n, max(1, samples))
         size = self.batch * self.rows * self.length
         self.buffers = [like.new_empty(size) for _ in range(count)]
 
@@ -60,12 +56,12 @@ class _Workspace:
                 yield slice(i, i + nb), slice(r, r + nr), views
 
 
-def _probabilities(q: torch.Tensor, k: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def _probabilities(q: torch.Tensor, k: torch.Tensor, out: torch.Tensor) -> None:
     """softmax over keys of (already scaled) q^T k, written into ``out``: (b, d, rows), (b, d, L)
     -> (b, rows, L). ATen's softmax may write over its input (it reads each row's maximum first,
     then writes the row); ``torch.softmax`` has no ``out=``."""
     torch.bmm(q.transpose(1, 2), k, out=out)
-    return torch.ops.aten._softmax.out(out, -1, False, out=out)
+    torch.ops.aten._softmax.out(out, -1, False, out=out)
 
 
 class _Attend(torch.autograd.Function):

@@ -221,8 +221,9 @@ def _compare_with_peers(
 ) -> None:
     """Set each module's row's ``peer_*`` fields from its own and its peer's training steps."""
     for i, c in enumerate(configs):
-        twin = replace(c, peer=False)  # compared by equality: options may hold unhashable dicts
-        module = next((j for j, d in enumerate(configs) if c.peer and d == twin), None)
+        twin = replace(c, peer=False) if c.peer else None
+        # Found by equality, not hashing: a setting's options may hold unhashable dicts.
+        module = next((j for j, d in enumerate(configs) if d == twin), None)
         if module is not None:
             interval = ratio_interval(train[module], train[i])
             row = results[module]
@@ -252,7 +253,7 @@ def markdown(results: Sequence[BenchResult]) -> str:
 
 def _peer_table(results: Sequence[BenchResult]) -> str:
     """Module against peer, one row per module measured beside its peer ("" if none was)."""
-    compared = [(r, r.vs_peer()) for r in results if r.vs_peer() is not None]
+    compared = [(r, v) for r in results if (v := r.vs_peer()) is not None]
     if not compared:
         return ""
     head = ("model", "attention", "step / peer's step", "interval", "coverage", "verdict")

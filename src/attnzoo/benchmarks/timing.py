@@ -48,8 +48,12 @@ def interleaved(
     return times
 
 
+def _ratios(times: list[float], baseline: list[float]) -> list[float]:
+    return [t / b for t, b in zip(times, baseline, strict=True)]
+
+
 def median_ratio(times: list[float], baseline: list[float]) -> float:
-    return statistics.median(t / b for t, b in zip(times, baseline, strict=True))
+    return statistics.median(_ratios(times, baseline))
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def ratio_interval(times: list[float], baseline: list[float], level: float = 0.9
     for the largest k that covers the median with probability at least ``level`` (a sign-test
     interval, valid for any distribution of independent rounds). With few rounds no k reaches
     ``level``; k = 1 (the range) is then given with its lower coverage, 1 - 2^(1-n)."""
-    ratios = sorted(t / b for t, b in zip(times, baseline, strict=True))
+    ratios = sorted(_ratios(times, baseline))
     n = len(ratios)
 
     def coverage(k: int) -> float:  # P(r_(k) <= median <= r_(n+1-k)) = 1 - 2 P(Bin(n, 1/2) < k)
