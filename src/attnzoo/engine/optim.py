@@ -1,6 +1,17 @@
-"""SGD with (Nesterov) momentum, optionally without weight decay on norms and biases."""
+"""SGD with (Nesterov) momentum and per-parameter-group settings.
+
+Parameters are grouped by name: ``freeze`` patterns stop training the parameters they match,
+``lr_scales`` patterns multiply the learning rate of the parameters they match (the first
+matching pattern wins; unmatched parameters take the full rate). Fine-tuning a pretrained
+backbone is ``lr_scales: {"*.attn.*": 1.0, "stem.*": 0.1, "stages.*": 0.1}``: the backbone at a
+tenth of the rate, new attention modules (and the head, unmatched) at the full rate. Patterns are
+``fnmatch`` patterns over ``model.named_parameters()`` names, and a pattern that matches no
+parameter is an error (a typo would otherwise silently train everything at the full rate).
+"""
 
 from __future__ import annotations
+
+from fnmatch import fnmatchcase
 
 import torch
 from torch import nn
@@ -8,24 +19,60 @@ from torch import nn
 from .config import TrainConfig
 
 
-def param_groups(model: nn.Module, weight_decay: float, norm_bias_decay: bool) -> list[dict]:
-    """One group, or two: decayed weights, and the 1-D parameters (norm scales, biases) undecayed.
+def _first_match(name: str, patterns: list[str]) -> str | None:
+    return next((p for p in patterns if fnmatchcase(name, p)), None)
 
-    One-dimensional parameters are the norms' scales and shifts and the layers' biases; decaying
-    them pulls BatchNorm scales towards zero, which the "bag of tricks" recipes avoid.
+
+def _check_patterns(key: str, patterns: list[str], names: list[str], model: str) -> None:
+    unused = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+    if unused:
+        raise ValueError(
+            f"config: {key} pattern(s) {', '.join(map(repr, unused))} match no parameter of "
+            f"{model} (names such as {names[0]!r}, {names[-1]!r})"
+        )
+
+
+def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
+    """The optimiser's parameter groups: by learning-rate scale, and by decay.
+
+    One-dimensional parameters are the norms' scales and shifts and the layers' biases; with
+    ``norm_bias_decay`` off they are not decayed (decaying them pulls BatchNorm scales towards
+    zero, which the "bag of tricks" recipes avoid). Frozen parameters get ``requires_grad`` off
+    and no group. Groups with the same settings keep the parameters' order.
     """
-    params = [p for p in model.parameters() if p.requires_grad]
-    if norm_bias_decay:
-        return [{"params": params, "weight_decay": weight_decay}]
+    named = list(model.named_parameters())
+    names = [n for n, _ in named]
+    _check_patterns("freeze", config.freeze, names, config.model)
+    _check_patterns("lr_scales", list(config.lr_scales), names, config.model)
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    for name, param in named:
+        if _first_match(name, config.freeze) is not None:
+            param.requires_grad_(False)
+        if not param.requires_grad:
+            continue
+        pattern = _first_match(name, list(config.lr_scales))
+        scale = 1.0 if pattern is None else float(config.lr_scales[pattern])
+        decayed = config.norm_bias_decay or param.ndim > 1
+        groups.setdefault((scale, decayed), []).append(param)
     return [
-        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+        {
+            "params": params,
+            "lr": config.lr * scale,
+            "weight_decay": config.weight_decay if decayed else 0.0,
+        }
+        for (scale, decayed), params in sorted(groups.items(), key=_group_order)
     ]
+
+
+def _group_order(item: tuple[tuple[float, bool], list]) -> tuple[float, bool]:
+    """Full rate first, decayed before undecayed (the order of the groups before lr_scales)."""
+    (scale, decayed), _ = item
+    return -scale, not decayed
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
     return torch.optim.SGD(
-        param_groups(model, config.weight_decay, config.norm_bias_decay),
+        param_groups(model, config),
         lr=config.lr,
         momentum=config.momentum,
         nesterov=config.nesterov,
