@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..data import BatchLoader, EvalTransform
-from ..engine.trainer import evaluate
+from ..engine.classification import evaluate
 from .common import load_trained
 
 

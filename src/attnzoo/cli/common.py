@@ -47,6 +47,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         flag, hint = "--" + f.name.replace("_", "-"), hints[f.name]
         if hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+        elif typing.get_origin(hint) is dict:  # repeatable KEY=VALUE
+            parser.add_argument(flag, action="append", metavar="KEY=VALUE", **common)
         elif typing.get_origin(hint) is list:
             item = typing.get_args(hint)[0]
             parser.add_argument(flag, type=_typed(f.name, item), nargs="*", **common)
@@ -84,10 +86,13 @@ def config_values(args: argparse.Namespace) -> dict[str, Any]:
     """TrainConfig values: the --config file's, overridden by the flags given."""
     values = read_config_file(args.config) if getattr(args, "config", None) else {}
     values.pop("sweep", None)
-    given = vars(args)
+    given, hints = vars(args), field_types()
     for f in config_fields():
         if f.name in given and f.metadata.get("flag", True):
             values[f.name] = given[f.name]
+            if typing.get_origin(hints[f.name]) is dict:
+                flag = "--" + f.name.replace("_", "-")
+                values[f.name] = dict(key_value(item, flag) for item in given[f.name])
     names = parse_setting(given.get("attention", values.get("attention")), "--attention ")
     values["attention"] = names
     for module, options in parse_options(names, args.option).items():

@@ -24,9 +24,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.slurm import submit_training
+    from ..engine.task import check_config
 
     config = config_from_args(args)
-    config.validate()  # before anything is queued
+    check_config(config)  # before anything is queued
     options = slurm_options(
         args, args.config, nodes=args.nodes, gpus_per_run=args.gpus_per_node,
         tasks_per_node=max(1, args.gpus_per_node),

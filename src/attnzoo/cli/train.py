@@ -24,9 +24,10 @@ def run(args: argparse.Namespace) -> int:
 
     summary = train(config_from_args(args), progress=not args.quiet, restart=args.restart)
     if process_rank() == 0:
+        metric = summary["primary_metric"]
         print(
-            f"{summary['model']} + {summary['attention']}: final top-1 {summary['top1']:.2f}%  "
-            f"top-5 {summary['top5']:.2f}%  params {summary['params'] / 1e6:.3f}M  "
-            f"{summary['wall_seconds']:.0f}s -> {summary['config']['out_dir']}"
+            f"{summary['model']} + {summary['attention']}: final {metric} {summary[metric]:.2f}  "
+            f"params {summary['params'] / 1e6:.3f}M  {summary['wall_seconds']:.0f}s -> "
+            f"{summary['config']['out_dir']}"
         )
     return 0

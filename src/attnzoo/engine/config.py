@@ -47,6 +47,9 @@ class TrainConfig:
     """Every setting of a training run; each field's type, default and help are declared here
     once, and the YAML loader, the checks and the ``attnzoo train`` flags are derived from them."""
 
+    task: str = _field(
+        "classification", "what to train: classification, or a task registered by register_task"
+    )
     model: str = _field("resnet20", "backbone name (see `attnzoo list`)")
     attention: list[str] = _field(
         [], "one attention setting: a module name or names joined by '+' (se+ba2m)", **_NO_FLAG
@@ -91,6 +94,14 @@ class TrainConfig:
     )
     focal_gamma: float = _field(2.0, "focusing exponent of the focal loss")
     ohem_fraction: float = _field(0.7, "share of each batch, hardest first, that OHEM trains on")
+    lr_scales: dict[str, float] = _field(
+        {},
+        "learning-rate multipliers by parameter-name pattern, first match wins: {'stages.*': 0.1} "
+        "(e.g. a pretrained backbone at a tenth, new modules and head at the full rate)",
+    )
+    freeze: list[str] = _field(
+        [], "parameter-name patterns not trained, e.g. ['stem.*', 'stages.0.*']"
+    )
     norm_bias_decay: bool = _field(
         True, "weight decay on normalisation weights and biases (--no-... to skip)"
     )
@@ -167,6 +178,7 @@ class TrainConfig:
         need(self.image_size >= 8, "image_size", "must be at least 8")
         need(self.workers >= 0, "workers", "must be non-negative")
         need(self.amp in AMP, "amp", f"must be one of {', '.join(AMP)}")
+        need(all(v >= 0 for v in self.lr_scales.values()), "lr_scales", "must be non-negative")
         need(self.save_every >= 0, "save_every", "must be non-negative")
         need(self.keep_every >= 0, "keep_every", "must be non-negative")
         need(self.resume in ("", "auto") or Path(self.resume).is_file(), "resume",

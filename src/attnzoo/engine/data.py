@@ -1,9 +1,6 @@
-"""The training and test loaders a configuration asks for, sharded over the processes."""
+"""The classification task's training and test loaders, sharded over the processes."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
 
 from ..data import (
     BatchLoader,
@@ -16,18 +13,7 @@ from ..data import (
 )
 from .config import TrainConfig
 from .distributed import World
-
-
-@dataclass
-class Loaders:
-    train: BatchLoader | StreamLoader
-    test: BatchLoader | StreamLoader
-    # What a checkpoint needs to rebuild and evaluate the model: classes, channel statistics.
-    info: dict[str, Any]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.info["classes"])
+from .task import Loaders
 
 
 def _check_batch(config: TrainConfig, world: World, train_images: int) -> None:

@@ -1,4 +1,4 @@
-"""Evaluate a saved checkpoint on a dataset split."""
+"""Evaluate a saved checkpoint on a dataset split, through the task it was trained for."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from typing import Any
 
 from torch import nn
 
-from ..data import BatchLoader, EvalTransform, StreamLoader, load_dataset, open_stream
-from ..models import create_model
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
-from .trainer import evaluate
+from .task import get_task
 
 
 def model_from_checkpoint(
@@ -32,14 +30,7 @@ def model_from_checkpoint(
                 f"{config.attention or 'no attention'}"
             )
         config.attention_options.setdefault(module, {}).update(options)
-    info = state["data"]
-    model = create_model(
-        config.model,
-        len(info["classes"]),
-        in_chans=info["in_chans"],
-        attention=config.attention_spec(),
-        model_options=config.model_options,
-    )
+    model = get_task(config.task).build_model(config, state["data"])
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
@@ -58,39 +49,21 @@ def evaluate_checkpoint(
     state: dict[str, Any] | None = None,
     download: bool = True,
 ) -> dict[str, Any]:
-    """Rebuild the model a checkpoint was trained as, load its weights, and evaluate it.
-
-    The images are normalised with the training set's statistics stored in the checkpoint, and
-    prepared as in training's test split (CIFAR: as they are; ImageNet: resize and centre crop).
-    """
+    """Rebuild the model a checkpoint was trained as, load its weights, and evaluate it on
+    ``split`` of ``data`` (default: the run's dataset), prepared as the run's test split."""
     state = state or load_checkpoint(path)  # a caller that already read it passes it
     config = TrainConfig.from_dict(state["config"])
-    info, source = state["data"], data or config.data
-    if config.augment == "imagenet":
-        samples, classes = open_stream(source, split)
-        loader = StreamLoader(
-            samples, classes, batch_size, train=False, num_workers=config.workers,
-            image_size=info["image_size"], mean=info["mean"], std=info["std"],
-        )  # fmt: skip
-        num_classes = len(classes)
-    else:
-        dataset = load_dataset(source, split, download, max_per_class=per_class)
-        loader = BatchLoader(
-            dataset, batch_size, shuffle=False, drop_last=False,
-            transform=EvalTransform(info["mean"], info["std"]),
-        )  # fmt: skip
-        num_classes = dataset.num_classes
-    if num_classes != len(info["classes"]):
-        raise ValueError(
-            f"{source} has {num_classes} classes but the checkpoint {path} "
-            f"was trained on {len(info['classes'])}"
-        )
+    task, source = get_task(config.task), data or config.data
+    loader, size = task.eval_loader(
+        config, state["data"], source=source, split=split, per_class=per_class,
+        batch_size=batch_size, download=download,
+    )  # fmt: skip
     model = model_from_checkpoint(state, path, attention_options)
     return {
         "checkpoint": str(path),
         "data": source,
         "split": split,
-        "images": len(samples) if config.augment == "imagenet" else len(dataset),
+        "images": size,
         "epoch": state.get("epoch"),
-        **evaluate(model, loader),
+        **task.evaluate(model, loader, None),
     }

@@ -1,7 +1,8 @@
-"""The training loop: SGD, evaluation every epoch, metrics, checkpoints that make runs resumable.
+"""The training loop, shared by every task: steps, evaluation every epoch, metrics, checkpoints.
 
-The engine knows models and datasets only through their factories (``create_model``, the data
-loaders) and attention modules only through ``aux_loss``: it never names a module.
+What differs between tasks (data, model, loss, metrics) comes from a :class:`.task.Task`, named
+by ``config.task``; the loop knows attention modules only through ``aux_loss``: it never names
+a module.
 
 A run resumed from its checkpoint (``resume="auto"``) ends bit-identical, on CPU, to the same run
 never interrupted: the checkpoint holds the model, optimiser, scheduler, gradient scaler, every
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
@@ -30,29 +30,41 @@ from ..attention import aux_loss
 from ..attention.spec import spec_name
 from ..io import write_json
 from ..machine import describe
-from ..models import count_params, create_model
+from ..models import count_params
 from . import distributed, stop
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
 from .compile import compile_model, step_begin
 from .config import RESUMABLE_CHANGES, TrainConfig
-from .data import Loaders, build_loaders
 from .distributed import World
-from .losses import classification_loss
-from .metrics import topk_correct
 from .optim import build_optimizer
 from .rundir import CHECKPOINT, claim_run_dir
 from .runlog import RunLog
 from .schedule import build_scheduler
+from .task import Loaders, Task, check_config
 
 
 @dataclass
 class EpochSums:
-    """Running sums of the epoch in progress; mid-epoch checkpoints carry them over a restart."""
+    """Running sums of the epoch in progress; mid-epoch checkpoints carry them over a restart.
+
+    ``stats`` holds the task's training statistics, each a sum over samples (see Task.loss).
+    """
 
     loss: float = 0.0
-    correct: int = 0
     count: int = 0
     seconds: float = 0.0
+    stats: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def add(self, loss: float, count: int, stats: dict[str, float]) -> None:
+        self.loss += loss * count
+        self.count += count
+        for key, value in stats.items():
+            self.stats[key] = self.stats.get(key, 0.0) + value
+
+    def means(self) -> dict[str, float]:
+        """The mean loss and statistics per sample so far."""
+        count = max(self.count, 1)
+        return {"loss": self.loss / count, **{k: v / count for k, v in self.stats.items()}}
 
 
 @dataclass
@@ -60,6 +72,7 @@ class Run:
     """Everything one training run steps and saves."""
 
     config: TrainConfig
+    task: Task
     world: World
     loaders: Loaders
     model: nn.Module  # the plain model: its state_dict is what checkpoints hold
@@ -77,10 +90,17 @@ class Run:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.amp)
         return torch.autocast(self.world.device.type, dtype=dtype, enabled=dtype is not None)
 
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        if self.config.channels_last:
-            return images.contiguous(memory_format=torch.channels_last)
-        return images
+    def prepare(self, batch: Any) -> Any:
+        """The batch with its 4-D tensors (images) channels-last, if the config says so."""
+        if not self.config.channels_last:
+            return batch
+        if isinstance(batch, torch.Tensor):
+            return batch.contiguous(memory_format=torch.channels_last) if batch.ndim == 4 else batch
+        if isinstance(batch, list | tuple):
+            return type(batch)(self.prepare(item) for item in batch)
+        if isinstance(batch, dict):
+            return {key: self.prepare(value) for key, value in batch.items()}
+        return batch
 
     def save(self, epoch: int, step: int, sums: EpochSums, last: dict | None = None) -> None:
         """Checkpoint after ``epoch`` epochs and ``step`` steps of the next; all ranks call it."""
@@ -110,23 +130,24 @@ class Run:
         save_checkpoint(self.out_dir / CHECKPOINT, state)
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, loader, world: World | None = None) -> dict[str, float]:
-    """Mean loss and top-1/top-5 accuracy (in %) of ``model`` in eval mode over ``loader``.
-
-    With several processes each evaluates its shard and the sums are added up.
-    """
-    model.eval()
-    loss_sum, top1, top5, count = 0.0, 0, 0, 0
-    loader.set_epoch(0)
-    for images, labels in loader:
-        logits = model(images).float()
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-        hits = topk_correct(logits, labels)
-        top1, top5, count = top1 + hits[0], top5 + hits[1], count + len(labels)
-    if world is not None:
-        loss_sum, top1, top5, count = distributed.all_sum(world, [loss_sum, top1, top5, count])
-    return {"loss": loss_sum / count, "top1": 100 * top1 / count, "top5": 100 * top5 / count}
+def train_step(run: Run, batch: Any, sums: EpochSums, where: str) -> None:
+    """One optimisation step on ``batch``, its loss and statistics added to ``sums``."""
+    with run.autocast():
+        output = run.task.forward(run.train_model, run.prepare(batch))
+    loss, count, stats = run.task.loss(output, batch, run.config)
+    loss = loss + aux_loss(run.model)
+    value = loss.item()
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"non-finite loss {value} at {where}; the last good checkpoint is kept in "
+            f"{run.out_dir}. Try a lower lr or a warm-up"
+        )
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    sums.add(value, count, stats)
 
 
 def train_one_epoch(run: Run, epoch: int, start: int, sums: EpochSums, progress: bool) -> dict:
@@ -138,44 +159,28 @@ def train_one_epoch(run: Run, epoch: int, start: int, sums: EpochSums, progress:
         loader, desc=f"epoch {epoch + 1}/{config.epochs}", total=len(loader), initial=start,
         leave=False, disable=not (progress and run.world.is_main), unit="batch",
     )  # fmt: skip
-    for step, (images, labels) in enumerate(bar, start=start):
+    for step, batch in enumerate(bar, start=start):
         step_begin(run.compile_mode)
-        with run.autocast():
-            logits = run.train_model(run.prepare(images))
-        loss = classification_loss(
-            logits.float(), labels, kind=config.loss, label_smoothing=config.label_smoothing,
-            focal_gamma=config.focal_gamma, ohem_fraction=config.ohem_fraction,
-        )  # fmt: skip
-        loss = loss + aux_loss(run.model)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"non-finite loss {value} at epoch {epoch + 1}, step {step + 1}; the last good "
-                f"checkpoint is kept in {run.out_dir}. Try a lower lr or a warm-up"
-            )
-        run.optimizer.zero_grad(set_to_none=True)
-        run.scaler.scale(loss).backward()
-        run.scaler.step(run.optimizer)
-        run.scaler.update()
-        run.scheduler.step()
-        sums.loss += value * len(labels)
-        sums.correct += int((logits.argmax(1) == labels).sum())
-        sums.count += len(labels)
+        train_step(run, batch, sums, f"epoch {epoch + 1}, step {step + 1}")
         sums.seconds = time.perf_counter() - began
+        rate = sums.count * run.world.size / max(sums.seconds, 1e-9)
         bar.set_postfix(
-            loss=f"{sums.loss / sums.count:.3f}", acc=f"{100 * sums.correct / sums.count:.1f}",
-            img_s=f"{sums.count * run.world.size / max(sums.seconds, 1e-9):.0f}", refresh=False,
-        )  # fmt: skip
+            {k: f"{v:.3f}" for k, v in sums.means().items()} | {"samples_s": f"{rate:.0f}"},
+            refresh=False,
+        )
         if step + 1 < len(loader) and _stop_requested(run.world):
             run.save(epoch, step + 1, sums)
             raise stop.Stopped(f"stopped on request after epoch {epoch}, step {step + 1}")
         if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < len(loader):
             run.save(epoch, step + 1, sums)
     bar.close()
-    loss, correct, count = distributed.all_sum(run.world, [sums.loss, sums.correct, sums.count])
+    names = sorted(sums.stats)
+    loss, count, *totals = distributed.all_sum(
+        run.world, [sums.loss, sums.count, *(sums.stats[k] for k in names)]
+    )
     return {
         "loss": loss / count,
-        "top1": 100 * correct / count,
+        **{name: total / count for name, total in zip(names, totals, strict=True)},
         "images_per_s": count / max(sums.seconds, 1e-9),
         "seconds": sums.seconds,
     }
@@ -188,19 +193,13 @@ def _stop_requested(world: World) -> bool:
     return distributed.all_sum(world, [float(stop.requested())])[0] > 0
 
 
-def _build_run(config: TrainConfig, world: World) -> Run:
+def _build_run(config: TrainConfig, task: Task, world: World) -> Run:
     compile_mode = config.compile_mode
     if config.amp == "fp16" and world.device.type != "cuda":
         raise ValueError("config: amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
-    loaders = build_loaders(config, world)
+    loaders = task.build_loaders(config, world)
     torch.manual_seed(config.seed)
-    model = create_model(
-        config.model,
-        loaders.num_classes,
-        in_chans=loaders.info["in_chans"],
-        attention=config.attention_spec(),
-        model_options=config.model_options,
-    )
+    model = task.build_model(config, loaders.info)
     if config.sync_bn and world.size > 1:
         model = distributed.sync_batchnorm(model, world.device)
     memory_format = torch.channels_last if config.channels_last else torch.preserve_format
@@ -225,7 +224,7 @@ def _build_run(config: TrainConfig, world: World) -> Run:
         train_model = compile_model(train_model, compile_mode)
         eval_model = compile_model(model, compile_mode)
     return Run(
-        config, world, loaders, model, train_model, eval_model, optimizer, scheduler, scaler,
+        config, task, world, loaders, model, train_model, eval_model, optimizer, scheduler, scaler,
         Path(config.out_dir), compile_mode if config.compile else None,
     )  # fmt: skip
 
@@ -243,7 +242,8 @@ def _find_checkpoint(config: TrainConfig) -> tuple[dict[str, Any], Path] | None:
 
 
 def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:
-    current = config.to_dict()
+    # A key the saved config lacks (written before the key existed) takes its default.
+    saved, current = TrainConfig.from_dict(saved).to_dict(), config.to_dict()
     changed = sorted(
         key for key in current.keys() | saved.keys()
         if key not in RESUMABLE_CHANGES and current.get(key) != saved.get(key)
@@ -256,35 +256,38 @@ def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> 
         )
 
 
-def _restore(run: Run, state: dict[str, Any], path: Path) -> None:
+def _restore(run: Run, state: dict[str, Any], path: Path) -> EpochSums:
+    """Load the checkpoint's state into ``run``; return the sums of the epoch it stopped in."""
     try:
         run.model.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
         run.scheduler.load_state_dict(state["scheduler"])
         if state["scaler"]:
             run.scaler.load_state_dict(state["scaler"])
-    except (RuntimeError, KeyError, ValueError) as err:
+        sums = EpochSums(**state["sums"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
         raise CheckpointError(f"{path} does not fit this run: {err}") from None
     distributed.set_rng_state(run.world, state["rng"])
     run.wall_before = state["wall_seconds"]
+    return sums
 
 
 def train(config: TrainConfig, *, progress: bool = True, restart: bool = False) -> dict[str, Any]:
-    """Train ``config.model`` on ``config.data``; write metrics, checkpoints and a summary.
+    """Train ``config.task`` (classification by default); write metrics, checkpoints, a summary.
 
     Under torchrun, every process calls this; rank 0 alone writes files. Returns the summary
-    written to ``<out_dir>/summary.json``: final-epoch (not best) test top-1 and top-5,
-    parameter count, wall time and the full resolved configuration.
+    written to ``<out_dir>/summary.json``: the final-epoch (not best) test metrics, the task's
+    primary metric, parameter count, wall time and the full resolved configuration.
 
     A run directory that already holds a run is refused (FileExistsError) unless
     ``config.resume`` is ``"auto"`` (continue it) or ``restart`` is True (move it aside to
     ``<out_dir>.old-<time>`` and start over): no run is ever replaced.
     """
-    config.validate()
+    task = check_config(config)
     world = distributed.setup(config.device)
     try:
         _claim(config, world, restart, progress)
-        return _train(config, world, progress)
+        return _train(config, task, world, progress)
     finally:
         distributed.teardown(world)
 
@@ -306,33 +309,28 @@ def _claim(config: TrainConfig, world: World, restart: bool, progress: bool) -> 
         tqdm.write(note, file=sys.stderr)
 
 
-def _train(config: TrainConfig, world: World, progress: bool) -> dict[str, Any]:
+def _train(config: TrainConfig, task: Task, world: World, progress: bool) -> dict[str, Any]:
     found = _find_checkpoint(config)
     if found is not None:
         _check_resumable(config, found[0]["config"], found[1])
-    run = _build_run(config, world)
+    run = _build_run(config, task, world)
     done, start, sums, last = 0, 0, EpochSums(), None
     if found is not None:
         state, path = found
-        _restore(run, state, path)
+        sums = _restore(run, state, path)
         done, start, last = state["epoch"], state["step"], state["last"]
-        sums = EpochSums(**state["sums"])
     if world.is_main:
         run.out_dir.mkdir(parents=True, exist_ok=True)
         log = RunLog(run.out_dir, epochs_done=done, tensorboard=config.tensorboard)
     for epoch in range(done, config.epochs):
         train_stats = train_one_epoch(run, epoch, start, sums, progress)
-        test_stats = evaluate(run.eval_model, run.loaders.test, world)
+        test_stats = task.evaluate(run.eval_model, run.loaders.test, world)
         last = {"train": train_stats, "test": test_stats}
         record = {"epoch": epoch + 1, "lr": run.scheduler.get_last_lr()[0], **last}
         if world.is_main:
             log.write(record)
             if progress:
-                tqdm.write(
-                    f"epoch {epoch + 1}/{config.epochs}  train loss {train_stats['loss']:.3f}  "
-                    f"test top-1 {test_stats['top1']:.2f}%  "
-                    f"{train_stats['images_per_s']:.0f} img/s"
-                )
+                tqdm.write(_epoch_line(run, record))
         start, sums = 0, EpochSums()
         run.save(epoch + 1, 0, sums, last)
         if world.is_main and config.keep_every and (epoch + 1) % config.keep_every == 0:
@@ -342,22 +340,39 @@ def _train(config: TrainConfig, world: World, progress: bool) -> dict[str, Any]:
             os.link(run.out_dir / CHECKPOINT, snapshot)
     if world.is_main:
         log.close()
-    summary = {
+    summary = _summary(run, last)
+    if world.is_main:
+        write_json(run.out_dir / "summary.json", summary)
+    return summary
+
+
+def _epoch_line(run: Run, record: dict[str, Any]) -> str:
+    metric = run.task.primary_metric
+    train, test = record["train"], record["test"]
+    return (
+        f"epoch {record['epoch']}/{run.config.epochs}  train loss {train['loss']:.3f}  "
+        f"test {metric} {test[metric]:.2f}  {train['images_per_s']:.0f} samples/s"
+    )
+
+
+def _summary(run: Run, last: dict[str, Any]) -> dict[str, Any]:
+    """What ``summary.json`` holds: the final test metrics (the test loss as ``test_loss``)."""
+    config, task = run.config, run.task
+    test = {("test_loss" if k == "loss" else k): v for k, v in last["test"].items()}
+    return {
+        "task": task.name,
         "model": config.model,
         "attention": spec_name(config.attention),
         "seed": config.seed,
         "epochs": config.epochs,
-        "top1": last["test"]["top1"],
-        "top5": last["test"]["top5"],
-        "test_loss": last["test"]["loss"],
+        **test,
         "train_loss": last["train"]["loss"],
+        "primary_metric": task.primary_metric,
+        "higher_is_better": task.higher_is_better,
         "params": count_params(run.model),
-        "world_size": world.size,
+        "world_size": run.world.size,
         "machine": describe(),
         "wall_seconds": run.wall_before + time.perf_counter() - run.started,
         "data": run.loaders.info,
         "config": config.to_dict(),
     }
-    if world.is_main:
-        write_json(run.out_dir / "summary.json", summary)
-    return summary
