@@ -26,7 +26,9 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save
+
+from ..io import atomic_write, atomic_write_text
 
 LIBRARIES = ("timm", "torchvision")
 HF_FILES = ("model.safetensors", "pytorch_model.bin")  # in the order timm tries them
@@ -39,6 +41,17 @@ class Source:
     spec: str
     path: Path
     cfg: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a library keeps one source's weights, its preprocessing and how to fetch it."""
+
+    cfg: dict[str, Any]
+    fetch: str  # the Python that downloads it
+    hf_repo: str | None = None
+    hf_files: tuple[str, ...] = HF_FILES
+    hub_file: Path | None = None
 
 
 def _module(library: str, spec: str) -> Any:
@@ -58,61 +71,47 @@ def hf_hub_cache() -> Path:
     return Path(os.environ.get("HF_HOME", default_home)) / "hub"
 
 
-def hf_cached_file(repo_id: str, filenames: tuple[str, ...]) -> tuple[Path | None, Path]:
-    """The first of ``filenames`` in the snapshot ``refs/main`` names in ``repo_id``'s cache
-    folder (None if absent), and the folder's path."""
-    repo = hf_hub_cache() / f"models--{repo_id.replace('/', '--')}"
-    ref = repo / "refs" / "main"
+def _hf_repo(repo_id: str) -> Path:
+    return hf_hub_cache() / f"models--{repo_id.replace('/', '--')}"
+
+
+def _hf_cached(repo_id: str, filenames: tuple[str, ...]) -> Path | None:
+    """The first of ``filenames`` in the snapshot that ``refs/main`` names, or None."""
+    ref = _hf_repo(repo_id) / "refs" / "main"
     if ref.is_file():
-        snapshot = repo / "snapshots" / ref.read_text().strip()
-        for name in filenames:
-            if (snapshot / name).is_file():
-                return snapshot / name, repo
-    return None, repo
+        snapshot = _hf_repo(repo_id) / "snapshots" / ref.read_text().strip()
+        return next((snapshot / f for f in filenames if (snapshot / f).is_file()), None)
+    return None
 
 
-def torch_hub_file(url: str) -> Path:
+def _hub_file(url: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url.split("?")[0])
 
 
-def _timm_cfg(cfg: Any) -> dict[str, Any]:
-    keys = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode", "num_classes")
-    return {"source": f"timm:{cfg.architecture}.{cfg.tag}", **{k: getattr(cfg, k) for k in keys}}
-
-
-def _timm(name: str, spec: str) -> Source:
+def _timm(name: str, spec: str) -> _Where:
     models = _module("timm", spec)
     try:
         cfg = models.get_pretrained_cfg(name, allow_unregistered=False)
     except RuntimeError as err:  # an unknown tag of a known architecture
-        raise ValueError(f"pretrained={spec!r}: {err} (see timm.list_pretrained())") from None
+        raise ValueError(f"pretrained={spec!r}: {err} (see attnzoo list --pretrained)") from None
     if cfg is None:
         raise ValueError(f"pretrained={spec!r}: timm has no pretrained weights named {name!r}")
     full = f"{cfg.architecture}.{cfg.tag}"
-    looked = []
-    if cfg.hf_hub_id:
-        files = (cfg.hf_hub_filename,) if cfg.hf_hub_filename else HF_FILES
-        path, repo = hf_cached_file(cfg.hf_hub_id, files)
-        looked.append(f"{repo}/snapshots/<refs/main>/{files[0]}")
-        if path is not None:
-            return Source(spec, path, _timm_cfg(cfg))
-    if cfg.url:
-        path = torch_hub_file(cfg.url)
-        looked.append(str(path))
-        if path.is_file():
-            return Source(spec, path, _timm_cfg(cfg))
-    fetch = f"import timm; timm.create_model('{full}', pretrained=True)"
-    raise FileNotFoundError(
-        f"pretrained={spec!r}: no weights at {' nor '.join(looked)}; fetch them once online "
-        f'with: python -c "{fetch}"'
+    keys = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode", "num_classes")
+    return _Where(
+        cfg={"source": f"timm:{full}", **{k: getattr(cfg, k) for k in keys}},
+        fetch=f"import timm; timm.create_model('{full}', pretrained=True)",
+        hf_repo=cfg.hf_hub_id or None,
+        hf_files=(cfg.hf_hub_filename,) if cfg.hf_hub_filename else HF_FILES,
+        hub_file=_hub_file(cfg.url) if cfg.url else None,
     )
 
 
-def _torchvision_cfg(weights: Any, spec: str) -> dict[str, Any]:
+def _torchvision_cfg(weights: Any, source: str) -> dict[str, Any]:
     transform = weights.transforms()
     crop, resize = transform.crop_size[0], transform.resize_size[0]
     return {
-        "source": spec,
+        "source": source,
         "input_size": (3, crop, crop),
         "interpolation": transform.interpolation.value,
         "mean": tuple(transform.mean),
@@ -124,7 +123,7 @@ def _torchvision_cfg(weights: Any, spec: str) -> dict[str, Any]:
     }
 
 
-def _torchvision(name: str, spec: str) -> Source:
+def _torchvision(name: str, spec: str) -> _Where:
     models = _module("torchvision", spec)
     arch, _, tag = name.partition(".")
     try:
@@ -134,19 +133,14 @@ def _torchvision(name: str, spec: str) -> Source:
             f"pretrained={spec!r}: torchvision has no weights {name!r}; see attnzoo list "
             "--pretrained"
         ) from None
-    path = torch_hub_file(weights.url)
-    if not path.is_file():
-        fetch = f"import torchvision; torchvision.models.{arch}(weights='{weights.name}')"
-        raise FileNotFoundError(
-            f"pretrained={spec!r}: no weights at {path}; fetch them once online with: "
-            f'python -c "{fetch}"'
-        )
-    return Source(spec, path, _torchvision_cfg(weights, f"torchvision:{arch}.{weights.name}"))
+    return _Where(
+        cfg=_torchvision_cfg(weights, f"torchvision:{arch}.{weights.name}"),
+        fetch=f"import torchvision; torchvision.models.{arch}(weights='{weights.name}')",
+        hub_file=_hub_file(weights.url),
+    )
 
 
-def find_source(spec: str) -> Source:
-    """The weights file and preprocessing that ``spec`` (``timm:...``, ``torchvision:...``)
-    names; see the module docstring."""
+def _where(spec: str) -> _Where:
     library, _, name = spec.partition(":")
     if library not in LIBRARIES or not name:
         raise ValueError(
@@ -154,6 +148,48 @@ def find_source(spec: str) -> Source:
             "torchvision:NAME[.WEIGHTS]"
         )
     return (_timm if library == "timm" else _torchvision)(name, spec)
+
+
+def find_source(spec: str) -> Source:
+    """The weights file and preprocessing that ``spec`` (``timm:...``, ``torchvision:...``)
+    names; see the module docstring. Missing: a FileNotFoundError of one line."""
+    where = _where(spec)
+    looked = []
+    if where.hf_repo:
+        path = _hf_cached(where.hf_repo, where.hf_files)
+        if path is not None:
+            return Source(spec, path, where.cfg)
+        looked.append(f"{_hf_repo(where.hf_repo)}/snapshots/<refs/main>/{where.hf_files[0]}")
+    if where.hub_file is not None:
+        if where.hub_file.is_file():
+            return Source(spec, where.hub_file, where.cfg)
+        looked.append(str(where.hub_file))
+    raise FileNotFoundError(
+        f"pretrained={spec!r}: no weights at {' nor '.join(looked)}; fetch them once online "
+        f'with: python -c "{where.fetch}"'
+    )
+
+
+def cache_weights(spec: str, tensors: dict[str, torch.Tensor], revision: str = "local") -> Path:
+    """Write ``tensors`` where :func:`find_source` looks for ``spec``, atomically: a snapshot
+    ``revision`` of the Hugging Face cache (and ``refs/main`` naming it) for weights hosted
+    there, else ``$TORCH_HOME/hub/checkpoints``. For weights copied onto an offline machine,
+    and for tests."""
+    where = _where(spec)
+    if where.hf_repo:
+        path = _hf_repo(where.hf_repo) / "snapshots" / revision / where.hf_files[0]
+    elif where.hub_file is not None:
+        path = where.hub_file
+    else:
+        raise ValueError(f"{spec}: timm names no place for these weights")
+    if path.suffix == ".safetensors":
+        data = save({k: v.contiguous() for k, v in tensors.items()})
+        atomic_write(path, lambda f: f.write(data))
+    else:
+        atomic_write(path, lambda f: torch.save(tensors, f))
+    if where.hf_repo:  # the snapshot is complete: point refs/main at it
+        atomic_write_text(_hf_repo(where.hf_repo) / "refs" / "main", revision)
+    return path
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
