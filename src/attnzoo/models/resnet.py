@@ -249,14 +249,7 @@ class ResNet(StagedNet):
         input_size: int | None = None,
     ) -> None:
         attention = attention or AttentionPlan()
-        if stem not in STEM_INPUT_SIZE or shortcut not in SHORTCUTS:
-            raise ValueError(
-                f"{name}: stem must be one of {', '.join(STEM_INPUT_SIZE)} and shortcut one of "
-                f"{', '.join(SHORTCUTS)}; got stem={stem!r}, shortcut={shortcut!r}"
-            )
-        input_size = STEM_INPUT_SIZE[stem] if input_size is None else input_size
-        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
-            raise ValueError(f"{name}: input_size must be a positive int, got {input_size!r}")
+        input_size = _checked_layout(name, stem, shortcut, input_size)
         given = dict(
             groups=groups, base_width=base_width, stride_in_1x1=stride_in_1x1, dropout=dropout
         )
@@ -298,6 +291,19 @@ _BLOCK_DEFAULTS = {"groups": 1, "base_width": 64, "stride_in_1x1": False, "dropo
 STEM_INPUT_SIZE = {"imagenet": 224, "deep": 224, "tiered": 224, "cifar": 32}
 # The widths of the first two 3x3 convolutions of the deep stems (timm's stem_width=32).
 DEEP_STEMS = {"deep": (32, 32), "tiered": (24, 32)}
+
+
+def _checked_layout(name: str, stem: str, shortcut: str, input_size: int | None) -> int:
+    """The input side to build for; an unknown stem or shortcut, or a bad side, is an error."""
+    if stem not in STEM_INPUT_SIZE or shortcut not in SHORTCUTS:
+        raise ValueError(
+            f"{name}: stem must be one of {', '.join(STEM_INPUT_SIZE)} and shortcut one of "
+            f"{', '.join(SHORTCUTS)}; got stem={stem!r}, shortcut={shortcut!r}"
+        )
+    input_size = STEM_INPUT_SIZE[stem] if input_size is None else input_size
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+        raise ValueError(f"{name}: input_size must be a positive int, got {input_size!r}")
+    return input_size
 
 
 def map_side(input_side: int, reduction: int) -> int:
