@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint clean slurm
 
-# torch is pinned and installed first: a looser requirement pulls the CUDA wheels.
+# torch and torchvision are pinned as a pair (torchvision's compiled ops match one torch) and
+# installed first, so that pip does not pick another pair for the rest.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 

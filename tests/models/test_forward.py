@@ -38,7 +38,8 @@ TINY_RESNETS = {
         shortcut="conv",
     ),
 }  # fmt: skip
-FAMILIES = ("resn", "wrn", "preres", "sknet")  # ResNet variants: their blocks are the tiny ones
+# ResNet variants: their blocks are the tiny ones.
+FAMILIES = ("resn", "wrn", "wide_resn", "preres", "sknet")
 LIGHTWEIGHT = [name for name in list_models() if not name.startswith(FAMILIES)]
 NETWORKS = [*TINY_RESNETS, *LIGHTWEIGHT]
 # Modules in place of a block's 3x3 convolution ("conv" placement) need bottleneck blocks

@@ -138,6 +138,10 @@ TORCHVISION = {
     "resnet101": 44_549_160,
     "resnet152": 60_192_808,
     "resnext50_32x4d": 25_028_904,
+    "resnext101_32x8d": 88_791_336,
+    "resnext101_64x4d": 83_455_272,
+    "wide_resnet50_2": 68_883_240,
+    "wide_resnet101_2": 126_886_696,
 }
 
 
@@ -156,6 +160,7 @@ def test_cifar_stem_changes_only_the_stem_and_head():
 def test_default_heads():
     # ImageNet backbones default to the 1000-class head; every CIFAR backbone to 10 classes.
     imagenet = {*TORCHVISION, "wrn18_1_5", "wrn18_2", "resnext101_32x4d", "sknet50", "sknet101"}
+    imagenet |= {"resnet26", "resnext26_32x4d"}  # timm's 26-layer backbones
     for name in list_models():
         expected = 1000 if name in imagenet else 10
         assert create_model(name).fc.out_features == expected, name

@@ -1,5 +1,7 @@
 """``attnzoo list``: the models, attention modules, datasets and named configs there are; with a
-MODULE, that module's options; with ``--models PATTERN``, the backbones that match."""
+MODULE, that module's options; with ``--models PATTERN``, the backbones that match; with
+``--pretrained [PATTERN]``, the published weights (torchvision's, and timm's where it is
+installed) and the ``create_model`` call each loads whole into, or why none."""
 
 from __future__ import annotations
 
@@ -14,7 +16,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--models", metavar="PATTERN", help="only the backbones matching PATTERN (e.g. 'resnet*')"
     )
+    parser.add_argument(
+        "--pretrained",
+        metavar="PATTERN",
+        nargs="?",
+        const="*",
+        help="the published weights (matching PATTERN, e.g. 'timm:*resnet50*') and how they load",
+    )
     parser.set_defaults(func=run)
+
+
+def _pretrained(pattern: str) -> None:
+    import fnmatch
+
+    from ..models.catalog import Recipe, published_sources, recipe
+
+    sources = [s for s in published_sources() if fnmatch.fnmatchcase(s, pattern)]
+    if not sources:
+        raise ValueError(f"no published weights match {pattern!r}; see `attnzoo list --pretrained`")
+    print(
+        "whole: the call builds the source's network, and its weights load with equal logits; "
+        "with another attention=, the same call loads it as a backbone (attention and a head of "
+        "another size fresh)"
+    )
+    width = max(len(s) for s in sources)
+    for source in sources:
+        how = recipe(source)
+        status = f"whole  {how.call(source)}" if isinstance(how, Recipe) else f"no     {how}"
+        print(f"{source:<{width}}  {status}")
 
 
 def _options(name: str) -> None:
@@ -33,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.module:
         _options(args.module)
+        return 0
+    if args.pretrained is not None:
+        _pretrained(args.pretrained)
         return 0
     if args.models is not None:
         found = list_models(args.models)

@@ -1,26 +1,42 @@
-"""``create_model(..., pretrained=PATH)``: weights from a run attnzoo trained.
+"""``create_model(..., pretrained=...)``: published weights, or weights from a run attnzoo trained.
 
-attnzoo distributes no pretrained weights. ``pretrained`` takes a run directory (its
-``checkpoint.safetensors``) or a checkpoint file written by ``attnzoo train``, whose tensors are
-stored under their ``state_dict`` names (tensors named ``~...`` are the optimiser's and the
-trainer's state). A classifier of another size than the model's (fine-tuning on other classes) is
-left freshly initialised, as timm does; any other difference is an error.
+attnzoo distributes no weights of its own. ``pretrained`` takes
+
+* ``"timm:NAME[.TAG]"`` or ``"torchvision:NAME[.WEIGHTS]"``: published ImageNet weights, read
+  from where those libraries keep them (:mod:`attnzoo.models.sources`) and placed by
+  :mod:`attnzoo.models.transfer`; the model gets ``pretrained_report`` (what was loaded, left
+  fresh, ignored) and ``pretrained_cfg`` (the source's preprocessing, timm's keys);
+* a weights file in their layout (``.safetensors``, or ``.pth`` read with ``weights_only=True``),
+  placed the same way, with no ``pretrained_cfg`` (None);
+* a run directory (its ``checkpoint.safetensors``) or a checkpoint file written by
+  ``attnzoo train``, whose tensors are stored under their ``state_dict`` names (tensors named
+  ``~...`` are the optimiser's and the trainer's state). Any difference but the classifier's size
+  is an error.
+
+A classifier of another size than the model's (fine-tuning on other classes) is left freshly
+initialised, as timm does.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file
+import torch
 from torch import nn
+
+from .sources import LIBRARIES, Source, find_source, read_tensors
+from .transfer import PretrainedReport, place
 
 CHECKPOINT = "checkpoint.safetensors"  # the file name attnzoo train writes in a run directory
 NOT_DISTRIBUTED = (
-    "attnzoo distributes no pretrained weights: pass pretrained=PATH, a run directory or "
-    "checkpoint written by attnzoo train"
+    "attnzoo distributes no pretrained weights: pass pretrained='timm:NAME', "
+    "'torchvision:NAME.WEIGHTS' (see attnzoo list --pretrained), a weights file, or a run "
+    "directory or checkpoint written by attnzoo train"
 )
+# The names under which torchvision's and timm's ResNets start: a file in their layout.
+PUBLISHED_FIRST = ("conv1.", "layer1.")
 
 
 def checkpoint_file(run_dir_or_checkpoint: str | os.PathLike) -> Path:
@@ -35,18 +51,44 @@ def checkpoint_file(run_dir_or_checkpoint: str | os.PathLike) -> Path:
     return path
 
 
-def load_pretrained(model: nn.Module, pretrained: str | os.PathLike, classifier: str) -> None:
-    """Load a trained run's weights into ``model``; ``classifier`` names its last layer."""
+def load_pretrained(
+    model: nn.Module,
+    pretrained: str | os.PathLike,
+    classifier: str,
+    attention: Sequence[type[nn.Module]] = (),
+    strict: bool = False,
+) -> PretrainedReport:
+    """Load ``pretrained`` (see the module docstring) into ``model``, whose last layer
+    ``classifier`` names and whose attention modules are of the classes ``attention`` (they may
+    stay fresh); set ``model.pretrained_report`` and ``model.pretrained_cfg`` and return the
+    report. ``strict``: a published tensor with no place in the model is an error."""
     if isinstance(pretrained, bool):
         raise ValueError(NOT_DISTRIBUTED)
-    try:
-        path = checkpoint_file(pretrained)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"pretrained={str(pretrained)!r}: {err}") from None
-    try:
-        tensors = load_file(path)
-    except (SafetensorError, OSError) as err:
-        raise ValueError(f"pretrained={str(path)!r} is not a safetensors file: {err}") from None
+    spec = str(pretrained)
+    if spec.partition(":")[0] in LIBRARIES:
+        source = find_source(spec)
+        tensors = read_tensors(source.path)
+    else:
+        try:
+            path = checkpoint_file(pretrained)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"pretrained={spec!r}: {err}, and not a source timm:NAME[.TAG] or "
+                "torchvision:NAME[.WEIGHTS]"
+            ) from None
+        source, tensors = Source(spec, path, None), read_tensors(path)
+    if any(k.startswith(PUBLISHED_FIRST) for k in tensors):
+        report = place(model, tensors, source.spec, attention, strict)
+    else:
+        report = _load_run(model, tensors, source.path, classifier)
+    model.pretrained_report, model.pretrained_cfg = report, source.cfg
+    return report
+
+
+def _load_run(
+    model: nn.Module, tensors: dict[str, torch.Tensor], path: Path, classifier: str
+) -> PretrainedReport:
+    """Load the weights of a run attnzoo trained (``state_dict`` names)."""
     weights = {k: v for k, v in tensors.items() if not k.startswith("~")}
     if weights and all(k.startswith("t") and k[1:].isdigit() for k in weights):
         raise ValueError(
@@ -56,6 +98,7 @@ def load_pretrained(model: nn.Module, pretrained: str | os.PathLike, classifier:
     own = model.state_dict()
     head = [k for k in weights if k.startswith(f"{classifier}.")]
     resized = any(k in own and own[k].shape != weights[k].shape for k in head)
+    kept = [k for k in head if resized]
     if resized:  # another number of classes: keep the fresh classifier
         weights = {k: v for k, v in weights.items() if k not in head}
     missing, unexpected = model.load_state_dict(weights, strict=False)
@@ -65,3 +108,4 @@ def load_pretrained(model: nn.Module, pretrained: str | os.PathLike, classifier:
             f"pretrained={str(path)!r} does not fit this model: missing {missing[:3]}, "
             f"unexpected {unexpected[:3]} (a run of another model or attention?)"
         )
+    return PretrainedReport(str(path), tuple(weights), tuple(kept), tuple(kept))

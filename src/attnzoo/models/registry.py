@@ -10,6 +10,7 @@ from typing import Any
 
 from torch import nn
 
+from ..attention.base import module_class
 from .placement import AttentionPlan, AttentionSpec, plan_attention, single_module_options
 from .pretrained import load_pretrained
 
@@ -80,6 +81,7 @@ def create_model(
     num_classes: int | None = None,
     *,
     pretrained: bool | str | os.PathLike = False,
+    pretrained_strict: bool = False,
     in_chans: int = 3,
     attention: AttentionSpec = None,
     placement: str | None = None,
@@ -99,8 +101,14 @@ def create_model(
     EfficientNet's classifier dropout; ``stride_in_1x1``: the ResNet v1 layout of bottleneck
     networks; ...) go in ``model_options`` or as keywords; a keyword both take goes to the
     attention module. An option neither takes is an error that lists what each takes.
-    ``pretrained`` is a run directory or checkpoint that ``attnzoo train`` wrote (attnzoo
-    distributes no pretrained weights; ``pretrained=True`` says so).
+    ``pretrained``: ``"timm:NAME[.TAG]"`` or ``"torchvision:NAME[.WEIGHTS]"`` (published ImageNet
+    weights from the local caches of those libraries, ``attnzoo list --pretrained``), a weights
+    file in their layout, or a run directory or checkpoint that ``attnzoo train`` wrote (attnzoo
+    distributes no weights; ``pretrained=True`` says so); see :mod:`attnzoo.models.pretrained`.
+    The model's attention modules the source lacks, and a head of another size, keep their own
+    initialisation; ``model.pretrained_report`` says what was loaded, left fresh and ignored,
+    ``model.pretrained_cfg`` the source's preprocessing. ``pretrained_strict``: a published tensor
+    left unplaced (the source's attention, say) is an error.
 
     >>> model = create_model("resnet50", attention="ba2m", placement="stage", stages=(2, 4))
     """
@@ -119,5 +127,6 @@ def create_model(
         num_classes=num_classes, in_chans=in_chans, attention=plan, name=name, **model_options
     )
     if pretrained is not False:
-        load_pretrained(model, pretrained, classifier="fc")
+        attention_classes = [module_class(entry.factory) for entry in plan.entries]
+        load_pretrained(model, pretrained, "fc", attention_classes, pretrained_strict)
     return model

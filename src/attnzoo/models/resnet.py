@@ -59,14 +59,24 @@ class PadShortcut(nn.Module):
         return F.pad(x, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
 
 
+SHORTCUTS = ("A", "B", "conv", "avg")
+
+
 def _shortcut(kind: str, inplanes: int, planes: int, stride: int) -> nn.Module:
-    """Identity where shapes match; else option A (pad), B (conv + BN) or "conv" (conv alone)."""
+    """Identity where shapes match; else option A (pad), B (conv + BN), "conv" (conv alone) or
+    "avg": ResNet-D's (Bag of Tricks, He et al., CVPR 2019) 2x2 average pool, then a stride-1
+    conv + BN, laid out as timm's ``avg_down`` (pool, conv, BN; an identity pool at stride 1)."""
     if stride == 1 and inplanes == planes:
         return nn.Identity()
     if kind == "A":
         return PadShortcut(stride, planes - inplanes)
     if kind == "conv":
         return conv(inplanes, planes, 1, stride)
+    if kind == "avg":
+        pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
+        return nn.Sequential(
+            pool if stride > 1 else nn.Identity(), conv(inplanes, planes, 1), nn.BatchNorm2d(planes)
+        )
     return nn.Sequential(conv(inplanes, planes, 1, stride), nn.BatchNorm2d(planes))
 
 
@@ -207,9 +217,13 @@ class ResNet(StagedNet):
     """A residual network of ``len(layers)`` stages of ``block``; stage ``i`` has ``layers[i]``
     blocks of ``widths[i]`` planes (x ``block.expansion`` out), the first strided except in stage 1.
 
-    ``stem`` is ``"imagenet"`` (7x7/2 conv-BN-ReLU, 3x3/2 max-pool) or ``"cifar"`` (3x3 conv,
-    followed by BN-ReLU for post-activation blocks only). ``groups``, ``base_width`` (ResNeXt),
-    ``stride_in_1x1`` (ResNet v1) and ``dropout`` (WRN) go to the blocks that have them.
+    ``stem`` is ``"imagenet"`` (7x7/2 conv-BN-ReLU, 3x3/2 max-pool), ``"deep"`` or ``"tiered"``
+    (three 3x3 conv-BN-ReLU, the first strided, of 32, 32 / 24, 32 and then ``stem_width``
+    channels, and the max-pool: timm's ResNet-C/-D ``stem_type="deep"`` / ``"deep_tiered"`` with
+    its ``stem_width=32``) or ``"cifar"`` (3x3 conv, followed by BN-ReLU for post-activation blocks
+    only). ``shortcut``: see :data:`SHORTCUTS` (``"avg"`` with a deep stem is timm's ResNet-D).
+    ``groups``, ``base_width`` (ResNeXt), ``stride_in_1x1`` (ResNet v1) and ``dropout`` (WRN) go
+    to the blocks that have them.
     ``input_size``: the input side the model is built for (default 224 for the ImageNet stem, 32
     for the CIFAR one); a module in place of the block convolutions that depends on its map's
     size (AA) is built for each stage's map at that size, and larger inputs are refused.
@@ -235,16 +249,14 @@ class ResNet(StagedNet):
         input_size: int | None = None,
     ) -> None:
         attention = attention or AttentionPlan()
-        input_size = STEM_INPUT_SIZE[stem] if input_size is None else input_size
-        if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
-            raise ValueError(f"{name}: input_size must be a positive int, got {input_size!r}")
+        input_size = _checked_layout(name, stem, shortcut, input_size)
         given = dict(
             groups=groups, base_width=base_width, stride_in_1x1=stride_in_1x1, dropout=dropout
         )
         block_options = _block_options(name, block, given, attention)
         stem_width = stem_width or widths[0]
         stem_layers = _stem(stem, in_chans, stem_width, block.pre_activation)
-        reductions = [(4 if stem == "imagenet" else 1) * 2**i for i in range(len(layers))]
+        reductions = [(1 if stem == "cifar" else 4) * 2**i for i in range(len(layers))]
         inplanes, stages, channels = stem_width, [], []
         for index, (depth, planes) in enumerate(zip(layers, widths, strict=True)):
             block_attn = attention.block_layer(index + 1)
@@ -276,7 +288,22 @@ class ResNet(StagedNet):
 _BLOCK_DEFAULTS = {"groups": 1, "base_width": 64, "stride_in_1x1": False, "dropout": 0.0}
 # The input side each stem is made for (ImageNet crops, CIFAR images): the default size for which
 # layers that depend on it (AA's relative-position tables) are built.
-STEM_INPUT_SIZE = {"imagenet": 224, "cifar": 32}
+STEM_INPUT_SIZE = {"imagenet": 224, "deep": 224, "tiered": 224, "cifar": 32}
+# The widths of the first two 3x3 convolutions of the deep stems (timm's stem_width=32).
+DEEP_STEMS = {"deep": (32, 32), "tiered": (24, 32)}
+
+
+def _checked_layout(name: str, stem: str, shortcut: str, input_size: int | None) -> int:
+    """The input side to build for; an unknown stem or shortcut, or a bad side, is an error."""
+    if stem not in STEM_INPUT_SIZE or shortcut not in SHORTCUTS:
+        raise ValueError(
+            f"{name}: stem must be one of {', '.join(STEM_INPUT_SIZE)} and shortcut one of "
+            f"{', '.join(SHORTCUTS)}; got stem={stem!r}, shortcut={shortcut!r}"
+        )
+    input_size = STEM_INPUT_SIZE[stem] if input_size is None else input_size
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+        raise ValueError(f"{name}: input_size must be a positive int, got {input_size!r}")
+    return input_size
 
 
 def map_side(input_side: int, reduction: int) -> int:
@@ -309,8 +336,16 @@ def _block_options(
 
 
 def _stem(kind: str, in_chans: int, width: int, pre_activation: bool) -> list[nn.Module]:
-    """``imagenet``: 7x7/2 conv-BN-ReLU and 3x3/2 max-pool; ``cifar``: a 3x3 conv, with BN-ReLU
-    unless the blocks are pre-activated (they normalise their input themselves)."""
+    """``imagenet``: 7x7/2 conv-BN-ReLU and 3x3/2 max-pool; ``deep``, ``tiered``: three 3x3
+    conv-BN-ReLU (the first strided) and the max-pool; ``cifar``: a 3x3 conv, with BN-ReLU unless
+    the blocks are pre-activated (they normalise their input themselves)."""
+    pool = nn.MaxPool2d(3, stride=2, padding=1)
     if kind == "imagenet":
-        return [conv(in_chans, width, 7, 2), *bn_relu(width), nn.MaxPool2d(3, stride=2, padding=1)]
+        return [conv(in_chans, width, 7, 2), *bn_relu(width), pool]
+    if kind in DEEP_STEMS:
+        first, second = DEEP_STEMS[kind]
+        return [
+            conv(in_chans, first, 3, 2), *bn_relu(first), conv(first, second, 3),
+            *bn_relu(second), conv(second, width, 3), *bn_relu(width), pool,
+        ]  # fmt: skip
     return [conv(in_chans, width, 3)] + ([] if pre_activation else list(bn_relu(width)))

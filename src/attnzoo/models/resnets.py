@@ -11,6 +11,7 @@ IMAGENET_WIDTHS = (64, 128, 256, 512)
 IMAGENET_DEPTHS = {
     18: (BasicBlock, (2, 2, 2, 2)),
     34: (BasicBlock, (3, 4, 6, 3)),
+    26: (Bottleneck, (2, 2, 2, 2)),  # timm's ResNet-26 (resnet26, its 'd'/'t' and attention nets)
     50: (Bottleneck, (3, 4, 6, 3)),
     101: (Bottleneck, (3, 4, 23, 3)),
     152: (Bottleneck, (3, 8, 36, 3)),
@@ -22,6 +23,13 @@ for depth, (block, layers) in IMAGENET_DEPTHS.items():
     )
     register_model(f"resnet{depth}_cifar", 10)(
         partial(ResNet, block, layers, IMAGENET_WIDTHS, stem="cifar")
+    )
+
+# Wide ResNet-50-2 / -101-2 as torchvision and timm (Zagoruyko & Komodakis's widening of the
+# ImageNet bottleneck): the 3x3 convolutions twice as wide (base_width 128), the outputs unchanged.
+for depth in (50, 101):
+    register_model(f"wide_resnet{depth}_2", 1000)(
+        partial(ResNet, Bottleneck, IMAGENET_DEPTHS[depth][1], IMAGENET_WIDTHS, base_width=128)
     )
 
 # He et al. (2016), Section 4.2: 6n + 2 layers of basic blocks, option A shortcuts.
