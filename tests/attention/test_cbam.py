@@ -3,6 +3,8 @@ in sequence.
 
 Mc = sigmoid(MLP(GAP(x)) + MLP(GMP(x))) with one shared MLP C -> C/16 -> C; x1 = x * Mc;
 Ms = sigmoid(BN(conv7x7([mean_C(x1); max_C(x1)]))) (2 -> 1, padding 3, no bias); y = x1 * Ms.
+The spatial BN's running statistics move with the authors' momentum 0.01
+(Jongchan/attention-module, BasicConv): r <- (1 - 0.01) r + 0.01 * batch statistic.
 """
 
 import pytest
@@ -24,13 +26,15 @@ def channel_gate(x, w0, b0, w1, b1):
     return torch.sigmoid(mlp(x.mean((2, 3))) + mlp(x.amax((2, 3))))[:, :, None, None]
 
 
+def spatial_logits(m, x1):
+    """The spatial convolution's output on [mean_C(x1); max_C(x1)], in that order: BN's input."""
+    descriptor = torch.stack([x1.mean(1), x1.amax(1)], dim=1)
+    return conv(descriptor, m.spatial_conv.weight, None, padding=3)
+
+
 def cbam_reference(m, x, training):
     x1 = x * channel_gate(x, *mlp_weights(m))
-    descriptor = torch.stack([x1.mean(1), x1.amax(1)], dim=1)  # [mean_C; max_C], in that order
-    ms = torch.sigmoid(
-        bn(conv(descriptor, m.spatial_conv.weight, None, padding=3), m.spatial_bn, training)
-    )
-    return x1 * ms
+    return x1 * torch.sigmoid(bn(spatial_logits(m, x1), m.spatial_bn, training))
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
@@ -82,3 +86,47 @@ def test_gradients_match_formula():
     want = torch.autograd.grad(cbam_reference(m, x, True), inputs, g)
     for a, b in zip(got, want, strict=True):
         assert_close(a, b)
+
+
+def batch_statistics(m, x):
+    """Mean and unbiased variance over (N, H, W) of the spatial BN's input, as BN tracks them."""
+    z = spatial_logits(m, x * channel_gate(x, *mlp_weights(m)))
+    return z.mean().reshape(1), z.var(correction=1).reshape(1)
+
+
+@pytest.mark.parametrize(
+    ("options", "momentum"),
+    [({}, 0.01), ({"bn_momentum": 0.1}, 0.1), ({"bn_momentum": 0.5}, 0.5)],
+    ids=["authors", "before", "other"],
+)
+def test_running_statistics_move_with_the_momentum(options, momentum):
+    m = randomize(build_attention("cbam", C, **options), seed=11).train()
+    mean0, var0 = m.spatial_bn.running_mean.clone(), m.spatial_bn.running_var.clone()
+    x = randn(4, C, 6, 5, seed=12)
+    mean, var = batch_statistics(m, x)
+    m(x)
+    assert_close(m.spatial_bn.running_mean, (1 - momentum) * mean0 + momentum * mean)
+    assert_close(m.spatial_bn.running_var, (1 - momentum) * var0 + momentum * var)
+
+
+def test_momentum_none_is_a_cumulative_average():
+    m = randomize(build_attention("cbam", C, bn_momentum=None), seed=13).train()
+    xs = [randn(3, C, 5, 4, seed=s) for s in (14, 15)]
+    stats = [batch_statistics(m, x) for x in xs]  # the weights do not change between the steps
+    for x in xs:
+        m(x)
+    assert_close(m.spatial_bn.running_mean, (stats[0][0] + stats[1][0]) / 2)
+    assert_close(m.spatial_bn.running_var, (stats[0][1] + stats[1][1]) / 2)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"bn_momentum": 1.5}, r"CBAM: bn_momentum must be in \[0, 1\] or None, got 1.5"),
+        ({"bn_momentum": -0.1}, r"CBAM: bn_momentum must be in \[0, 1\]"),
+        ({"bn_momentum": "fast"}, r"CBAM: bn_momentum='fast' should be float \| None"),
+    ],
+)
+def test_bad_momentum_names_the_option(options, message):
+    with pytest.raises(ValueError, match=message):
+        build_attention("cbam", C, **options)

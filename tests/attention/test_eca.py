@@ -1,16 +1,18 @@
 """ECA against s = sigmoid(conv1d_k(GAP(x))), y = x * s (docs/modules.md, ECA), in float64.
 
-The kernel size follows the authors' code (BangguWu/ECANet): t = int(|(log2 C + b) / gamma|),
-k = t if t is odd else t + 1, gamma = 2, b = 1.
+The kernel size is the paper's rule: the odd number nearest to (log2 C + b) / gamma, gamma = 2,
+b = 1, a tie (an even integer) going to the larger; the authors' repository has no such rule.
 """
+
+import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 from tests.attention.reference import assert_close, randn, randomize
 
-import attnzoo.attention.eca  # noqa: F401  (registers "eca" until the package imports it)
 from attnzoo import build_attention
+from attnzoo.attention.eca import eca_kernel_size  # registers "eca" too
 from attnzoo.models import count_params, create_model
 
 C = 64
@@ -45,6 +47,28 @@ def test_adaptive_kernel_size(channels, k):
     assert m.conv.weight.shape == (1, 1, k)
     assert m.conv.bias is None
     assert sum(p.numel() for p in m.parameters()) == k
+
+
+def nearest_odd(t):
+    """The odd number nearest to t, the larger of two at a tie: odd numbers are 2j + 1, and j is
+    (t - 1) / 2 rounded half up."""
+    return 2 * math.floor((t - 1) / 2 + 0.5) + 1
+
+
+@pytest.mark.parametrize(("gamma", "b"), [(2, 1), (1, 1), (3, 2), (2.5, 0.5), (2, 3)], ids=str)
+def test_kernel_size_is_the_nearest_odd_number(gamma, b):
+    """Every width up to 2^16 against the paper's rule, written here without int() or % 2."""
+    for c in range(1, 2**16 + 1):
+        t = (math.log2(c) + b) / gamma
+        assert eca_kernel_size(c, gamma, b) == nearest_odd(t), c
+
+
+def test_where_the_rounding_is_a_tie():
+    """At gamma = 2, b = 1, t is an even integer (two odd numbers equally near) only at these
+    widths; the larger is taken, as the int-then-odd computation gives."""
+    ties = [c for c in range(1, 2**16 + 1) if ((math.log2(c) + 1) / 2) % 2 == 0]
+    assert ties == [8, 128, 2048, 32768]
+    assert [eca_kernel_size(c) for c in ties] == [3, 5, 7, 9]
 
 
 @pytest.mark.parametrize(

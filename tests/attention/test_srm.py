@@ -1,7 +1,8 @@
 """SRM against the authors' formula (docs/modules.md, SRM; Lee, Kim, Nam, ICCV 2019;
 hyunjaelee410/style-based-recalibration-module) in float64:
 
-mu, sigma = per-channel mean and torch.std (unbiased, no epsilon) over H, W;
+mu = per-channel mean over H, W; sigma = sqrt(unbiased variance + 1e-5), as their style pooling
+computes it since commit f6221c7 (their first release: torch.std, no epsilon, ``eps=0.0``);
 z = w0 * mu + w1 * sigma (per channel, no bias); g = sigmoid(BN(z)); y = x * g.
 """
 
@@ -16,9 +17,10 @@ from attnzoo import build_attention
 from attnzoo.models import count_params, create_model
 
 C = 32
+AUTHORS_EPS = 1e-5  # under the square root, in the authors' current style pooling
 
 
-def srm_reference(m, x, training, unbiased=True, eps=0.0):
+def srm_reference(m, x, training, unbiased=True, eps=AUTHORS_EPS):
     hw = x.shape[2] * x.shape[3]
     mu = x.sum((2, 3)) / hw
     squares = ((x - mu[:, :, None, None]) ** 2).sum((2, 3))
@@ -44,6 +46,18 @@ def test_population_std_and_eps_options(training):
     assert not torch.allclose(m(x), srm_reference(m, x, training))
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_first_release_without_epsilon(training):
+    """eps=0.0: the authors' first style pooling, torch.std alone. On maps whose variance is near
+    1e-5 the two releases differ clearly, so the default's epsilon is seen."""
+    first = randomize(build_attention("srm", C, eps=0.0), seed=5).train(training)
+    x = 3e-3 * randn(4, C, 5, 3, seed=6)
+    assert_close(first(x), srm_reference(first, x, training, eps=0.0))
+    current = randomize(build_attention("srm", C), seed=5).train(training)
+    assert_close(current(x), srm_reference(current, x, training, eps=AUTHORS_EPS))
+    assert not torch.allclose(current(x), first(x), rtol=1e-3, atol=0)
+
+
 def test_layer_shapes_and_initialisation():
     m = build_attention("srm", C)
     assert m.cfc.shape == (C, 2) and torch.all(m.cfc == 0)
@@ -66,13 +80,17 @@ def test_gate_is_per_sample_and_channel():
     assert not torch.allclose(ratio[0], ratio[1])
 
 
-def test_degenerate_maps_stay_finite():
-    """Documented deviation: one position gives sigma = 0 (torch.std: NaN); a constant channel keeps
-    finite gradients (as torch.std's backward, unlike a plain sqrt of the variance)."""
-    m = randomize(build_attention("srm", C), seed=8).train()
+@pytest.mark.parametrize("eps", [AUTHORS_EPS, 0.0], ids=["default", "first-release"])
+def test_degenerate_maps_stay_finite(eps):
+    """Documented deviation: one position gives variance 0, sigma = sqrt(eps) (the authors' unbiased
+    estimator: NaN); a constant channel keeps finite gradients (with eps = 0 as torch.std's
+    backward, unlike a plain sqrt of the variance)."""
+    m = randomize(build_attention("srm", C, eps=eps), seed=8).train()
     one = randn(4, C, 1, 1, seed=9).requires_grad_()
-    m(one).sum().backward()
+    out = m(one)
+    out.sum().backward()
     assert torch.isfinite(one.grad).all()
+    assert_close(out, srm_reference(m, one, True, unbiased=False, eps=eps))
     flat = randn(4, C, 3, 3, seed=10)
     flat[:, 0] = 2.0
     flat.requires_grad_()

@@ -20,6 +20,12 @@ def check_positive(module: str, option: str, value: float) -> None:
         raise ValueError(f"{module}: {option} must be positive, got {value!r}")
 
 
+def check_momentum(module: str, option: str, value: float | None) -> None:
+    """A BatchNorm momentum: in [0, 1], or None (a cumulative average, as nn.BatchNorm2d)."""
+    if value is not None and not 0 <= value <= 1:
+        raise ValueError(f"{module}: {option} must be in [0, 1] or None, got {value!r}")
+
+
 def conv_out_channels(
     module: str, channels: int, out_channels: int | None, stride: int, groups: int
 ) -> int:

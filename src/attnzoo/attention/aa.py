@@ -49,6 +49,7 @@ Where we differ from, or add to, the paper, and why:
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +71,19 @@ class AA(ConvAttentionModule):
 
     default_stages = "all_but_first"  # the paper's AA-ResNets: the last three stages
     feature_size_option = "max_size"  # the relative tables are sized for the layer's map
+
+    option_help: ClassVar[dict[str, str]] = {
+        "out_channels": "C', the output width (None: C)",
+        "stride": "the replaced convolution's stride",
+        "groups": "the convolution's groups (the replaced convolution's)",
+        "dk": "kappa, key width as a fraction of C'",
+        "dv": "upsilon, value (attention output) width as a fraction of C'",
+        "heads": "the number of attention heads",
+        "min_key_dims": "the smallest key width per head",
+        "max_size": "the largest map side the relative embeddings cover",
+        "min_width": "layers with fewer output channels keep only the convolution",
+        "relative": "add the relative position logits S_H + S_W",
+    }
 
     def __init__(
         self,

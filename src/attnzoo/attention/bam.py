@@ -18,6 +18,8 @@ Placed after every stage but the last (three modules in a ResNet-50).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -40,6 +42,14 @@ def _conv_bn_relu(cin: int, cout: int, kernel_size: int, dilation: int = 1) -> l
 class BAM(AttentionModule):
     default_placement = "stage"
     default_stages = "all_but_last"
+
+    option_help: ClassVar[dict[str, str]] = {
+        "reduction": "r, the ratio of C to the hidden width",
+        "dilation": "D, the dilation (and padding) of the 3x3 convolutions",
+        "num_dilated_convs": "n, the number of dilated 3x3 convolutions",
+        "form": "'paper' (the paper's equations) or 'code' (the authors' code)",
+        "min_channels": "L, the smallest hidden width",
+    }
 
     def __init__(
         self,

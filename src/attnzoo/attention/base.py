@@ -45,7 +45,10 @@ class AttentionModule(nn.Module):
     * ``feature_size_option`` (None): for ``"conv"`` modules whose parameters depend on the size
       of the map they see (AA's relative-position tables), the name of the option that takes the
       side of that map; a backbone passes each layer's side at the input size the model is built
-      for (224 for ImageNet backbones, 32 for CIFAR ones), unless the user gave that option.
+      for (224 for ImageNet backbones, 32 for CIFAR ones), unless the user gave that option;
+    * ``option_help`` ({}): each constructor option's meaning in one line, by option name, which
+      ``attnzoo list MODULE`` prints and docs/modules.md's options tables repeat; a module
+      declares one for every option it takes.
 
     Instance-level hooks (methods, since the answer can depend on options and parameters):
 
@@ -62,6 +65,7 @@ class AttentionModule(nn.Module):
     placements: ClassVar[tuple[str, ...]] = ("block", "stage")
     ends_with_bn_relu: ClassVar[bool] = False
     feature_size_option: ClassVar[str | None] = None
+    option_help: ClassVar[dict[str, str]] = {}
 
     def aux_loss(self) -> torch.Tensor | None:
         """A scalar added to the training loss, or None when the module has none."""

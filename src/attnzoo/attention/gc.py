@@ -24,6 +24,8 @@ row, 49.36M, is that setting.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -51,6 +53,12 @@ def _transform(channels: int, hidden: int, zero_last: bool) -> nn.Sequential:
 @register_attention("gc")
 class GC(AttentionModule):
     default_stages = "all_but_first"  # GCNet's c3-c5: the blocks of stages 2-4 of a ResNet
+
+    option_help: ClassVar[dict[str, str]] = {
+        "reduction": "r, the ratio of C to the hidden width",
+        "min_channels": "L, the smallest hidden width",
+        "fusion": "'add', 'mul' or 'both'",
+    }
 
     def __init__(
         self, channels: int, reduction: int = 16, min_channels: int = 1, fusion: str = "add"

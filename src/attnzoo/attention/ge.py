@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +77,16 @@ def _feat_size(channels: int, feat_size: int | Mapping[int, int] | None) -> int:
 
 @register_attention("ge")
 class GE(AttentionModule):
+    option_help: ClassVar[dict[str, str]] = {
+        "extent": "E: 0 gathers over the whole map, a power of two over neighbourhoods about "
+        "E wide",
+        "param": "a learned (depth-wise convolution) gather instead of average pooling",
+        "mlp": "the SE-like excite MLP after the gather",
+        "reduction": "r, the ratio of C to the MLP's hidden width",
+        "feat_size": "K for the global learned gather: an int, or a map from channel count to "
+        "K (widths left out, and None, get 7)",
+    }
+
     def __init__(
         self,
         channels: int,

@@ -26,18 +26,26 @@ cannot silently turn it back into a gateless BatchNorm (under DDP its statistics
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_feature_map, check_positive, check_train_positions
+from ._checks import check_feature_map, check_momentum, check_positive, check_train_positions
 from .base import AttentionModule
 from .registry import register_attention
 
 
 @register_attention("iebn")
 class IEBN(AttentionModule):
+    option_help: ClassVar[dict[str, str]] = {
+        "eps": "added to the variance, as nn.BatchNorm2d's",
+        "momentum": "as nn.BatchNorm2d's (None: cumulative average)",
+        "track_running_stats": "keep running statistics for evaluation (False: batch "
+        "statistics always), as nn.BatchNorm2d's",
+    }
+
     def __init__(
         self,
         channels: int,
@@ -47,8 +55,7 @@ class IEBN(AttentionModule):
     ) -> None:
         super().__init__()
         check_positive("IEBN", "eps", eps)
-        if momentum is not None and not 0 <= momentum <= 1:
-            raise ValueError(f"IEBN: momentum must be in [0, 1] or None, got {momentum!r}")
+        check_momentum("IEBN", "momentum", momentum)
         self.channels, self.eps, self.momentum = channels, eps, momentum
         self.track_running_stats = track_running_stats
         self.weight = nn.Parameter(torch.ones(channels))  # gamma

@@ -9,15 +9,13 @@ needs to know a module by name.
 from __future__ import annotations
 
 import inspect
-import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from torch import nn
 
-from .base import check_option_names, option_names
+from .base import check_option_names, hooks, option_names
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
 
@@ -73,31 +71,20 @@ class OptionDoc:
     name: str
     type: str  # the annotation as written
     default: str  # repr of the default, or "required"
-    meaning: str  # the first sentence of the module's docs that names the option, or ""
-
-
-def _sentences(text: str) -> list[str]:
-    prose = "\n".join(line for line in text.splitlines() if not line.startswith("    "))
-    flat = re.sub(r"\s+", " ", prose)  # indented lines are formulas, not sentences
-    return [s.strip() for s in re.split(r"(?<=[.;:])\s+(?=[A-Z`(])", flat) if s.strip()]
+    meaning: str  # the module's declared one-line meaning (its option_help), or ""
 
 
 def describe_options(name: str) -> list[OptionDoc]:
     """Each option of the module registered as ``name``: its type and default from the
-    signature, and its meaning from the docs (the class's, then its file's), which name options
-    as ``option`` or ``option="value"``; one source for ``attnzoo list MODULE``."""
+    signature, and its meaning as the class declares it in ``option_help``; one source for
+    ``attnzoo list MODULE`` and docs/modules.md's options tables."""
     cls = get_attention_class(name)
-    docs = "\n".join(filter(None, (cls.__doc__, sys.modules[cls.__module__].__doc__)))
-    sentences = _sentences(docs)
+    meanings = hooks(cls).option_help
     params = inspect.signature(cls.__init__).parameters
     out = []
     for option in option_names(cls):
         param = params[option]
-        quoted, bare = re.compile(rf"``{option}(=[^`]*)?``"), re.compile(rf"\b{option}\b")
-        meaning = next((s for s in sentences if quoted.search(s)), "") or next(
-            (s for s in sentences if bare.search(s)), ""
-        )
         default = "required" if param.default is param.empty else repr(param.default)
         kind = param.annotation if isinstance(param.annotation, str) else str(param.annotation)
-        out.append(OptionDoc(option, kind, default, meaning))
+        out.append(OptionDoc(option, kind, default, meanings.get(option, "")))
     return out

@@ -33,6 +33,8 @@ Where the paper is silent, or we differ, and why:
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,6 +47,15 @@ from .registry import register_attention
 @register_attention("sasa")
 class SASA(ConvAttentionModule):
     """k x k local self-attention in place of a convolution (see the module docstring)."""
+
+    option_help: ClassVar[dict[str, str]] = {
+        "out_channels": "C', the output width (None: C; must split into heads of an even width)",
+        "stride": "the replaced convolution's stride, applied by pooling after the attention",
+        "groups": "groups of the q, k, v projections (the replaced convolution's)",
+        "kernel_size": "K, the neighbourhood side (odd)",
+        "heads": "the number of attention heads",
+        "scaled": "divide the logits by sqrt(d)",
+    }
 
     def __init__(
         self,

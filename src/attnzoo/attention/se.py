@@ -7,6 +7,8 @@ Pooling and gating go through :mod:`._ops`, whose backward passes allocate fewer
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -18,6 +20,11 @@ from .registry import register_attention
 
 @register_attention("se")
 class SE(AttentionModule):
+    option_help: ClassVar[dict[str, str]] = {
+        "reduction": "r, the ratio of C to the hidden width",
+        "min_channels": "L, the smallest hidden width",
+    }
+
     def __init__(self, channels: int, reduction: int = 16, min_channels: int = 1) -> None:
         super().__init__()
         check_positive("SE", "reduction", reduction)

@@ -21,6 +21,8 @@ unbiased estimate is NaN there).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -36,6 +38,12 @@ def sge_groups(channels: int, groups: int) -> int:
 
 @register_attention("sge")
 class SGE(AttentionModule):
+    option_help: ClassVar[dict[str, str]] = {
+        "groups": "G, the number of groups",
+        "eps": "added to the standard deviation",
+        "strict": "refuse a C that groups does not divide, instead of using fewer groups",
+    }
+
     def __init__(
         self, channels: int, groups: int = 64, eps: float = 1e-5, strict: bool = False
     ) -> None:

@@ -32,6 +32,7 @@ paths end in one, and the selection of non-negative maps needs no second.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -62,6 +63,18 @@ class SK(ConvAttentionModule):
     """
 
     ends_with_bn_relu = True  # each path ends in BN-ReLU: a bottleneck adds none after it
+
+    option_help: ClassVar[dict[str, str]] = {
+        "out_channels": "C', the output width (the replaced convolution's; None: C)",
+        "stride": "the replaced convolution's stride, on every path",
+        "groups": "the first path's groups (the replaced convolution's)",
+        "paths": "M, the number of paths (at least 2)",
+        "reduction": "r, the ratio of C' to d",
+        "min_channels": "L, the smallest d",
+        "path_groups": "the other paths' groups; None: 32 where it divides the width, else "
+        "gcd(32, width)",
+        "dilated": "path m dilated m times; False: all paths plain 3x3",
+    }
 
     def __init__(
         self,

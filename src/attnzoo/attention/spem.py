@@ -15,6 +15,8 @@ gating go through :mod:`._ops`, whose backward passes allocate fewer full-size t
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -26,6 +28,10 @@ from .registry import register_attention
 
 @register_attention("spem")
 class SPEM(AttentionModule):
+    option_help: ClassVar[dict[str, str]] = {
+        "alpha": "the weight of the auxiliary loss on p",
+    }
+
     def __init__(self, channels: int, alpha: float = 0.1) -> None:
         super().__init__()
         if alpha < 0:

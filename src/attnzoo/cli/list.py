@@ -51,7 +51,7 @@ def _options(name: str) -> None:
 
     docs = describe_options(name)
     width = max((len(d.name) for d in docs), default=0)
-    print(f"{name}: options (type = default: meaning, from its docstring)")
+    print(f"{name}: options (type = default: meaning)")
     for d in docs:
         meaning = d.meaning or "see the module's docstring"
         print(f"  {d.name:<{width}}  {d.type} = {d.default}: {meaning}")
