@@ -12,7 +12,7 @@ from typing import Any
 
 from ..attention.spec import parse_setting, spec_name
 from ..models import check_model_options, list_models, plan_attention
-from ..run_keys import RESUMABLE_CHANGES  # noqa: F401  (re-exported: trainer, sweep)
+from ..run_keys import RESUMABLE_CHANGES, config_changes  # noqa: F401  (re-exported: trainer)
 from .compile import COMPILE_MODES
 
 # Re-exported: configs by name and path live in config_files.py.

@@ -34,7 +34,7 @@ from ..models import count_params, create_model
 from . import distributed, stop
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
 from .compile import compile_model, step_begin
-from .config import RESUMABLE_CHANGES, TrainConfig
+from .config import TrainConfig, config_changes
 from .data import Loaders, build_loaders
 from .distributed import World
 from .losses import classification_loss
@@ -243,13 +243,9 @@ def _find_checkpoint(config: TrainConfig) -> tuple[dict[str, Any], Path] | None:
 
 
 def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:
-    current = config.to_dict()
-    changed = sorted(
-        key for key in current.keys() | saved.keys()
-        if key not in RESUMABLE_CHANGES and current.get(key) != saved.get(key)
-    )  # fmt: skip
+    changed = config_changes(saved, config.to_dict())
     if changed:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+        details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
         raise ValueError(
             f"cannot resume from {path}: the configuration changed ({details}). Start a new run "
             "directory, or set resume to '' to start this one again from scratch"
