@@ -18,7 +18,8 @@ from attnzoo.engine.slurm import (
     partition_cpus,
     run_status,
 )
-from attnzoo.engine.sweep import SWEEP_FILE, Sweep, execute_sweep, plan_sweep, run_sweep
+from attnzoo.engine.sweep import Sweep, execute_sweep, plan_sweep, run_sweep
+from attnzoo.run_keys import SWEEP_FILE
 
 
 def test_each_concurrent_run_gets_its_own_gpus():

@@ -26,13 +26,12 @@ import yaml
 
 from ..attention.spec import parse_settings, spec_name
 from ..io import write_json
-from ..run_keys import config_changes
+from ..run_keys import SWEEP_FILE, config_changes, read_sweep_record
 from .config import TrainConfig, config_path, read_config_file
 from .local import run_local
 from .rundir import move_aside
 from .slurm import RunStatus, SlurmOptions, job_id, queue, run_status, submit, wait
 
-SWEEP_FILE = "sweep.json"  # the sweep's record: config, description, published, variants, command
 EXECUTORS = ("local", "slurm")
 
 
@@ -291,7 +290,7 @@ class Execution:
     jobs: int = 1  # local: runs at once
     threads: int | None = None  # local: CPU threads of each run (default: cores / jobs)
     gpus_per_run: int | None = None  # local: GPUs of each run (default: 1 where there are GPUs)
-    slurm: SlurmOptions | None = None  # slurm: what each job asks (default: SlurmOptions())
+    slurm: SlurmOptions | None = None  # slurm: what each job asks (default: the config's)
     wait: bool = True  # slurm: wait for the jobs and collect them; else submit and return
 
 
@@ -337,7 +336,7 @@ def execute_sweep(
             threads=execution.threads, gpus_per_run=execution.gpus_per_run, report=report,
         )  # fmt: skip
     else:
-        options = execution.slurm or SlurmOptions()
+        options = execution.slurm or SlurmOptions.from_config(sweep.name, {})
         outcomes = run_sweep_slurm(
             sweep.runs, sweep.root / ".slurm", options, retries=execution.retries,
             block=execution.wait, report=report,
@@ -347,16 +346,10 @@ def execute_sweep(
     return SweepResult(outcomes, tables(sweep.root) if wrote else None)
 
 
-def read_record(root: Path) -> dict[str, Any]:
-    """The ``sweep.json`` of the sweep in ``root``, or {} if there is none."""
-    path = root / SWEEP_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def record_sweep(sweep: Sweep, command: str, trained: bool) -> dict[str, Any]:
     """Write ``sweep.json``: what the sweep is and the commands that trained its runs, appended
     to the earlier ones (a re-run that trained nothing, or the same command, leaves them)."""
-    old = read_record(sweep.root)
+    old = read_sweep_record(sweep.root)
     before = old.get("command")
     if before and (not trained or not command or command in before):
         command = before

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.sweep import read_record
 from ..io import atomic_write_text
+from ..run_keys import read_sweep_record
 from .published import Published, published_errors
 from .tables import Row, aggregate, csv_text, find_runs, markdown, read_summaries
 
@@ -91,7 +91,7 @@ class Sweep:
 def read_sweep(root: str | Path) -> Sweep:
     """Read the sweep in ``root``: its ``sweep.json``, finished runs and table rows."""
     root = Path(root)
-    meta = read_record(root)
+    meta = read_sweep_record(root)
     summaries = read_summaries(find_runs([root]))
     return Sweep(root, meta, summaries, sweep_rows(root, summaries, meta.get("variants")))
 
