@@ -76,3 +76,13 @@ def test_compile_mode_is_a_checked_field_that_resumes_old_runs():
         TrainConfig(compile_mode="fast").validate()
     # How a network is compiled is not what it computes: runs from before the field still match.
     assert "compile_mode" in RESUMABLE_CHANGES
+
+
+def test_one_same_run_check_for_resume_and_sweep():
+    from attnzoo.run_keys import config_changes
+
+    saved = {"lr": 0.1, "workers": 2, "epochs": 3, "old": 1}
+    current = {"lr": 0.2, "workers": 8, "epochs": 3, "new": None}
+    # workers may change; lr changed; "old" went (None now); "new" is None on both sides.
+    assert config_changes(saved, current) == {"lr": (0.1, 0.2), "old": (1, None)}
+    assert config_changes(saved, {**saved, "download": False}) == {}

@@ -1,12 +1,25 @@
 """What the executors decide without a cluster: GPUs per concurrent run, the Slurm task
-variables turned into torchrun's, Slurm options, and a config error that is not retried."""
+variables turned into torchrun's, Slurm options, the pending reasons that never start, the
+default CPUs fitted to the partition, a config error that is not retried, and a fresh sweep."""
+
+import json
+import os
 
 import pytest
 
 from attnzoo.engine.distributed import launcher_rank, slurm_environment
 from attnzoo.engine.local import gpu_slots
-from attnzoo.engine.slurm import SlurmOptions
-from attnzoo.engine.sweep import plan_sweep, run_sweep
+from attnzoo.engine.slurm import (
+    DEFAULT_CPUS,
+    QueuedJob,
+    SlurmOptions,
+    fit_partition,
+    never_starts,
+    partition_cpus,
+    run_status,
+)
+from attnzoo.engine.sweep import Sweep, execute_sweep, plan_sweep, run_sweep
+from attnzoo.run_keys import SWEEP_FILE
 
 
 def test_each_concurrent_run_gets_its_own_gpus():
@@ -60,3 +73,76 @@ def test_local_config_error_is_not_retried(tiny_cifar10, tmp_path):
     assert outcome.status == "failed" and "exit 3" in outcome.detail
     assert str(tmp_path / "missing") in outcome.detail
     assert (run.out_dir / "train.log").read_text().count("attnzoo run: error") == 1
+
+
+def test_pending_reasons_that_never_start_are_told_from_those_that_wait():
+    # Slurm's job_reason_codes.html: a limit of the partition, account or QOS the job exceeds.
+    never = [
+        "PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints",
+        "InvalidQOS", "InvalidAccount", "QOSMaxCpuPerJobLimit", "AssocMaxWallDurationPerJobLimit",
+        "QOSMinGRES", "ReqNodeNotAvail, UnavailableNodes:",
+    ]  # fmt: skip
+    waits = [
+        "Resources", "Priority", "None", "BeginTime", "Dependency", "JobHeldUser",
+        "QOSGrpCpuLimit", "AssocGrpJobsLimit", "QOSMaxJobsPerUserLimit", "AssocMaxJobsLimit",
+        "ReqNodeNotAvail, UnavailableNodes:node3", "ReqNodeNotAvail, Reserved for maintenance",
+    ]  # fmt: skip
+    assert [r for r in never if never_starts(r) is None] == []
+    assert [r for r in waits if never_starts(r) is not None] == []
+    # What to change is named by the option of SlurmOptions, never by a command-line flag.
+    assert "cpus_per_run" in never_starts("PartitionConfig")
+    assert "time_min" in never_starts("PartitionTimeLimit")
+    assert all("--" not in never_starts(r) for r in never)
+
+
+def test_status_of_a_pending_run_gives_its_reason(tmp_path):
+    (tmp_path / "slurm.json").write_text(json.dumps({"job_id": "7_0"}))
+
+    def detail(state, reason):
+        status = run_status(tmp_path, False, {"7_0": QueuedJob(state, reason, "debug")})
+        return status.state, status.detail
+
+    assert detail("PENDING", "Priority") == ("pending", "Priority")
+    assert detail("PENDING", "None") == ("pending", "")
+    state, why = detail("PENDING", "PartitionConfig")
+    assert state == "pending" and why.startswith("PartitionConfig: can never start; ")
+    assert detail("RUNNING", "None") == ("running", "")
+
+
+def test_default_cpus_fit_the_partition_from_sinfo(monkeypatch, tmp_path):
+    sinfo = tmp_path / "sinfo"
+    sinfo.write_text("#!/bin/sh\nprintf 'debug*|2\\nbig|64\\nmixed|8\\nmixed|16+\\n'\n")
+    sinfo.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert [partition_cpus(p) for p in (None, "debug", "big", "mixed", "nope")] == [
+        2, 2, 64, 16, None,
+    ]  # fmt: skip
+    assert fit_partition(SlurmOptions()).cpus_per_run == 2  # the default partition: 2 < 4
+    assert fit_partition(SlurmOptions(partition="big")).cpus_per_run == DEFAULT_CPUS
+    assert fit_partition(SlurmOptions(partition="big", tasks_per_node=32)).cpus_per_run == 2
+    assert fit_partition(SlurmOptions(partition="nope")).cpus_per_run == DEFAULT_CPUS
+    assert fit_partition(SlurmOptions(cpus_per_run=8)).cpus_per_run == 8  # asked for: kept
+
+
+def test_fresh_moves_the_sweep_aside_and_records_it(tmp_path):
+    root = tmp_path / "r"
+    (root / "old-run").mkdir(parents=True)
+    base = dict(data=str(tmp_path / "missing"), epochs=1, tensorboard=False)
+    runs = plan_sweep(base, models=["resnet20"], attention=[[]], seeds=1, root=root)
+    sweep = Sweep("tiny", runs, root, description="d")
+    notes, tables = [], []
+    result = execute_sweep(
+        sweep, fresh=True, command="attnzoo sweep tiny", note=notes.append, tables=tables.append
+    )
+    (old,) = tmp_path.glob("r.old-*")
+    assert (old / "old-run").is_dir() and notes == [f"fresh: moved {root} aside to {old}"]
+    assert [o.status for o in result.failed] == ["failed"] and result.table is None
+    assert tables == []  # no finished run: no table
+    record = json.loads((root / SWEEP_FILE).read_text())
+    assert record == {
+        "config": "tiny", "description": "d", "published": None, "command": "attnzoo sweep tiny",
+    }  # fmt: skip
+    execute_sweep(sweep, command="attnzoo sweep tiny --jobs 2")  # trains again: appended
+    assert json.loads((root / SWEEP_FILE).read_text())["command"] == (
+        "attnzoo sweep tiny, then attnzoo sweep tiny --jobs 2"
+    )

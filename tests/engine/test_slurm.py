@@ -3,7 +3,9 @@
 (a) a sweep through Slurm gives the table of the local executor; (b) a 2-task gloo DDP job (BA2M
 with sync="global") ends with the weights of one process with the same global batch; (c) a running
 job signalled as preempted requeues, resumes and ends bit-identical to an uninterrupted run; (d) a
-config error is reported in one line and not retried. Where the cluster cannot be started, these
+config error is reported in one line and not retried; (e) a job that asks more CPUs than the
+node has ends the sweep within a minute with Slurm's reason, and by default a sweep asks no more
+than the node has. Where the cluster cannot be started, these
 skip with the script's one-line reason.
 """
 
@@ -18,16 +20,15 @@ import torch
 from attnzoo.engine import load_checkpoint
 from attnzoo.engine.config import TrainConfig
 from attnzoo.engine.slurm import (
+    DEFAULT_CPUS,
     SlurmOptions,
     _executor,
-    queued,
-    run_sweep_slurm,
+    queue,
     submit,
     submit_training,
-    sweep_status,
     wait,
 )
-from attnzoo.engine.sweep import plan_sweep, run_sweep
+from attnzoo.engine.sweep import plan_sweep, run_sweep, run_sweep_slurm, sweep_status
 from attnzoo.report import markdown, read_summaries
 from attnzoo.report.document import sweep_rows
 
@@ -130,12 +131,12 @@ def test_preempted_job_requeues_and_ends_bit_identical(slurm_cluster, tiny_cifar
     checkpoint = run.out_dir / "checkpoint.safetensors"
     began = time.perf_counter()
     while not checkpoint.exists():  # preempt it mid-run, once it has saved something
-        assert queued([job_id]), (run.out_dir / "slurm.log").read_text()[-2000:]
+        assert queue([job_id]), (run.out_dir / "slurm.log").read_text()[-2000:]
         assert time.perf_counter() - began < 300
         time.sleep(0.2)
     signalled = time.perf_counter()
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
-    while queued([job_id]).get(job_id) != "PENDING":  # requeued
+    while getattr(queue([job_id]).get(job_id), "state", None) != "PENDING":  # requeued
         assert time.perf_counter() - signalled < 60
         time.sleep(0.1)
     requeued = time.perf_counter()
@@ -224,3 +225,46 @@ def test_sweep_command_on_slurm_then_status(slurm_cluster, tiny_cifar10, tmp_pat
     assert main([*sweep, "--seeds", "2", "--partition", "nope"]) == 2
     (error,) = capsys.readouterr().err.splitlines()[-1:]
     assert error.startswith("attnzoo sweep: error: Slurm refused the job: ")
+
+
+def node_cpus() -> int:
+    sinfo = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True)
+    return int(sinfo.stdout.split()[0].rstrip("+"))
+
+
+def test_job_that_can_never_start_ends_the_sweep_with_slurms_reason(
+    slurm_cluster, tiny_cifar10, tmp_path
+):
+    runs = plan_sweep(
+        base(tiny_cifar10), models=["resnet20"], attention=[[], ["se"]], seeds=1, root=tmp_path
+    )
+    options = SlurmOptions(cpus_per_run=node_cpus() + 1, time_min=60)  # more than the node has
+    began = time.perf_counter()
+    with pytest.raises(OSError, match=r"^Slurm job .* never start.*PartitionConfig.*cpus_per_run"):
+        run_sweep_slurm(runs, tmp_path / ".slurm", options)
+    waited = time.perf_counter() - began
+    print(f"\na job asking {options.cpus_per_run} CPUs of {node_cpus()}: ended in {waited:.1f} s")
+    assert waited < 60
+    ids = [json.loads((r.out_dir / "slurm.json").read_text())["job_id"] for r in runs]
+    assert not queue(ids)  # cancelled, so that a sweep asking less submits them again
+    assert {s.state for s in sweep_status(runs)} == {"failed"}
+
+
+def test_sweep_command_by_default_fits_the_partition_else_ends_in_one_line(
+    slurm_cluster, tiny_cifar10, tmp_path, capsys
+):
+    from attnzoo.cli.main import main
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(json.dumps({**base(tiny_cifar10), "sweep": {"models": ["resnet20"]}}))
+    sweep = ["sweep", str(config), "--root", str(tmp_path / "r"), "--executor", "slurm"]
+    began = time.perf_counter()
+    assert main([*sweep, "--seeds", "2", "--cpus-per-run", str(node_cpus() + 1)]) == 2
+    assert time.perf_counter() - began < 60
+    (error,) = capsys.readouterr().err.splitlines()[-1:]
+    assert error.startswith("attnzoo sweep: error: Slurm job ") and "PartitionConfig" in error
+    assert main(sweep) == 0  # no CPU count given: what the node has, up to 4
+    assert "| resnet20 | none |" in capsys.readouterr().out
+    scripts = (tmp_path / "r" / ".slurm").glob("*_submission.sh")
+    script = max(scripts, key=lambda p: p.stat().st_mtime)  # the second sweep's
+    assert f"--cpus-per-task={min(DEFAULT_CPUS, node_cpus())}\n" in script.read_text()

@@ -18,7 +18,8 @@ def shipped_configs():
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.stem)
 def test_every_shipped_config_plans_its_grid(path, tmp_path):
     """Each run of each config validates (models, modules, options), and its table exists."""
-    runs, published, root = sweep_from_file(str(path), root=tmp_path)
+    sweep = sweep_from_file(str(path), root=tmp_path)
+    runs, published, root = sweep.runs, sweep.published, sweep.root
     assert runs and root == tmp_path
     assert len({r.out_dir for r in runs}) == len(runs)
     if published:
@@ -123,7 +124,9 @@ def test_variants_repeat_the_grid_once_per_setting(tmp_path):
             },
         },
     )  # fmt: skip
-    runs, _, root = sweep_from_file(config, root=tmp_path / "r")
+    sweep = sweep_from_file(config, root=tmp_path / "r")
+    runs, root = sweep.runs, sweep.root
+    assert sweep.variants == ["default", "ca", "batch-64"]  # all of them: the table's rows
     dirs = [r.out_dir.relative_to(root).as_posix() for r in runs]
     assert dirs[:4] == [
         "default/resnet20/ba2m/s0", "ca/resnet20/ba2m/s0",
@@ -135,7 +138,7 @@ def test_variants_repeat_the_grid_once_per_setting(tmp_path):
     assert runs[2].config.attention_options == {} and runs[0].config.epochs == 2
     assert [r.config.batch_size for r in runs[:4]] == [128, 128, 64, 64]
 
-    chosen, _, _ = sweep_from_file(config, root=tmp_path / "r", variants=["ca"])
+    chosen = sweep_from_file(config, root=tmp_path / "r", variants=["ca"]).runs
     assert [r.out_dir.parent.parent.parent.name for r in chosen] == ["ca", "ca"]
     with pytest.raises(ValueError, match=r"no variant.*nope.*it has default, ca, batch-64"):
         sweep_from_file(config, root=tmp_path / "r", variants=["nope"])

@@ -12,7 +12,7 @@ FLAGS = (
     ("qos", str, "Slurm quality of service"),
     ("constraint", str, "Slurm node constraint (e.g. a GPU type)"),
     ("time_min", int, "time limit of each job in minutes; a longer run is requeued [1440]"),
-    ("cpus_per_run", int, "CPUs of each task [4]"),
+    ("cpus_per_run", int, "CPUs of each task [4, or a node's CPUs in the partition if fewer]"),
     ("mem_gb", float, "memory of each node in GB [the partition's default]"),
     ("parallelism", int, "most runs of a sweep running at once [64]"),
     ("signal_delay_s", int, "seconds before the time limit that Slurm warns the job [120]"),

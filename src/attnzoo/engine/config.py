@@ -12,7 +12,7 @@ from typing import Any
 
 from ..attention.spec import parse_setting, spec_name
 from ..models import check_model_options, list_models, plan_attention
-from ..run_keys import RESUMABLE_CHANGES  # noqa: F401  (re-exported: trainer, sweep)
+from ..run_keys import config_changes
 from .compile import COMPILE_MODES
 
 # Re-exported: configs by name and path live in config_files.py.
@@ -265,3 +265,15 @@ def _coerce(value: Any, hint: Any) -> Any:
     ):
         return value
     raise TypeError(hint)
+
+
+def changes_since(saved: dict[str, Any], config: TrainConfig) -> dict[str, tuple]:
+    """:func:`~attnzoo.run_keys.config_changes` from a run's ``saved`` config to ``config``.
+
+    A setting the saved config lacks was written before the setting existed, and that run did
+    what the setting's default does (a new setting's default keeps the old behaviour): it reads as
+    its default, so that adding a setting does not make every earlier run a different one.
+    """
+    defaults = TrainConfig().to_dict()
+    known = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+    return config_changes(known, config.to_dict())

@@ -40,7 +40,7 @@ def gpu_slots(jobs: int, gpus_per_run: int | None, gpus: Sequence[str]) -> list[
     if jobs * gpus_per_run > len(gpus):
         raise ValueError(
             f"sweep: {jobs} run(s) at a time with {gpus_per_run} GPU(s) each need "
-            f"{jobs * gpus_per_run} GPUs; {len(gpus)} are visible. Lower --jobs or --gpus-per-run"
+            f"{jobs * gpus_per_run} GPUs; {len(gpus)} are visible: lower jobs or gpus_per_run"
         )
     return [",".join(gpus[i * gpus_per_run : (i + 1) * gpus_per_run]) for i in range(jobs)]
 

@@ -10,7 +10,11 @@ auto`` from the run's last atomic checkpoint (written at every epoch's end and e
 Each run directory records its job in ``slurm.json`` and links the job's Slurm log as
 ``slurm.log``. The job's state comes from ``squeue`` (clusters without an accounting database
 have no ``sacct``); a run that has left the queue is done when its summary is there, failed
-otherwise, with the line of its ``error.json`` or the last line of its log.
+otherwise, with the line of its ``error.json`` or the last line of its log. A pending job whose
+reason says it can never start as submitted (:func:`never_starts`) is cancelled, and waiting for
+it ends at once with Slurm's reason and the option to change.
+
+The sweep over these (which runs to submit, their outcomes) is :mod:`.sweep`'s.
 """
 
 from __future__ import annotations
@@ -20,26 +24,27 @@ import dataclasses
 import io
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..io import write_json
 from . import stop
 from .config import TrainConfig, read_config_file
 from .launch import prepare, read_error, run
-from .sweep import Outcome, SweepRun, is_finished
 
 SLURM_FILE = "slurm.json"
 LOG_LINK = "slurm.log"
 EXTRA = "the slurm executor needs submitit: pip install 'attnzoo[slurm]'"
 PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESIZING"}
+DEFAULT_CPUS = 4  # CPUs per task unless the partition's nodes have fewer
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,9 @@ class SlurmOptions:
     qos: str | None = None
     constraint: str | None = None
     time_min: int = 24 * 60  # the job's time limit; a run that needs longer is requeued
-    cpus_per_run: int = 4  # CPUs of each task (data loading workers + the main process)
+    # CPUs of each task (data loading workers + the main process); None: DEFAULT_CPUS, or fewer
+    # if the partition's nodes have fewer (see fit_partition)
+    cpus_per_run: int | None = None
     gpus_per_run: int = 0  # GPUs of each node of the job
     mem_gb: float | None = None  # memory of each node (None: the partition's default)
     nodes: int = 1
@@ -70,8 +77,11 @@ class SlurmOptions:
             )
         options = cls(**{k: v for k, v in values.items() if v is not None})
         for key in ("time_min", "cpus_per_run", "nodes", "tasks_per_node", "parallelism"):
-            if not isinstance(getattr(options, key), int) or getattr(options, key) < 1:
-                raise ValueError(f"slurm: {key}={getattr(options, key)!r} must be a positive int")
+            value = getattr(options, key)
+            if value is None and key == "cpus_per_run":
+                continue  # fitted to the partition when the jobs are submitted
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"slurm: {key}={value!r} must be a positive int")
         return options
 
     @classmethod
@@ -146,8 +156,35 @@ def _submitit() -> Any:
     return submitit
 
 
+def partition_cpus(partition: str | None) -> int | None:
+    """The CPUs of the largest node of ``partition`` (None: the default one), from ``sinfo``; None
+    when sinfo does not know the partition."""
+    if shutil.which("sinfo") is None:
+        return None
+    result = subprocess.run(["sinfo", "-h", "-o", "%P|%c"], capture_output=True, text=True)
+    counts = []
+    for line in result.stdout.splitlines():
+        name, _, cpus = line.partition("|")
+        chosen = name.endswith("*") if partition is None else name.rstrip("*") == partition
+        if chosen and cpus.rstrip("+").isdigit():
+            counts.append(int(cpus.rstrip("+")))
+    return max(counts, default=None)
+
+
+def fit_partition(options: SlurmOptions) -> SlurmOptions:
+    """``options`` with ``cpus_per_run``, when not given, at :data:`DEFAULT_CPUS` or what a node
+    of the partition has for each of its tasks, if that is fewer: a job that asks more than any
+    node has never starts."""
+    if options.cpus_per_run is not None:
+        return options
+    cpus = partition_cpus(options.partition)
+    per_task = DEFAULT_CPUS if cpus is None else cpus // options.tasks_per_node
+    return dataclasses.replace(options, cpus_per_run=max(1, min(DEFAULT_CPUS, per_task)))
+
+
 def _executor(folder: Path, options: SlurmOptions) -> Any:
     submitit = _submitit()
+    options = fit_partition(options)
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=options.requeues)
     executor.update_parameters(**options.parameters())
     return executor
@@ -205,23 +242,91 @@ def submit_training(config: TrainConfig, options: SlurmOptions) -> str:
     return job.job_id
 
 
-def queued(job_ids: Sequence[str] = ()) -> dict[str, str]:
-    """State (PENDING, RUNNING, ...) of this user's queued jobs, by id (array tasks expanded)."""
+class QueuedJob(NamedTuple):
+    state: str  # PENDING, RUNNING, ...
+    reason: str  # why it is pending (squeue's %r), "None" once running
+    partition: str
+
+
+def queue(job_ids: Sequence[str] = ()) -> dict[str, QueuedJob]:
+    """This user's queued jobs (array tasks expanded), by id: all, or those of ``job_ids``."""
     result = subprocess.run(
-        ["squeue", "--me", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True
+        ["squeue", "--me", "-h", "-r", "-o", "%i|%T|%P|%r"], capture_output=True, text=True
     )
     if result.returncode != 0:
         raise OSError(f"squeue failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
-    states = dict(line.split("|", 1) for line in result.stdout.split() if "|" in line)
-    return {k: v for k, v in states.items() if not job_ids or k in job_ids}
+    jobs = {}
+    for line in result.stdout.splitlines():
+        parts = line.split("|", 3)
+        if len(parts) == 4 and (not job_ids or parts[0] in job_ids):
+            jobs[parts[0]] = QueuedJob(parts[1], parts[3], parts[2])
+    return jobs
+
+
+# Pending reasons under which a job can never start as submitted (Slurm's job_reason_codes.html:
+# a limit of the partition, account or QOS that the request exceeds, or a request that no node
+# can satisfy), each with the options to change. Other reasons (Resources, Priority, QOSGrp*,
+# AssocGrp*, ...) wait for other jobs to end.
+NEVER = {
+    "PartitionConfig": "it asks more than the partition allows: lower cpus_per_run, "
+    "gpus_per_run, mem_gb or nodes, or choose another partition",
+    "PartitionNodeLimit": "its node count is outside the partition's limits (or the partition's "
+    "nodes are down): change nodes or the partition",
+    "PartitionTimeLimit": "lower time_min or choose another partition",
+    "BadConstraints": "no node can satisfy it: change constraint, cpus_per_run, gpus_per_run or "
+    "mem_gb",
+    "InvalidAccount": "change account",
+    "AccountNotAllowed": "change account or the partition",
+    "InvalidQOS": "change qos",
+    "QOSNotAllowed": "change qos or the partition",
+    "MaxMemPerLimit": "lower mem_gb",
+    "DependencyNeverSatisfied": "a job it depends on failed",
+    "ReservationDeleted": "its reservation no longer exists",
+    "ReqNodeNotAvail": "no node of the partition can run it: change the partition or constraint",
+}
+# A per-job or per-node maximum (or a minimum) of the job's association or QOS.
+PER_JOB_LIMIT = re.compile(r"(Assoc|QOS)Max\w*Per(Job|Node)|QOSMin")
+
+
+def never_starts(reason: str) -> str | None:
+    """What to change when squeue's ``reason`` for a pending job means it can never start, else
+    None. ReqNodeNotAvail counts only when it names no unavailable node (a named node may come
+    back)."""
+    code, _, detail = reason.partition(",")
+    if code == "ReqNodeNotAvail" and detail.strip() not in ("", "UnavailableNodes:"):
+        return None
+    if code in NEVER:
+        return NEVER[code]
+    if PER_JOB_LIMIT.match(code):
+        return "it exceeds a per-job limit of its account or QOS: lower what it asks or change qos"
+    return None
+
+
+def _end_unstartable(jobs: dict[str, QueuedJob]) -> None:
+    """Cancel the pending ``jobs`` that can never start; raise OSError naming one, if any."""
+    never = {k: j for k, j in jobs.items() if j.state in PENDING and never_starts(j.reason)}
+    if not never:
+        return
+    subprocess.run(["scancel", *never], capture_output=True)
+    first, job = next(iter(never.items()))
+    cpus = partition_cpus(job.partition)
+    nodes = f", whose nodes have up to {cpus} CPUs" if cpus else ""
+    others = f" and {len(never) - 1} more like it" if len(never) > 1 else ""
+    raise OSError(
+        f"Slurm job {first} can never start: {job.reason} (partition {job.partition}{nodes}); "
+        f"{never_starts(job.reason)}; cancelled it{others}"
+    )
 
 
 def wait(job_ids: Sequence[str], poll_s: float = 2.0) -> None:
     """Return once none of ``job_ids`` is queued or running, seen on two polls in a row: a job
-    between its requeue and its restart can be missing from one ``squeue`` listing."""
+    between its requeue and its restart can be missing from one ``squeue`` listing. A pending job
+    that can never start is cancelled and raises OSError (see :func:`never_starts`)."""
     gone = 0
     while gone < 2:
-        gone = 0 if queued(job_ids) else gone + 1
+        jobs = queue(job_ids)
+        _end_unstartable(jobs)
+        gone = 0 if jobs else gone + 1
         time.sleep(poll_s if gone < 2 else 0)
 
 
@@ -239,22 +344,32 @@ class RunStatus:
     out_dir: Path
     state: str  # "missing" (never submitted), "pending", "running", "done", "failed"
     job_id: str | None
-    detail: str = ""  # a failed run's last error line
+    detail: str = ""  # a failed run's last error line, or why a pending one waits
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "out_dir": str(self.out_dir)}
 
 
-def run_status(out_dir: Path, finished: bool, states: dict[str, str]) -> RunStatus:
-    """Where one run stands; ``states`` from :func:`queued`."""
+def run_status(out_dir: Path, finished: bool, jobs: dict[str, QueuedJob]) -> RunStatus:
+    """Where one run stands; ``jobs`` from :func:`queue`."""
     job = job_id(out_dir)
     if finished:
         return RunStatus(out_dir, "done", job)
-    if job in states:
-        return RunStatus(out_dir, "pending" if states[job] in PENDING else "running", job)
+    if job in jobs:
+        if jobs[job].state in PENDING:
+            return RunStatus(out_dir, "pending", job, _waits_for(jobs[job].reason))
+        return RunStatus(out_dir, "running", job)
     if job is None:
         return RunStatus(out_dir, "missing", None)
     return RunStatus(out_dir, "failed", job, last_error(out_dir))
+
+
+def _waits_for(reason: str) -> str:
+    """A pending job's reason as its status detail, with what to change if it never starts."""
+    advice = never_starts(reason)
+    if advice:
+        return f"{reason}: can never start; {advice}"
+    return "" if reason == "None" else reason
 
 
 def last_error(out_dir: Path) -> str:
@@ -266,45 +381,3 @@ def last_error(out_dir: Path) -> str:
     except OSError:
         return "no error recorded and no Slurm log"
     return lines[-1] if lines else "empty Slurm log"
-
-
-def sweep_status(runs: Sequence[SweepRun]) -> list[RunStatus]:
-    """Each run's state; submits nothing."""
-    states = queued() if shutil.which("squeue") else {}
-    return [run_status(r.out_dir, is_finished(r), states) for r in runs]
-
-
-def run_sweep_slurm(
-    runs: Sequence[SweepRun],
-    folder: Path,
-    options: SlurmOptions,
-    *,
-    retries: int = 1,
-    block: bool = True,
-    report: Callable[[Outcome], None] = lambda outcome: None,
-) -> list[Outcome]:
-    """Submit the runs that are neither finished nor in the queue, as one job array; with
-    ``block``, wait for every queued run and return every run's outcome, else the finished ones
-    (the others are "submitted" or "queued")."""
-    before = sweep_status(runs)
-    todo = [r for r, s in zip(runs, before, strict=True) if s.state in ("missing", "failed")]
-    if todo:
-        submit([r.config for r in todo], folder, options, retries)
-    outcomes = []
-    for r, s in zip(runs, before, strict=True):
-        if s.state == "done":
-            outcomes.append(Outcome(r, "done"))
-        elif not block:
-            outcomes.append(Outcome(r, "submitted" if r in todo else "queued", s.job_id or ""))
-    for outcome in outcomes:
-        report(outcome)
-    if not block:
-        return outcomes
-    waiting = [r for r, s in zip(runs, before, strict=True) if s.state != "done"]
-    wait([job_id(r.out_dir) or "" for r in waiting])
-    after = sweep_status(waiting)
-    for r, s in zip(waiting, after, strict=True):
-        outcome = Outcome(r, "finished" if s.state == "done" else "failed", s.detail)
-        report(outcome)
-        outcomes.append(outcome)
-    return outcomes

@@ -1,22 +1,39 @@
-"""Sweeps: a grid of models x attention x seeds, run as resumable training subprocesses.
+"""Sweeps: a config's grid of models x attention x seeds, from expansion to its results table.
 
-Each run lives in ``<root>/<model>/<attention>/s<seed>`` with the exact configuration it was
-started with (``config.yaml``) and its own log (``train.log``). Running a sweep again skips the
-finished runs (a ``summary.json`` whose config matches), resumes unfinished ones from their
-checkpoints, and retries a crashed one before reporting it; a failed run is never counted.
+The whole life of a sweep is here: :func:`sweep_from_file` expands a config's ``sweep`` section
+into runs, each in ``<root>/[<variant>/]<model>/<attention>/s<seed>`` with the exact
+configuration it starts with (``config.yaml``); :func:`execute_sweep` moves an earlier sweep aside
+when asked, records the sweep in ``sweep.json``, trains the unfinished runs on an executor (this
+machine, :mod:`.local`, or Slurm, :mod:`.slurm`), collects every run's outcome and has the tables
+written. Finished runs (a ``summary.json`` of the same configuration) are reused, unfinished ones
+resume from their checkpoints, a crashed one is retried before it is reported; a failed run is
+never counted. Nothing is deleted: an earlier sweep is moved aside, never replaced.
+
+The tables come from the report layer, which the engine may not import: the caller hands in the
+function that writes them (``attnzoo sweep`` gives :func:`attnzoo.report.document.write_tables`).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..attention.spec import parse_settings, spec_name
-from .config import RESUMABLE_CHANGES, TrainConfig, read_config_file
+from ..io import write_json
+from ..run_keys import SWEEP_FILE, read_sweep_record
+from .config import TrainConfig, changes_since, config_path, read_config_file
+from .task import check_config
 from .local import run_local
+from .rundir import move_aside
+from .slurm import RunStatus, SlurmOptions, job_id, queue, run_status, submit, wait
+
+EXECUTORS = ("local", "slurm")
 
 
 @dataclass(frozen=True)
@@ -38,8 +55,20 @@ class SweepRun:
 @dataclass(frozen=True)
 class Outcome:
     run: SweepRun
-    status: str  # "done" (already finished), "finished", "failed"
+    status: str  # "done" (already finished), "finished", "failed"; Slurm: "submitted", "queued"
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A config's grid, expanded: its runs and what its tables need."""
+
+    name: str  # the config, as given
+    runs: list[SweepRun]
+    root: Path  # the results directory
+    published: str | None = None  # the published table its results are compared with
+    description: str | None = None
+    variants: list[str] | None = None  # all of the config's variants, in order: the table's rows
 
 
 def plan_sweep(
@@ -112,7 +141,7 @@ def _plan_run(
     if not out_dir.is_relative_to(root.resolve()):  # a name with "/" or ".."
         raise ValueError(f"sweep: run directory {out_dir} escapes {root}")
     config = TrainConfig.from_dict(values)
-    config.validate()  # every run of the grid is checked before any starts
+    check_config(config)  # every run of the grid is checked before any starts
     return SweepRun(config, variant)
 
 
@@ -125,10 +154,10 @@ def sweep_from_file(
     attention: Sequence[Sequence[str]] | None = None,
     overrides: dict[str, Any] | None = None,
     variants: Sequence[str] | None = None,
-) -> tuple[list[SweepRun], str | None, Path]:
-    """The runs of a config file's ``sweep`` section, with any of its settings overridden (and
-    only the named ``variants``, if it has some), the published table they are compared with (or
-    None), and the sweep's results directory."""
+) -> Sweep:
+    """The sweep of a config file's ``sweep`` section, with any of its settings overridden (and
+    only the named ``variants``, if it has some); its results go in ``root`` (default
+    ``results/<config>``)."""
     values = read_config_file(name)
     grid = values.pop("sweep", None) or {}
     unknown = sorted(set(grid) - {"models", "attention", "seeds", "published", "variants", "slurm"})
@@ -145,7 +174,10 @@ def sweep_from_file(
         root=root,
         variants=chosen,
     )
-    return runs, grid.get("published"), root
+    # read_config_file leaves the description out: it is the file's own, never inherited.
+    description = yaml.safe_load(config_path(name).read_text()).get("description")
+    declared = list(grid["variants"]) if grid.get("variants") else None
+    return Sweep(name, runs, root, grid.get("published"), description, declared)
 
 
 def _variants(
@@ -168,7 +200,7 @@ def _variants(
 
 
 def is_finished(run: SweepRun) -> bool:
-    """A summary exists and was written for exactly this configuration."""
+    """A summary exists and was written for this very run (:func:`.config.changes_since`)."""
     path = run.out_dir / "summary.json"
     if not path.is_file():
         return False
@@ -176,8 +208,7 @@ def is_finished(run: SweepRun) -> bool:
         saved = json.loads(path.read_text())["config"]
     except (json.JSONDecodeError, KeyError):
         return False
-    current = run.config.to_dict()
-    return all(saved.get(k) == v for k, v in current.items() if k not in RESUMABLE_CHANGES)
+    return not changes_since(saved, run.config)
 
 
 def run_sweep(
@@ -205,3 +236,131 @@ def run_sweep(
 
     run_local([r.config for r in todo], jobs, retries, threads, gpus_per_run, done)
     return outcomes
+
+
+def sweep_status(runs: Sequence[SweepRun]) -> list[RunStatus]:
+    """Each run's state (missing, pending, running, done or failed) and Slurm job; submits
+    nothing. Without Slurm here, nothing is queued."""
+    jobs = queue() if shutil.which("squeue") else {}
+    return [run_status(r.out_dir, is_finished(r), jobs) for r in runs]
+
+
+def run_sweep_slurm(
+    runs: Sequence[SweepRun],
+    folder: Path,
+    options: SlurmOptions,
+    *,
+    retries: int = 1,
+    block: bool = True,
+    report: Callable[[Outcome], None] = lambda outcome: None,
+) -> list[Outcome]:
+    """Submit the runs that are neither finished nor in the queue, as one job array; with
+    ``block``, wait for every queued run and return every run's outcome, else the finished ones
+    (the others are "submitted" or "queued"). A job Slurm can never start ends the wait with
+    OSError (see :func:`.slurm.never_starts`)."""
+    before = sweep_status(runs)
+    todo = [r for r, s in zip(runs, before, strict=True) if s.state in ("missing", "failed")]
+    if todo:
+        submit([r.config for r in todo], folder, options, retries)
+    outcomes = []
+    for r, s in zip(runs, before, strict=True):
+        if s.state == "done":
+            outcomes.append(Outcome(r, "done"))
+        elif not block:
+            outcomes.append(Outcome(r, "submitted" if r in todo else "queued", s.job_id or ""))
+    for outcome in outcomes:
+        report(outcome)
+    if not block:
+        return outcomes
+    waiting = [r for r, s in zip(runs, before, strict=True) if s.state != "done"]
+    wait([job_id(r.out_dir) or "" for r in waiting])
+    after = sweep_status(waiting)
+    for r, s in zip(waiting, after, strict=True):
+        outcome = Outcome(r, "finished" if s.state == "done" else "failed", s.detail)
+        report(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where a sweep's runs train and how: this machine (``local``) or Slurm job arrays."""
+
+    executor: str = "local"
+    retries: int = 1  # retries of a crashed run (each resumes from its checkpoint)
+    jobs: int = 1  # local: runs at once
+    threads: int | None = None  # local: CPU threads of each run (default: cores / jobs)
+    gpus_per_run: int | None = None  # local: GPUs of each run (default: 1 where there are GPUs)
+    slurm: SlurmOptions | None = None  # slurm: what each job asks (default: the config's)
+    wait: bool = True  # slurm: wait for the jobs and collect them; else submit and return
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    outcomes: list[Outcome]
+    table: str | None  # the Markdown table of every finished run under the root, if written
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def reused(self) -> int:
+        """Runs finished before this sweep started."""
+        return sum(o.status == "done" for o in self.outcomes)
+
+
+def execute_sweep(
+    sweep: Sweep,
+    execution: Execution = Execution(),
+    *,
+    fresh: bool = False,
+    command: str = "",
+    report: Callable[[Outcome], None] = lambda outcome: None,
+    note: Callable[[str], None] = lambda text: None,
+    tables: Callable[[Path], str] | None = None,
+) -> SweepResult:
+    """Run ``sweep`` to its tables: move its root aside first if ``fresh`` (saying where through
+    ``note``), record it in ``sweep.json`` with ``command`` (the one that reproduces it), train
+    its unfinished runs as ``execution`` says, calling ``report`` with each run's outcome, then,
+    unless Slurm jobs were left to run, call ``tables(root)``: it writes the tables of every
+    finished run under the root (so that a re-run of part of the grid never shrinks them) and
+    returns the Markdown one. Raises OSError when Slurm refuses a job or can never start one."""
+    if execution.executor not in EXECUTORS:
+        raise ValueError(f"sweep: executor {execution.executor!r} is not one of {EXECUTORS}")
+    if fresh and sweep.root.exists():
+        note(f"fresh: moved {sweep.root} aside to {move_aside(sweep.root)}")
+    record_sweep(sweep, command, trained=not all(map(is_finished, sweep.runs)))
+    if execution.executor == "local":
+        outcomes = run_sweep(
+            sweep.runs, jobs=execution.jobs, retries=execution.retries,
+            threads=execution.threads, gpus_per_run=execution.gpus_per_run, report=report,
+        )  # fmt: skip
+    else:
+        options = execution.slurm or SlurmOptions.from_config(sweep.name, {})
+        outcomes = run_sweep_slurm(
+            sweep.runs, sweep.root / ".slurm", options, retries=execution.retries,
+            block=execution.wait, report=report,
+        )  # fmt: skip
+    collected = execution.executor == "local" or execution.wait
+    wrote = tables and collected and any(o.status != "failed" for o in outcomes)
+    return SweepResult(outcomes, tables(sweep.root) if wrote else None)
+
+
+def record_sweep(sweep: Sweep, command: str, trained: bool) -> dict[str, Any]:
+    """Write ``sweep.json``: what the sweep is and the commands that trained its runs, appended
+    to the earlier ones (a re-run that trained nothing, or the same command, leaves them)."""
+    old = read_sweep_record(sweep.root)
+    before = old.get("command")
+    if before and (not trained or not command or command in before):
+        command = before
+    elif before:
+        command = f"{before}, then {command}"
+    meta = {"config": sweep.name, "description": sweep.description, "published": sweep.published}
+    if sweep.variants:
+        meta["variants"] = sweep.variants
+    if command:
+        meta["command"] = command
+    if meta != old:
+        write_json(sweep.root / SWEEP_FILE, meta)
+    return meta

@@ -34,7 +34,7 @@ from ..models import count_params
 from . import distributed, stop
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
 from .compile import compile_model, step_begin
-from .config import RESUMABLE_CHANGES, TrainConfig
+from .config import TrainConfig, changes_since
 from .distributed import World
 from .optim import build_optimizer
 from .rundir import CHECKPOINT, claim_run_dir
@@ -242,14 +242,9 @@ def _find_checkpoint(config: TrainConfig) -> tuple[dict[str, Any], Path] | None:
 
 
 def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:
-    # A key the saved config lacks (written before the key existed) takes its default.
-    saved, current = TrainConfig.from_dict(saved).to_dict(), config.to_dict()
-    changed = sorted(
-        key for key in current.keys() | saved.keys()
-        if key not in RESUMABLE_CHANGES and current.get(key) != saved.get(key)
-    )  # fmt: skip
+    changed = changes_since(saved, config)
     if changed:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+        details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
         raise ValueError(
             f"cannot resume from {path}: the configuration changed ({details}). Start a new run "
             "directory, or set resume to '' to start this one again from scratch"

@@ -7,17 +7,17 @@ Generated from the JSON summaries a sweep leaves in ``results/<config>/``, never
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .published import published_errors
-from .tables import Row, aggregate, find_runs, markdown, read_summaries
+from ..io import atomic_write_text
+from ..run_keys import read_sweep_record
+from .published import Published, published_errors
+from .tables import Row, aggregate, csv_text, find_runs, markdown, read_summaries
 
-SWEEP_FILE = "sweep.json"  # written by `attnzoo sweep`: config, description, command, variants
 STATISTICS = (
     "Each row gives the mean top-1 error with its 95% t interval over the seeds, and the median "
     "with the range. A row with attention is compared with its baseline (any sweep's runs of the "
@@ -60,12 +60,6 @@ def _machine(summaries: list[dict[str, Any]]) -> str:
     return "Measured on " + "; ".join(counts) + "."
 
 
-def read_meta(root: Path) -> dict[str, Any]:
-    """What ``attnzoo sweep`` recorded of the sweep in ``root`` (empty if it recorded nothing)."""
-    path = root / SWEEP_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def sweep_rows(
     root: Path, summaries: list[dict[str, Any]], variants: list[str] | None = None
 ) -> list[Row]:
@@ -86,7 +80,7 @@ def sweep_rows(
 
 @dataclass(frozen=True)
 class Sweep:
-    """One sweep directory as read: what ``attnzoo sweep`` recorded, its summaries and rows."""
+    """One sweep directory as read: its record (``sweep.json``), summaries and rows."""
 
     root: Path
     meta: dict[str, Any]
@@ -97,7 +91,7 @@ class Sweep:
 def read_sweep(root: str | Path) -> Sweep:
     """Read the sweep in ``root``: its ``sweep.json``, finished runs and table rows."""
     root = Path(root)
-    meta = read_meta(root)
+    meta = read_sweep_record(root)
     summaries = read_summaries(find_runs([root]))
     return Sweep(root, meta, summaries, sweep_rows(root, summaries, meta.get("variants")))
 
@@ -106,15 +100,32 @@ def sweep_section(sweep: Sweep, pool: list[Row] | None = None) -> str:
     """The Markdown section of one sweep; baselines are looked for among ``pool`` (default: the
     sweep's own rows), so that a variant is compared with a baseline another sweep ran."""
     meta, summaries = sweep.meta, sweep.summaries
-    published = published_errors(meta["published"]) if meta.get("published") else None
     lines = [f"## {meta.get('config', sweep.root.name)}", ""]
     if meta.get("description"):
         lines += [" ".join(meta["description"].split()), ""]
     lines += [f"{_scale(summaries)} {_machine(summaries)}".rstrip(), ""]
     if meta.get("command"):
         lines += [f"Reproduce: `{meta['command']}`", ""]
-    lines += [markdown(sweep.rows, published, pool), ""]
+    lines += [markdown(sweep.rows, _published(sweep), pool), ""]
     return "\n".join(lines)
+
+
+def _published(sweep: Sweep) -> Published | None:
+    name = sweep.meta.get("published")
+    return published_errors(name) if name else None
+
+
+def write_tables(root: str | Path) -> str:
+    """``results.md`` and ``results.csv`` of every finished run under the sweep in ``root``, each
+    written only if it changes; returns the Markdown table."""
+    sweep = read_sweep(root)
+    table = markdown(sweep.rows, _published(sweep))
+    csv = csv_text(sweep.rows, _published(sweep))
+    for name, text in (("results.md", table + "\n"), ("results.csv", csv)):
+        path = sweep.root / name
+        if not path.is_file() or path.read_text() != text:
+            atomic_write_text(path, text)
+    return table
 
 
 def results_document(roots: Iterable[str | Path]) -> str:
