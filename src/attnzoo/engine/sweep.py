@@ -28,10 +28,10 @@ from ..attention.spec import parse_settings, spec_name
 from ..io import write_json
 from ..run_keys import SWEEP_FILE, read_sweep_record
 from .config import TrainConfig, changes_since, config_path, read_config_file
-from .task import check_config
 from .local import run_local
 from .rundir import move_aside
 from .slurm import RunStatus, SlurmOptions, job_id, queue, run_status, submit, wait
+from .task import check_config
 
 EXECUTORS = ("local", "slurm")
 
