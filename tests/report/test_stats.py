@@ -14,6 +14,7 @@ from attnzoo.report.stats import (
     summarize,
     verdict,
     welch,
+    welch_power,
 )
 
 A = [19.03, 19.60, 19.61]  # three seeds of one setting's errors
@@ -68,6 +69,19 @@ def test_welch_undefined_cases():
     assert (flat.low, flat.high, flat.p, flat.detectable) == (-1.0, -1.0, None, 0.0)
 
 
+def test_welch_power_by_simulation():
+    """Welch's power at the true standard deviations against the rejection rate of simulated
+    Welch tests, with unequal spreads and seed counts (where a pooled power would be wrong)."""
+    rng = np.random.default_rng(1)
+    (n_a, sd_a), (n_b, sd_b), delta = (3, 0.5), (5, 3.0), 4.0
+    a = rng.normal(delta, sd_a, size=(40_000, n_a))
+    b = rng.normal(0.0, sd_b, size=(40_000, n_b))
+    rate = (sps.ttest_ind(a, b, axis=1, equal_var=False).pvalue < 0.05).mean()
+    va, vb = sd_a**2 / n_a, sd_b**2 / n_b
+    df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
+    assert welch_power(delta, math.sqrt(va + vb), df) == pytest.approx(rate, abs=0.03)
+
+
 def test_power_by_simulation():
     """The noncentral-t power against the rejection rate of simulated pooled t-tests."""
     rng = np.random.default_rng(0)
@@ -93,32 +107,40 @@ def test_detectable_difference_has_the_power_asked_and_matches_the_textbook_form
         detectable_difference(1, 3, 1.0)
 
 
-def test_welch_reports_the_detectable_difference_of_its_pooled_sd():
+def test_welch_reports_welch_s_detectable_difference():
+    """The detectable difference is Welch's: the delta at 80% power for Welch's se and df (by
+    hand here), not the pooled test's."""
     d = welch(A, B)
+    se = math.sqrt(statistics.variance(A) / 3 + statistics.variance(B) / 4)
+    assert welch_power(d.detectable, se, d.df) == pytest.approx(0.8, abs=1e-6)
+    assert (sps.t.ppf(0.975, d.df) + sps.t.ppf(0.8, d.df)) * se == pytest.approx(
+        d.detectable, rel=0.08
+    )
     pooled = math.sqrt((2 * statistics.variance(A) + 3 * statistics.variance(B)) / 5)
-    assert d.detectable == pytest.approx(detectable_difference(3, 4, pooled))
+    assert d.detectable != pytest.approx(detectable_difference(3, 4, pooled), rel=0.01)
 
 
-def _diff(low, high):
-    return Difference((low + high) / 2, low, high, 0.5, 4.0, 1.0, 3, 3)
+def _diff(diff):
+    return Difference(diff, diff - 1, diff + 1, 0.5, 4.0, 1.0, 3, 3)
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "paper", "expected"),
+    ("diff", "paper", "p", "papers", "expected"),
     [
-        (-2.0, -0.5, "lower", "confirmed"),
-        (0.5, 2.0, "lower", "contradicted"),
-        (-0.5, 2.0, "lower", "undecided"),
-        (0.5, 2.0, "higher", "confirmed"),
-        (-2.0, -0.5, "higher", "contradicted"),
-        (-2.0, 0.0, "lower", "undecided"),  # an interval touching 0 does not exclude it
+        (-1.0, "lower", 0.01, True, "confirmed"),
+        (1.0, "lower", 0.01, True, "contradicted"),
+        (1.0, "higher", 0.01, True, "confirmed"),
+        (-1.0, "lower", 0.01, False, "reproduced at this scale"),
+        (1.0, "lower", 0.01, False, "not reproduced at this scale"),
+        (-1.0, "higher", 0.049, False, "not reproduced at this scale"),
+        (-1.0, "lower", 0.05, True, "undecided"),  # p at alpha does not decide
+        (-1.0, "lower", None, True, "untested"),
     ],
 )
-def test_verdict_rule(low, high, paper, expected):
-    assert verdict(_diff(low, high), paper) == expected
+def test_verdict_rule(diff, paper, p, papers, expected):
+    assert verdict(_diff(diff), paper, p, papers) == expected
 
 
-def test_verdict_without_interval_and_bad_direction():
-    assert verdict(welch([18.0], B), "lower") == "untested (one seed)"
+def test_verdict_bad_direction():
     with pytest.raises(ValueError, match="'lower' or 'higher'"):
-        verdict(_diff(-1, 1), "better")
+        verdict(_diff(-1), "better", 0.01)

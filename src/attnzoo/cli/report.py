@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..report import results_document
-    from ..report.claims import claims_document
+    from ..report.verdicts import claims_document
 
     text = claims_document(args.claims, args.roots) if args.claims else results_document(args.roots)
     if args.out:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..io import atomic_write_text
 from ..run_keys import read_sweep_record
+from .provenance import provenance_sentence
 from .published import Published, published_errors
 from .tables import Row, aggregate, csv_text, find_runs, markdown, read_summaries
 
@@ -23,8 +24,11 @@ STATISTICS = (
     "with the range. A row with attention is compared with its baseline (any sweep's runs of the "
     "same config without the attention, merged by seed): the difference of the mean errors "
     "(negative: the attention lowers the error) with Welch's 95% interval, the two-sided p-value "
-    "of Welch's t-test, and the smallest true difference a t-test at alpha 0.05 would find with "
-    "80% power given these seed counts and the pooled standard deviation."
+    "of Welch's t-test, and the detectable difference: the true difference Welch's test at alpha "
+    "0.05 would find with 80% probability if the seeds' true spread were the observed one (a "
+    "smaller one is more often missed than found; an undecided comparison does not show that "
+    "the true difference is smaller). Final-epoch errors only: the runs hold out no validation "
+    "split on which a best epoch could be chosen without looking at the test set."
 )
 
 
@@ -104,6 +108,7 @@ def sweep_section(sweep: Sweep, pool: list[Row] | None = None) -> str:
     if meta.get("description"):
         lines += [" ".join(meta["description"].split()), ""]
     lines += [f"{_scale(summaries)} {_machine(summaries)}".rstrip(), ""]
+    lines += [provenance_sentence(summaries), ""]
     if meta.get("command"):
         lines += [f"Reproduce: `{meta['command']}`", ""]
     lines += [markdown(sweep.rows, _published(sweep), pool), ""]
