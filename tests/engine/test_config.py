@@ -69,7 +69,7 @@ def test_flags_are_typed_from_the_declaration(capsys):
 
 
 def test_compile_mode_is_a_checked_field_that_resumes_old_runs():
-    from attnzoo.engine.config import RESUMABLE_CHANGES
+    from attnzoo.run_keys import RESUMABLE_CHANGES
 
     assert TrainConfig(compile_mode="reduce-overhead").compile_mode == "reduce-overhead"
     with pytest.raises(ValueError, match="compile_mode='fast' must be one of default"):
@@ -86,3 +86,12 @@ def test_one_same_run_check_for_resume_and_sweep():
     # workers may change; lr changed; "old" went (None now); "new" is None on both sides.
     assert config_changes(saved, current) == {"lr": (0.1, 0.2), "old": (1, None)}
     assert config_changes(saved, {**saved, "download": False}) == {}
+
+
+def test_a_setting_a_saved_config_lacks_reads_as_its_default():
+    """Runs written before a setting existed (e.g. ``task``, ``freeze``) are the same runs."""
+    from attnzoo.engine.config import changes_since
+
+    saved = {k: v for k, v in TrainConfig().to_dict().items() if k not in ("task", "freeze")}
+    assert changes_since(saved, TrainConfig()) == {}
+    assert changes_since(saved, TrainConfig(freeze=["stem.*"])) == {"freeze": ([], ["stem.*"])}

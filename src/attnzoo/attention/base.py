@@ -8,10 +8,8 @@ from the defaults below. A class that does not derive from it (any ``nn.Module``
 
 from __future__ import annotations
 
-import collections.abc
 import functools
 import inspect
-import types
 import typing
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -19,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..validation import fits
 from ._checks import conv_out_channels
 
 # Where a module can go in a backbone (see attnzoo.models.placement for what each means).
@@ -158,29 +157,8 @@ def check_option_types(name: str, factory: Callable[..., nn.Module], options: di
     except (NameError, TypeError):  # an annotation this Python cannot evaluate: nothing to check
         return
     for key, value in options.items():
-        if key in hints and not _has_type(value, hints[key]):
+        if key in hints and not fits(value, hints[key]):
             declared = inspect.signature(cls.__init__).parameters[key].annotation
             shown = declared if isinstance(declared, str) else getattr(declared, "__name__", "")
             # "GE: param='yes' should be bool": the form of the modules' own value errors.
             raise ValueError(f"{cls.__name__}: {key}={value!r} should be {shown} ({name})")
-
-
-def _has_type(value: Any, hint: Any) -> bool:
-    """Whether ``value`` fits ``hint``: scalars (an int is a float, a bool is no number), unions,
-    literals and containers (their items checked); anything else passes."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_has_type(value, a) for a in args)
-    if origin is typing.Literal:
-        return value in args
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint in (str, bool, type(None)):
-        return isinstance(value, hint)
-    if origin in (tuple, list, collections.abc.Sequence, collections.abc.Iterable):
-        # A list or tuple of items of the first argument's type (tuple[int, ...] too).
-        item = args[0] if args else Any
-        return isinstance(value, list | tuple) and all(_has_type(v, item) for v in value)
-    return True

@@ -31,6 +31,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from ..io import atomic_write
+from ..validation import AttnzooError
 
 FORMAT = "attnzoo-checkpoint-2"
 _READABLE = ("attnzoo-checkpoint-1", FORMAT)  # 1: every tensor keyed t0 ... tN
@@ -38,7 +39,7 @@ STATE_PREFIX = "~"  # the tensors that are not the model's weights
 _TENSOR, _ITEMS = "__tensor__", "__items__"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(AttnzooError):
     """A checkpoint that cannot be used: truncated, corrupt, foreign, or not a checkpoint at all."""
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import validation
 from ..attention.spec import parse_setting, spec_name
 from ..models import check_model_options, list_models, plan_attention
 from ..run_keys import config_changes
+from ..validation import AttnzooError
 from .compile import COMPILE_MODES
 
 # Re-exported: configs by name and path live in config_files.py.
@@ -231,40 +232,10 @@ def coerce(key: str, value: Any, hint: Any) -> Any:
     """``value`` checked against the declared type ``hint`` (a string that spells a number is
     read as one); a ValueError names the key, the type and the value otherwise."""
     try:
-        return _coerce(value, hint)
+        return validation.coerce(value, hint, numeric_strings=True)
     except (TypeError, ValueError):
-        raise ValueError(f"config: {key}={value!r} should be of type {type_name(hint)}") from None
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return value
-    if origin in (types.UnionType, typing.Union):
-        for option in args:
-            try:
-                return _coerce(value, option)
-            except (TypeError, ValueError):
-                continue
-        raise TypeError(hint)
-    if origin is list and isinstance(value, list):
-        return [_coerce(v, args[0]) for v in value] if args else value
-    if origin is dict and isinstance(value, dict):
-        return {_coerce(k, args[0]): _coerce(v, args[1]) for k, v in value.items()}
-    if hint is type(None) and value is None:
-        return None
-    if hint in (int, float) and isinstance(value, str):
-        return hint(value.strip())  # "1e-3" from YAML 1.1; int("1.5") fails as it should
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return value  # an int is a valid float; kept as given, so saved configs compare equal
-    # bool is an int in Python; a YAML "true" must not pass for an epoch count.
-    if (
-        isinstance(hint, type)
-        and isinstance(value, hint)
-        and (hint is bool or not isinstance(value, bool))
-    ):
-        return value
-    raise TypeError(hint)
+        message = f"config: {key}={value!r} should be of type {type_name(hint)}"
+        raise AttnzooError(message) from None
 
 
 def changes_since(saved: dict[str, Any], config: TrainConfig) -> dict[str, tuple]:
