@@ -1,0 +1,43 @@
+"""The one type check shared by module options and config fields."""
+
+from typing import Any, Literal
+
+import pytest
+
+from attnzoo.validation import AttnzooError, coerce, fits
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        (3, float), (3.0, float), (3, int), (True, bool), (None, int | None), ("a", str),
+        ("x", Literal["x", "y"]), ([1, 2], list[int]), ((1, 2), tuple[int, ...]),
+        ({"a": 0.5}, dict[str, float]), (object(), Any),
+    ],
+)  # fmt: skip
+def test_values_of_the_declared_type_fit(value, hint):
+    assert fits(value, hint)
+    assert coerce(value, hint) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        (True, int), (True, float), (1.5, int), ("1", int), (None, int), ("z", Literal["x"]),
+        ([1, "a"], list[int]), ({"a": "b"}, dict[str, float]), ("ab", list[str]),
+    ],
+)  # fmt: skip
+def test_values_of_another_type_do_not(value, hint):
+    assert not fits(value, hint)
+
+
+def test_numeric_strings_only_where_asked():
+    assert coerce("1e-3", float, numeric_strings=True) == 1e-3
+    assert coerce(["2", 3], list[int], numeric_strings=True) == [2, 3]
+    with pytest.raises(ValueError):
+        coerce("1.5", int, numeric_strings=True)
+    assert not fits("1e-3", float)
+
+
+def test_the_project_error_is_a_value_error():
+    assert issubclass(AttnzooError, ValueError)
