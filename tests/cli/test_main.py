@@ -124,7 +124,7 @@ def test_train_into_a_run_refuses_then_restart_moves_it_aside(tiny_cifar10, tmp_
     capsys.readouterr()
     assert main([*argv, "--attention", "se"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "already holds a run" in err and "--restart" in err
+    assert err.count("\n") == 0 and "already holds a run" in err and "restart" in err
     assert (out / "summary.json").read_text() == first  # nothing replaced
     assert main([*argv, "--attention", "se", "--restart"]) == 0
     (old,) = tmp_path.glob("run.old-*")

@@ -89,6 +89,6 @@ def read_config_file(name_or_path: str, _chain: tuple[str, ...] = ()) -> dict[st
         # A config file may come from anyone: it must not pick where files are written.
         raise ValueError(
             f"config {path}: out_dir={out_dir!r} must be a relative path inside the working "
-            "directory; give --out-dir on the command line to write elsewhere"
+            "directory; give out_dir outside the file (on the command line) to write elsewhere"
         )
     return values

@@ -57,8 +57,8 @@ def claim_run_dir(out_dir: Path, resume: str, *, restart: bool) -> str | None:
         return None
     if found and not (resume and _inside(Path(resume), out_dir)):
         raise FileExistsError(
-            f"{out_dir} already holds a run ({', '.join(found)}): continue it with --resume auto, "
-            f"start over with --restart (moves it aside to {out_dir}.old-<time>), or pick "
-            "another --out-dir"
+            f"{out_dir} already holds a run ({', '.join(found)}): continue it (resume: auto), "
+            f"start over (restart: moves it aside to {out_dir}.old-<time>), or choose another "
+            "out_dir"
         )
     return None

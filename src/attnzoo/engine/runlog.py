@@ -10,7 +10,7 @@ from typing import Any
 
 MISSING = (
     "tensorboard=true but tensorboard is not installed: no event files are written "
-    "(pip install 'attnzoo[tensorboard]', or set tensorboard=false / --no-tensorboard)"
+    "(pip install 'attnzoo[tensorboard]', or set tensorboard: false)"
 )
 
 
