@@ -20,7 +20,9 @@ def test_a_second_train_into_a_run_refuses_then_restart_moves_it_aside(tiny_cifa
     out = tmp_path / "run"
     first = train(config(tiny_cifar10, out, attention=["se"]), progress=False)
     before = (out / "summary.json").read_bytes()
-    with pytest.raises(FileExistsError, match=r"run already holds a run \(checkpoint.*--resume"):
+    with pytest.raises(
+        FileExistsError, match=r"run already holds a run \(checkpoint.*resume: auto"
+    ):
         train(config(tiny_cifar10, out), progress=False)
     assert (out / "summary.json").read_bytes() == before  # untouched
     train(config(tiny_cifar10, out), progress=False, restart=True)
