@@ -33,7 +33,7 @@ def test_statistics_over_seeds(sweep):
     assert (se.model, se.attention, se.data, se.setting) == ("resnet20", "se", "cifar10", "")
     assert se.n == 3 and se.seeds == (0, 1, 2) and se.params == 290_000
     assert se.run_dirs == tuple(str(sweep / "resnet20" / "se" / f"s{s}") for s in range(3))
-    for stats, accuracies in ((se.top1_err, SE_TOP1), (se.top5_err, SE_TOP5)):
+    for stats, accuracies in ((se.primary, SE_TOP1), (se.secondary, SE_TOP5)):
         errors = [100 - a for a in accuracies]
         assert stats.n == 3
         assert stats.median == pytest.approx(statistics.median(errors))
@@ -41,8 +41,8 @@ def test_statistics_over_seeds(sweep):
         assert stats.std == pytest.approx(statistics.stdev(errors))  # n - 1
         assert (stats.min, stats.max) == pytest.approx((min(errors), max(errors)))
     assert se.wall_seconds == statistics.median(SE_WALL)
-    assert none.n == 1 and none.top1_err.std is None
-    assert none.top1_err.median == pytest.approx(17.6) and none.top5_err.max == pytest.approx(3.7)
+    assert none.n == 1 and none.primary.std is None
+    assert none.primary.median == pytest.approx(17.6) and none.secondary.max == pytest.approx(3.7)
 
 
 def test_a_summary_from_train_is_named_by_its_out_dir(tmp_path):
@@ -95,7 +95,7 @@ def test_corrupt_summaries(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     del summary["top5"], summary["params"]
     (run / "summary.json").write_text(json.dumps(summary))
-    with pytest.raises(ValueError, match=r"summary\.json: no top5, params$"):
+    with pytest.raises(ValueError, match=r"summary\.json: no params, top5$"):
         read_summaries([run])
     (run / "summary.json").write_text('{"model": ')
     with pytest.raises(ValueError, match=f"corrupt {run / 'summary.json'}"):
@@ -184,3 +184,31 @@ def test_every_row_is_compared_with_the_baseline_of_its_config(tmp_path):
     assert (d.n_a, d.n_b) == (3, 4)
     assert versus_baseline(r8, pool).diff == pytest.approx(18.5 - statistics.fmean(errors))
     assert versus_baseline(other_lr, pool) is None
+
+
+def _as_task_run(run, mse: float) -> None:
+    """Turn a fake classification run into one of a task whose metric is an MSE."""
+    path = run / "summary.json"
+    summary = json.loads(path.read_text())
+    del summary["top1"], summary["top5"]
+    summary.update(task="toy", primary_metric="mse", higher_is_better=False, mse=mse)
+    summary["config"]["task"] = "toy"
+    path.write_text(json.dumps(summary))
+
+
+def test_another_task_is_tabled_by_its_primary_metric(tmp_path):
+    for seed, (none, se) in enumerate([(1.0, 0.5), (1.2, 0.7), (1.1, 0.6)]):
+        _as_task_run(write_run(tmp_path / f"none/s{seed}", seed=seed), none)
+        _as_task_run(write_run(tmp_path / f"se/s{seed}", attention=("se",), seed=seed), se)
+    rows = aggregate(read_summaries([tmp_path]))
+    assert {r.metric.label for r in rows} == {"mse"} and all(r.secondary is None for r in rows)
+    text = markdown(rows)
+    assert "mse mean [95% CI]" in text and "top-1" not in text and "top-5" not in text
+    se = next(r for r in rows if r.attention == "se")
+    assert se.primary.values == pytest.approx([0.5, 0.7, 0.6])
+    assert versus_baseline(se, rows).diff == pytest.approx(-0.5)
+    table = list(csv.DictReader(io.StringIO(csv_text(rows))))
+    assert float(table[0]["mse_median"]) == pytest.approx(1.1)
+    write_run(tmp_path / "cls", seed=0)  # a classification run beside them
+    with pytest.raises(ValueError, match="measure different metrics: give the runs of one task"):
+        markdown(aggregate(read_summaries([tmp_path]), split=True))

@@ -144,8 +144,8 @@ def confirmatory(row: Row, seeds: int, summaries: Mapping[str, Mapping[str, Any]
 
     return dataclasses.replace(
         row, run_dirs=pick(row.run_dirs), seeds=pick(row.seeds),
-        top1_err=summarize(pick(row.top1_err.values)),
-        top5_err=summarize(pick(row.top5_err.values)),
+        primary=summarize(pick(row.primary.values)),
+        secondary=None if row.secondary is None else summarize(pick(row.secondary.values)),
     )  # fmt: skip
 
 
@@ -170,7 +170,7 @@ def row_name(row: Row) -> str:
 def _identity(row: Row) -> tuple[Any, ...]:
     """What a row measured: two rows with equal identities are the same data, whichever sweep
     directory holds them (an ablation's default row copies the main study's runs)."""
-    runs = tuple(zip(row.seeds, row.top1_err.values, strict=True))
+    runs = tuple(zip(row.seeds, row.primary.values, strict=True))
     return row.model, row.attention, row.data, runs
 
 
@@ -208,8 +208,8 @@ def evaluate_claims(
         a, b = (confirmatory(r, family["seeds"], summaries) for r in (a_all, b_all))
         extra = None
         if (a, b) != (a_all, b_all):
-            extra = (a_all, b_all, welch(a_all.top1_err.values, b_all.top1_err.values))
-        tested.append((family, claim, a, b, welch(a.top1_err.values, b.top1_err.values), extra))
+            extra = (a_all, b_all, welch(a_all.primary.values, b_all.primary.values))
+        tested.append((family, claim, a, b, welch(a.primary.values, b.primary.values), extra))
     adjusted: dict[int, float | None] = {}
     for family in families:
         mine = [i for i, t in enumerate(tested) if t[0] is family]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write
-from .tables import Row, find_runs, read_summaries
+from .tables import Row, find_runs, read_summaries, table_metric
 
 # (record section, key, panel title); a None section reads the key from the record itself.
 CURVES = (
@@ -82,21 +82,23 @@ def _describe(run: Path) -> tuple[str, str]:
 
 
 def plot_comparison(rows: Sequence[Row], out_png: str | os.PathLike) -> Path:
-    """Bar chart of each row's median final top-1 error; error bars span min to max over seeds."""
+    """Bar chart of each row's median final metric (classification: top-1 error); error bars
+    span min to max over seeds."""
     if not rows:
         raise ValueError("no rows to plot")
+    metric = table_metric(rows)
     figure, save = _figure(figsize=(max(5.0, 0.9 * len(rows) + 2), 5))
     ax = figure.subplots()
-    medians = [r.top1_err.median for r in rows]
+    medians = [r.primary.median for r in rows]
     spread = [
-        [r.top1_err.median - r.top1_err.min for r in rows],
-        [r.top1_err.max - r.top1_err.median for r in rows],
+        [r.primary.median - r.primary.min for r in rows],
+        [r.primary.max - r.primary.median for r in rows],
     ]
     ax.bar(range(len(rows)), medians, yerr=spread, capsize=4)
     show_data = len({r.data for r in rows}) > 1
     ax.set_xticks(range(len(rows)), [_tick(r, show_data) for r in rows], fontsize="small")
-    ax.set_ylabel("final-epoch top-1 error (%)")
-    ax.set_title("Top-1 error: median over seeds, error bars min to max")
+    ax.set_ylabel(f"final-epoch {metric.label}")
+    ax.set_title(f"{metric.label}: median over seeds, error bars min to max")
     ax.grid(axis="y", alpha=0.3)
     return save(out_png)
 

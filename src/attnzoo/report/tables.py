@@ -1,11 +1,15 @@
-"""Results tables over run directories: final-epoch top-1/top-5 error per setting, over seeds.
+"""Results tables over run directories: each setting's final-epoch metric, over seeds.
+
+The metric is the task's primary one, as its runs' ``summary.json`` declares it: for
+classification the top-1 error (100 - top-1 accuracy, lower is better) with the top-5 error
+beside it, for another task its ``primary_metric`` and direction. One table holds one metric.
 
 A row is one setting: the runs whose configs are equal apart from ``seed`` and ``out_dir``. Runs of
 one model, attention and dataset with other differences (lr, epochs, an attention option) are
 refused rather than pooled, unless the caller asks for one row per setting.
 
 Each row with attention is compared with its baseline, the setting whose config is the same but
-for the attention and its options: the difference of mean top-1 errors with Welch's 95% interval
+for the attention and its options: the difference of the metric's means with Welch's 95% interval
 and p-value, and the smallest difference its seeds could detect (:mod:`.stats`).
 """
 
@@ -29,7 +33,7 @@ from .stats import Difference, Summary, summarize, welch
 # What may differ between the runs of one row: seeds are the repeats, out_dir is where they went,
 # and the settings a run may change on resume do not change what it computes.
 PER_RUN_KEYS = ("seed", "out_dir", *sorted(RESUMABLE_CHANGES))
-SUMMARY_KEYS = ("model", "attention", "seed", "top1", "top5", "params", "wall_seconds", "config")
+SUMMARY_KEYS = ("model", "attention", "seed", "params", "wall_seconds", "config")
 # A config key one run has and another lacks (written before the key existed); not JSON, so it
 # equals no value.
 ABSENT = "absent"
@@ -68,7 +72,7 @@ def read_summaries(runs: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
             summary = json.loads(path.read_text())
         except json.JSONDecodeError as err:
             raise ValueError(f"corrupt {path}: {err}") from None
-        missing = [k for k in SUMMARY_KEYS if k not in summary]
+        missing = [k for k in (*SUMMARY_KEYS, *metric_of(summary).keys) if k not in summary]
         if missing:
             raise ValueError(f"corrupt {path}: no {', '.join(missing)}")
         summaries.append({**summary, "run_dir": str(run)})
@@ -76,8 +80,36 @@ def read_summaries(runs: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
+class Metric:
+    """What a table compares, as it shows it: classification's top-1 (and top-5) error."""
+
+    name: str  # the CSV columns' prefix
+    label: str  # the Markdown header's
+    lower_is_better: bool
+    keys: tuple[str, ...]  # the summary.json values it is read from: primary, secondary
+
+    def values(self, summary: dict[str, Any]) -> tuple[float, ...]:
+        if self is TOP1_ERR:
+            return tuple(100 - summary[k] for k in self.keys)
+        return tuple(summary[k] for k in self.keys)
+
+
+TOP1_ERR = Metric("top1_err", "top-1 err %", True, ("top1", "top5"))
+
+
+def metric_of(summary: dict[str, Any]) -> Metric:
+    """The metric a run's table compares: its task's primary metric (runs written before tasks
+    existed are classification runs)."""
+    if summary.get("task", "classification") == "classification":
+        return TOP1_ERR
+    name = summary.get("primary_metric", "?")
+    return Metric(name, name, not summary.get("higher_is_better", True), (name,))
+
+
+@dataclass(frozen=True)
 class Row:
-    """One setting: final-epoch test errors (%) over its seeds."""
+    """One setting: its final-epoch test metric over its seeds (classification: top-1 error in %,
+    and the top-5 error as ``secondary``)."""
 
     model: str
     attention: str
@@ -85,8 +117,9 @@ class Row:
     setting: str  # the config values that set this row apart from others of its label, or ""
     run_dirs: tuple[str, ...]
     seeds: tuple[int, ...]
-    top1_err: Summary
-    top5_err: Summary
+    metric: Metric
+    primary: Summary
+    secondary: Summary | None
     params: int
     wall_seconds: float  # median
     base: str  # the config but its attention: what a row and its baseline share
@@ -159,13 +192,16 @@ def _run_dir(summary: dict[str, Any]) -> str:
 
 
 def _row(label: tuple[str, str, str], setting: str, runs: list[dict[str, Any]]) -> Row:
+    metric = metric_of(runs[0])
+    values = list(zip(*(metric.values(r) for r in runs), strict=True))
     return Row(
         *label,
         setting=setting,
         run_dirs=tuple(_run_dir(r) for r in runs),
         seeds=tuple(r["seed"] for r in runs),
-        top1_err=summarize([100 - r["top1"] for r in runs]),
-        top5_err=summarize([100 - r["top5"] for r in runs]),
+        metric=metric,
+        primary=summarize(values[0]),
+        secondary=summarize(values[1]) if len(values) > 1 else None,
         params=runs[0]["params"],
         wall_seconds=statistics.median(r["wall_seconds"] for r in runs),
         base=json.dumps(
@@ -176,46 +212,62 @@ def _row(label: tuple[str, str, str], setting: str, runs: list[dict[str, Any]]) 
 
 
 def baseline_errors(row: Row, pool: Iterable[Row]) -> dict[int, float] | None:
-    """Top-1 errors by seed of ``row``'s baseline among ``pool``: the rows without attention whose
-    config is ``row``'s but for the attention. Several such rows (a sweep may copy another's runs)
-    are merged by seed, the first one's run of a seed kept; None if ``row`` has no attention or
-    ``pool`` no baseline."""
+    """The metric's values by seed of ``row``'s baseline among ``pool``: the rows without
+    attention whose config is ``row``'s but for the attention. Several such rows (a sweep may copy
+    another's runs) are merged by seed, the first one's run of a seed kept; None if ``row`` has no
+    attention or ``pool`` no baseline."""
     if row.attention == "none":
         return None
     errors: dict[int, float] = {}
     for other in pool:
         if other.attention == "none" and other.base == row.base:
-            for seed, error in zip(other.seeds, other.top1_err.values, strict=True):
+            for seed, error in zip(other.seeds, other.primary.values, strict=True):
                 errors.setdefault(seed, error)
     return errors or None
 
 
 def versus_baseline(row: Row, pool: Iterable[Row]) -> Difference | None:
-    """Welch's comparison of ``row``'s top-1 errors with its baseline's (:func:`baseline_errors`):
-    negative where the attention lowers the error."""
+    """Welch's comparison of ``row``'s metric with its baseline's (:func:`baseline_errors`):
+    negative where the attention lowers it (the error, for classification)."""
     errors = baseline_errors(row, pool)
-    return None if errors is None else welch(row.top1_err.values, list(errors.values()))
+    return None if errors is None else welch(row.primary.values, list(errors.values()))
+
+
+def table_metric(rows: Sequence[Row]) -> Metric:
+    """The one metric ``rows`` share; a ValueError names two rows that compare different ones."""
+    metrics = {r.metric for r in rows}
+    if len(metrics) > 1:
+        a, b = (next(r for r in rows if r.metric == m) for m in list(metrics)[:2])
+        raise ValueError(
+            f"{a.model} + {a.attention} ({a.metric.label}) and {b.model} + {b.attention} "
+            f"({b.metric.label}) measure different metrics: give the runs of one task"
+        )
+    return metrics.pop() if metrics else TOP1_ERR
 
 
 def markdown(
     rows: Sequence[Row], published: Published | None = None, pool: Sequence[Row] | None = None
 ) -> str:
-    """A Markdown table of ``rows``: top-1 error's mean with its 95% interval, median and range,
-    top-5's mean and interval, and each row against its baseline (found among ``pool``, default
-    ``rows``). With ``published`` (see ``published_errors``), the paper's errors and our median
-    minus theirs (blank where the paper has no such row)."""
-    settings = any(r.setting for r in rows)
+    """A Markdown table of ``rows``: the metric's mean with its 95% interval, median and range
+    (classification: top-1 error, and top-5's mean and interval), and each row against its
+    baseline (found among ``pool``, default ``rows``). With ``published`` (see
+    ``published_errors``), the paper's errors and our median minus theirs (blank where the paper
+    has no such row)."""
+    metric, settings = table_metric(rows), any(r.setting for r in rows)
+    secondary = metric.label.replace("top-1", "top-5") if len(metric.keys) > 1 else None
     head = ["model", "attention", "data", *(["setting"] * settings), "seeds"]
-    head += ["top-1 err % mean [95% CI]", "median (min-max)", "top-5 err % mean [95% CI]"]
+    head += [f"{metric.label} mean [95% CI]", "median (min-max)"]
+    head += [f"{secondary} mean [95% CI]"] * (secondary is not None)
     head += ["params (M)", "time (s)"]
-    head += ["top-1 vs baseline [95% CI]", "p (Welch)", "detectable (80%)"]
+    head += [f"{metric.label.split()[0]} vs baseline [95% CI]", "p (Welch)", "detectable (80%)"]
     if published is not None:
         head += ["paper top-1 err %", "ours - paper", "paper top-5 err %", "ours - paper"]
     body = []
     for r in rows:
         cells = [r.model, r.attention, r.data, *([r.setting] * settings), str(r.n)]
-        cells += [mean_interval(r.top1_err), f"{r.top1_err.median:.2f} ({spread(r.top1_err)})"]
-        cells += [mean_interval(r.top5_err), f"{r.params / 1e6:.3f}", f"{r.wall_seconds:.0f}"]
+        cells += [mean_interval(r.primary), f"{r.primary.median:.2f} ({spread(r.primary)})"]
+        cells += [] if r.secondary is None else [mean_interval(r.secondary)]
+        cells += [f"{r.params / 1e6:.3f}", f"{r.wall_seconds:.0f}"]
         cells += difference_cells(versus_baseline(r, rows if pool is None else pool))
         if published is not None:
             specs = (".2f", "+.2f") * 2
@@ -245,10 +297,12 @@ def csv_text(
     rows: Sequence[Row], published: Published | None = None, pool: Sequence[Row] | None = None
 ) -> str:
     """``rows`` as CSV, every statistic in its own column (blank: none, e.g. std of one run)."""
+    metric = table_metric(rows)
+    names = ("top1_err", "top5_err") if metric is TOP1_ERR else (metric.name,)
     stats = ("median", "mean", "std", "min", "max", "low", "high")
     versus = ("diff", "low", "high", "p", "df", "detectable", "n_b")
     head = ["model", "attention", "data", "setting", "n", "seeds"]
-    head += [f"{m}_err_{s}" for m in ("top1", "top5") for s in stats]
+    head += [f"{m}_{s}" for m in names for s in stats]
     head += ["params", "wall_seconds_median", "run_dirs"]
     head += [f"baseline_{v}" for v in versus]
     if published is not None:
@@ -258,7 +312,8 @@ def csv_text(
     writer.writerow(head)
     for r in rows:
         cells = [r.model, r.attention, r.data, r.setting, r.n, " ".join(map(str, r.seeds))]
-        cells += [_number(getattr(m, s)) for m in (r.top1_err, r.top5_err) for s in stats]
+        measured = (r.primary, r.secondary)[: len(names)]
+        cells += [_number(getattr(m, s)) for m in measured for s in stats]
         cells += [r.params, _number(r.wall_seconds), ";".join(r.run_dirs)]
         d = versus_baseline(r, rows if pool is None else pool)
         cells += [_number(None if d is None else getattr(d, v)) for v in versus]
@@ -270,9 +325,11 @@ def csv_text(
 
 def _versus_paper(row: Row, published: Published) -> list[float | None]:
     """Paper top-1, ours minus it, paper top-5, ours minus it; None where the paper has none."""
+    if row.metric is not TOP1_ERR:
+        raise ValueError(f"the published tables hold top-1 errors, not {row.metric.label}")
     cells: list[float | None] = []
     theirs = published.get((row.model, row.attention), (None, None))
-    for ours, paper in zip((row.top1_err, row.top5_err), theirs, strict=True):
+    for ours, paper in zip((row.primary, row.secondary), theirs, strict=True):
         cells += [None, None] if paper is None else [paper, ours.median - paper]
     return cells
 

@@ -52,7 +52,7 @@ def claims_table(comparisons: Sequence[Comparison]) -> str:
         last = c.claim
         body.append(
             [str(c.number), said, _versus(c), f"{c.a.n} vs {c.b.n}", scale_cell(c.scale),
-             _interval(c.difference), f"{c.a.top1_err.median:.2f}, {c.b.top1_err.median:.2f}",
+             _interval(c.difference), f"{c.a.primary.median:.2f}, {c.b.primary.median:.2f}",
              _fmt(c.difference.p, ".3f"), _fmt(c.p_adjusted, ".3f"),
              _fmt(c.difference.detectable, ".2f"), c.confound, c.verdict]
         )  # fmt: skip
@@ -73,7 +73,7 @@ def exploratory_table(comparisons: Sequence[Comparison]) -> str:
                   for row, mine in ((a, c.a), (b, c.b)) if row.n > mine.n]  # fmt: skip
         body.append(
             [str(c.number), _versus(c), f"{a.n} vs {b.n}", "; ".join(beyond), _interval(d),
-             f"{a.top1_err.median:.2f}, {b.top1_err.median:.2f}", _fmt(d.p, ".3f")]
+             f"{a.primary.median:.2f}, {b.primary.median:.2f}", _fmt(d.p, ".3f")]
         )  # fmt: skip
     return table(head, body) if body else ""
 
