@@ -231,3 +231,19 @@ def test_streamed_data_takes_the_sources_size_resize_and_interpolation(caches):
         stream_preprocessing(timm_config)
     timm_config.pretrained_preprocess = False
     assert stream_preprocessing(timm_config)["image_size"] == 160
+
+
+def test_a_resized_run_is_evaluated_at_its_size(tiny_cifar10, tmp_path, capsys, one_thread):
+    """CIFAR at another size (as for 224 px ImageNet weights): the checkpoint says so, and
+    attnzoo eval resizes the test images as the run did."""
+    config = TrainConfig(
+        model="resnet20", data=str(tiny_cifar10), epochs=1, batch_size=20, eval_batch_size=50,
+        resize=48, out_dir=str(tmp_path / "run"), tensorboard=False,
+    )  # fmt: skip
+    summary = train(config, progress=False)
+    assert (summary["data"]["image_size"], summary["data"]["resize"]) == (48, 48)
+    capsys.readouterr()
+    checkpoint = str(tmp_path / "run" / "checkpoint.safetensors")
+    assert main(["eval", "--checkpoint", checkpoint, "--no-download"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["loss"] == pytest.approx(summary["test_loss"], rel=1e-5)

@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import BatchLoader, EvalTransform, StreamLoader, load_dataset, open_stream
+from ..data import BatchLoader, StreamLoader, load_dataset, open_stream
 from ..models import create_model
 from ..models.frozen_bn import freeze_pretrained_batchnorm
 from ..models.pretrained import find_pretrained
 from . import distributed
 from .config import TrainConfig
-from .data import build_loaders
+from .data import build_loaders, eval_transform
 from .distributed import World
 from .losses import classification_loss
 from .metrics import topk_correct
@@ -101,21 +101,19 @@ class Classification(Task):
         Checkpoints written before the info held an interpolation and a resize were bilinear,
         stored size and 0.875 crop.
         """
-        interpolation = info.get("interpolation", "bilinear")
         if config.augment == "imagenet":
             samples, classes = open_stream(source, split)
             loader = StreamLoader(
                 samples, classes, batch_size, train=False, num_workers=config.workers,
                 image_size=info["image_size"], resize_size=info.get("resize_size"),
-                interpolation=interpolation, mean=info["mean"], std=info["std"],
+                interpolation=info.get("interpolation", "bilinear"), mean=info["mean"],
+                std=info["std"],
             )  # fmt: skip
             num_classes, size = len(classes), len(samples)
         else:
             dataset = load_dataset(source, split, download, max_per_class=per_class)
-            resize = info.get("resize") or None
-            transform = EvalTransform(info["mean"], info["std"], resize, interpolation)
             loader = BatchLoader(
-                dataset, batch_size, shuffle=False, drop_last=False, transform=transform
+                dataset, batch_size, shuffle=False, drop_last=False, transform=eval_transform(info)
             )
             num_classes, size = dataset.num_classes, len(dataset)
         if num_classes != len(info["classes"]):

@@ -59,6 +59,13 @@ def _check_channels(config: TrainConfig, mean: list[float], channels: int) -> No
         )
 
 
+def eval_transform(info: dict[str, Any]) -> EvalTransform:
+    """The in-memory test transform a checkpoint's data ``info`` describes: its mean and std, and
+    the resize of a run that resized (runs saved before ``resize`` was stored did not)."""
+    resize = info.get("resize") or None
+    return EvalTransform(info["mean"], info["std"], resize, info.get("interpolation", "bilinear"))
+
+
 def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
     """CIFAR-style: decoded datasets held as uint8 tensors, augmented a batch at a time."""
     train_set = load_dataset(
