@@ -8,6 +8,7 @@ from attnzoo.data import (
     EvalTransform,
     TrainTransform,
     channel_stats,
+    crop_flip,
     normalize,
     random_crop_flip,
     sample_crop_flip,
@@ -76,3 +77,42 @@ def test_train_and_eval_transforms():
     torch.testing.assert_close(train, normalize(cropped, mean, std))
     evaluated = EvalTransform(mean, std)(IMAGES, None)
     torch.testing.assert_close(evaluated, normalize(IMAGES, mean, std))
+
+
+def bilinear_reference(image: np.ndarray, size: int) -> np.ndarray:
+    """One (C, H, W) image upsampled with half-pixel centres (align_corners=False), edges
+    clamped, rounded: source coordinate (i + 0.5) * H / size - 0.5, per axis."""
+
+    def weights(n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = np.clip((np.arange(size) + 0.5) * n_in / size - 0.5, 0, None)
+        low = np.minimum(np.floor(x).astype(int), n_in - 1)
+        return low, np.minimum(low + 1, n_in - 1), x - low
+
+    y0, y1, wy = weights(image.shape[1])
+    x0, x1, wx = weights(image.shape[2])
+    img = image.astype(np.float64)
+    rows = img[:, y0] * (1 - wy)[:, None] + img[:, y1] * wy[:, None]
+    out = rows[:, :, x0] * (1 - wx) + rows[:, :, x1] * wx
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def test_resize_then_normalise_matches_a_bilinear_reference():
+    images = IMAGES[:4, :, :5, :5]
+    got = EvalTransform([0.0] * 3, [1.0] * 3, size=12)(images, None)
+    expected = np.stack([bilinear_reference(i, 12) for i in images.numpy()])
+    # Rounding of values within float32's error of .5 may differ by one level.
+    assert np.abs(got.numpy() * 255 - expected).max() <= 1.0 + 1e-4
+    assert (np.abs(got.numpy() * 255 - expected) > 1e-3).mean() < 0.01
+    assert torch.equal(EvalTransform([0.0] * 3, [1.0] * 3)(images, None), images.float() / 255)
+
+
+def test_the_training_resize_follows_the_crop():
+    train = TrainTransform([0.0] * 3, [1.0] * 3, padding=2, size=10, interpolation="nearest")
+    draws = train.draw(len(IMAGES), torch.Generator().manual_seed(3))
+    cropped = crop_flip(IMAGES, *draws, 2)
+    # Nearest from 5x7 to 10x10: source row i // 2 and column floor(j * 7 / 10).
+    rows, cols = torch.arange(10) // 2, (torch.arange(10) * 7) // 10
+    expected = cropped[:, :, rows][:, :, :, cols].float() / 255
+    assert torch.equal(train.apply(IMAGES, draws), expected)
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        TrainTransform([0.0] * 3, [1.0] * 3, interpolation="lanczos")

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from ..data import BatchLoader, EvalTransform
+from ..data import BatchLoader
+from ..engine.data import eval_transform
 from ..markdown import table
 from .common import load_trained
 
@@ -56,7 +57,7 @@ def batch_softmax_effect(
     def loader(batch_size: int) -> BatchLoader:
         return BatchLoader(
             dataset, batch_size, shuffle=True, drop_last=False, seed=seed,
-            transform=EvalTransform(trained.mean, trained.std),
+            transform=eval_transform(trained.state["data"]),
         )  # fmt: skip
 
     reference, labels = _predict(identity_model, loader(max(batch_sizes)))

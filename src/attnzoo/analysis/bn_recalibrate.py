@@ -22,8 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data import BatchLoader, EvalTransform
+from ..data import BatchLoader
 from ..engine.classification import evaluate
+from ..engine.data import eval_transform
 from .common import load_trained
 
 
@@ -74,7 +75,7 @@ def recalibrated_model(
     train = trained.images(data, "train", trained.config.train_per_class, download)
     loader = BatchLoader(
         train, trained.config.batch_size, shuffle=True, drop_last=False, seed=seed,
-        transform=EvalTransform(trained.mean, trained.std),
+        transform=eval_transform(trained.state["data"]),
     )  # fmt: skip
     loader.set_epoch(0)
     return model, recalibrate_batchnorm(model, (images for images, _ in loader))
@@ -96,6 +97,6 @@ def evaluate_recalibrated(
     test = BatchLoader(
         trained.images(data, "test", per_class, download), batch_size, shuffle=False,
         drop_last=False,
-        transform=EvalTransform(trained.mean, trained.std),
+        transform=eval_transform(trained.state["data"]),
     )  # fmt: skip
     return {"checkpoint": str(path), **evaluate(model, test), "recalibrated_on": seen}

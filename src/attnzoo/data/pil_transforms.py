@@ -17,6 +17,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # The usual ImageNet evaluation resizes to 256 to crop 224.
 EVAL_CROP_FRACTION = 224 / 256
+# timm's and torchvision's interpolation names.
+RESAMPLING = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+}
 
 Box = tuple[int, int, int, int]
 
@@ -55,10 +61,25 @@ def random_resized_box(
     return left, top, left + w, top + h
 
 
-class RandomResizedCropFlip:
-    """A ``random_resized_box`` crop resized to ``size`` x ``size`` (bilinear), flipped at p=0.5."""
+def resampling(interpolation: str) -> Image.Resampling:
+    if interpolation not in RESAMPLING:
+        raise ValueError(
+            f"interpolation must be one of {', '.join(RESAMPLING)}, got {interpolation!r}"
+        )
+    return RESAMPLING[interpolation]
 
-    def __init__(self, size: int, scale: tuple[float, float], ratio: tuple[float, float]) -> None:
+
+class RandomResizedCropFlip:
+    """A ``random_resized_box`` crop resized to ``size`` x ``size`` (``interpolation``, bilinear by
+    default), flipped at p=0.5."""
+
+    def __init__(
+        self,
+        size: int,
+        scale: tuple[float, float],
+        ratio: tuple[float, float],
+        interpolation: str = "bilinear",
+    ) -> None:
         if size < 1:
             raise ValueError(f"image_size must be positive, got {size}")
         if not 0 < scale[0] <= scale[1] <= 1:
@@ -66,27 +87,30 @@ class RandomResizedCropFlip:
         if not 0 < ratio[0] <= ratio[1]:
             raise ValueError(f"ratio must satisfy 0 < low <= high, got {ratio}")
         self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
+        self.resample = resampling(interpolation)
 
     def __call__(self, image: Image.Image, rng: np.random.Generator) -> Image.Image:
         box = random_resized_box(*image.size, self.scale, self.ratio, rng)
         # resize(box=...) crops and resizes in one pass, reading only the box's pixels.
-        image = image.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
+        image = image.resize((self.size, self.size), self.resample, box=box)
         return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else image
 
 
 class ResizeCenterCrop:
-    """Resize the shorter side to ``resize_size`` (bilinear), then crop the centre ``size`` square.
+    """Resize the shorter side to ``resize_size`` (``interpolation``, bilinear by default), then
+    crop the centre ``size`` square.
 
     ``rng`` is accepted for a common interface with the training transform and not used.
     """
 
-    def __init__(self, size: int, resize_size: int) -> None:
+    def __init__(self, size: int, resize_size: int, interpolation: str = "bilinear") -> None:
         if not 1 <= size <= resize_size:
             raise ValueError(
                 f"need 1 <= image_size <= resize_size, got image_size {size} and "
                 f"resize_size {resize_size}"
             )
         self.size, self.resize_size = size, resize_size
+        self.resample = resampling(interpolation)
 
     def __call__(self, image: Image.Image, rng: np.random.Generator | None = None) -> Image.Image:
         width, height = image.size
@@ -95,7 +119,7 @@ class ResizeCenterCrop:
             width, height = short, round(height * short / width)
         else:
             width, height = round(width * short / height), short
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
+        image = image.resize((width, height), self.resample)
         left, top = (width - self.size) // 2, (height - self.size) // 2
         return image.crop((left, top, left + self.size, top + self.size))
 

@@ -170,8 +170,9 @@ class StreamLoader(ShardedLoader):
     (see ``ShardedLoader``) and the resumption are ``BatchLoader``'s. With ``train``: shuffled,
     ``drop_last`` by default, a random resized crop of ``image_size`` (area fraction in
     ``scale``, aspect ratio in ``ratio``) and a flip; without: the shorter side resized to
-    ``resize_size`` (default ``image_size / 0.875``, 256 for 224) and the centre cropped. Each
-    sample's draws come from (seed, epoch, sample index).
+    ``resize_size`` (default ``image_size / 0.875``, 256 for 224) and the centre cropped. Both
+    resize with ``interpolation`` (bilinear, bicubic, nearest). Each sample's draws come from
+    (seed, epoch, sample index).
 
     An unreadable image raises ``DatasetError`` naming its file; with ``skip_bad`` it is dropped
     from its batch instead and counted in ``skipped`` (exact: over all batches yielded so far).
@@ -194,6 +195,7 @@ class StreamLoader(ShardedLoader):
         resize_size: int | None = None,
         scale: tuple[float, float] = (0.08, 1.0),
         ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        interpolation: str = "bilinear",
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         drop_last: bool | None = None,
@@ -222,11 +224,11 @@ class StreamLoader(ShardedLoader):
             world_size=world_size,
         )
         if train:
-            transform = RandomResizedCropFlip(image_size, scale, ratio)
+            transform = RandomResizedCropFlip(image_size, scale, ratio, interpolation)
         else:
             if resize_size is None:
                 resize_size = round(image_size / EVAL_CROP_FRACTION)
-            transform = ResizeCenterCrop(image_size, resize_size)
+            transform = ResizeCenterCrop(image_size, resize_size, interpolation)
         self.samples, self.classes = samples, tuple(classes)
         self.mean, self.std = tuple(mean), tuple(std)
         self.device = torch.device("cpu" if device is None else device)

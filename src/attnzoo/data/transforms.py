@@ -1,7 +1,8 @@
 """CIFAR-style augmentation and normalisation applied to whole batches of uint8 images at once.
 
 The random crop (with zero padding) and horizontal flip of a batch are one gather: no Python loop
-over images, and it runs on whatever device the batch is on.
+over images, and it runs on whatever device the batch is on. An optional resize (CIFAR's 32 px to
+the 224 px of ImageNet weights) follows the crop, before the normalisation.
 """
 
 from __future__ import annotations
@@ -76,6 +77,31 @@ def random_crop_flip(
     return crop_flip(images, *sample_crop_flip(len(images), padding, generator), padding)
 
 
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+def check_interpolation(interpolation: str) -> None:
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(
+            f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}"
+        )
+
+
+def resize(images: torch.Tensor, size: int, interpolation: str = "bilinear") -> torch.Tensor:
+    """uint8 (N, C, H, W) images resized to ``size`` x ``size``, rounded back to uint8.
+
+    ``F.interpolate`` without antialiasing (it is meant for upsampling, CIFAR to 224) and with
+    ``align_corners=False``, as torchvision's tensor resize; deterministic on CPU and GPU. Images
+    already of that size are returned as they are.
+    """
+    check_interpolation(interpolation)
+    if images.shape[-2:] == (size, size):
+        return images
+    extra = {} if interpolation == "nearest" else {"align_corners": False}
+    out = F.interpolate(images.float(), size=(size, size), mode=interpolation, **extra)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
 def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 (N, C, H, W) images to float32 ``(images / 255 - mean) / std``, per channel."""
     if not len(mean) == len(std) == images.shape[1]:
@@ -88,17 +114,62 @@ def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
     return (images.float() / 255 - mean_t) / std_t
 
 
-class TrainTransform:
-    """Random crop and flip (``padding`` 0: flip only), then normalisation.
+class _Finish:
+    """What both transforms end with: the resize to ``size`` (None: none), the normalisation."""
+
+    def __init__(
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        size: int | None = None,
+        interpolation: str = "bilinear",
+    ) -> None:
+        check_interpolation(interpolation)
+        if size is not None and size < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.size, self.interpolation = size, interpolation
+
+    def finish(self, images: torch.Tensor) -> torch.Tensor:
+        """Resize (if a size is set) and normalise uint8 ``images``."""
+        if self.size is not None:
+            images = resize(images, self.size, self.interpolation)
+        return normalize(images, self.mean, self.std)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return self.apply(images, self.draw(len(images), generator))
+
+
+class EvalTransform(_Finish):
+    """Resize to ``size`` (None: as they are), then normalisation: it draws nothing."""
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        return ()
+
+    def apply(self, images: torch.Tensor, draws: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return self.finish(images)
+
+
+class TrainTransform(_Finish):
+    """Random crop and flip (``padding`` 0: flip only) at the stored size, then the resize to
+    ``size`` (None: none) and the normalisation.
 
     The random draws (``draw``) are separate from their application (``apply``) so that a loader
     can draw for a whole global batch and apply the draws to one process's rows of it.
     """
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], padding: int = 4) -> None:
+    def __init__(
+        self,
+        mean: Sequence[float],
+        std: Sequence[float],
+        padding: int = 4,
+        size: int | None = None,
+        interpolation: str = "bilinear",
+    ) -> None:
         if padding < 0:
             raise ValueError(f"padding must be >= 0, got {padding}")
-        self.mean, self.std, self.padding = tuple(mean), tuple(std), padding
+        super().__init__(mean, std, size, interpolation)
+        self.padding = padding
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
         """Per-image draws for ``n`` images: crop offsets dy, dx and flip flags, each (n,)."""
@@ -106,23 +177,4 @@ class TrainTransform:
 
     def apply(self, images: torch.Tensor, draws: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """Augment and normalise uint8 (N, C, H, W) ``images`` with the draws for these N."""
-        return normalize(crop_flip(images, *draws, self.padding), self.mean, self.std)
-
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return self.apply(images, self.draw(len(images), generator))
-
-
-class EvalTransform:
-    """Normalisation only: it draws nothing."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.mean, self.std = tuple(mean), tuple(std)
-
-    def draw(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
-        return ()
-
-    def apply(self, images: torch.Tensor, draws: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        return normalize(images, self.mean, self.std)
-
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return self.apply(images, ())
+        return self.finish(crop_flip(images, *draws, self.padding))

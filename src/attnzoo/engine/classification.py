@@ -8,11 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import BatchLoader, EvalTransform, StreamLoader, load_dataset, open_stream
+from ..data import BatchLoader, StreamLoader, load_dataset, open_stream
 from ..models import create_model
+from ..models.frozen_bn import freeze_pretrained_batchnorm
+from ..models.pretrained import find_pretrained
 from . import distributed
 from .config import TrainConfig
-from .data import build_loaders
+from .data import build_loaders, eval_transform
 from .distributed import World
 from .losses import classification_loss
 from .metrics import topk_correct
@@ -44,17 +46,28 @@ class Classification(Task):
     primary_metric = "top1"
     higher_is_better = True
 
+    def check(self, config: TrainConfig) -> None:
+        if config.pretrained:
+            find_pretrained(config.pretrained)  # an unknown source or a missing file: one line
+
     def build_loaders(self, config: TrainConfig, world: World) -> Loaders:
         return build_loaders(config, world)
 
     def build_model(self, config: TrainConfig, info: dict[str, Any]) -> nn.Module:
-        return create_model(
+        """The network, with ``config.pretrained``'s weights loaded and, with ``freeze_bn``, its
+        loaded BatchNorm layers frozen."""
+        model = create_model(
             config.model,
             len(info["classes"]),
             in_chans=info["in_chans"],
             attention=config.attention_spec(),
             model_options=config.model_options,
+            pretrained=config.pretrained or False,
+            pretrained_strict=config.pretrained_strict,
         )
+        if config.freeze_bn:
+            freeze_pretrained_batchnorm(model)
+        return model
 
     def loss(
         self, output: torch.Tensor, batch: Any, config: TrainConfig
@@ -83,22 +96,25 @@ class Classification(Task):
     ) -> tuple[Loader, int]:
         """A loader of ``split`` of ``source`` prepared as the run's test split, and its size.
 
-        The images are normalised with the training set's statistics stored in the checkpoint
-        (CIFAR: as they are; ImageNet: resize and centre crop).
+        The images are prepared as the checkpoint's data info says (CIFAR: resized if the run
+        resized them; ImageNet: resize and centre crop), normalised with its mean and std.
+        Checkpoints written before the info held an interpolation and a resize were bilinear,
+        stored size and 0.875 crop.
         """
         if config.augment == "imagenet":
             samples, classes = open_stream(source, split)
             loader = StreamLoader(
                 samples, classes, batch_size, train=False, num_workers=config.workers,
-                image_size=info["image_size"], mean=info["mean"], std=info["std"],
+                image_size=info["image_size"], resize_size=info.get("resize_size"),
+                interpolation=info.get("interpolation", "bilinear"), mean=info["mean"],
+                std=info["std"],
             )  # fmt: skip
             num_classes, size = len(classes), len(samples)
         else:
             dataset = load_dataset(source, split, download, max_per_class=per_class)
             loader = BatchLoader(
-                dataset, batch_size, shuffle=False, drop_last=False,
-                transform=EvalTransform(info["mean"], info["std"]),
-            )  # fmt: skip
+                dataset, batch_size, shuffle=False, drop_last=False, transform=eval_transform(info)
+            )
             num_classes, size = dataset.num_classes, len(dataset)
         if num_classes != len(info["classes"]):
             raise ValueError(

@@ -61,6 +61,19 @@ class TrainConfig:
     model_options: dict[str, Any] = _field(
         {}, "backbone options, e.g. {drop_rate: 0.3}", **_NO_FLAG
     )
+    pretrained: str = _field(
+        "",
+        "start from published weights, timm:NAME[.TAG] or torchvision:NAME[.WEIGHTS] (attnzoo "
+        "list --pretrained), a weights file, or a run directory ('': from scratch)",
+    )
+    pretrained_strict: bool = _field(
+        False, "a tensor of the pretrained source that has no place in the model is an error"
+    )
+    pretrained_preprocess: bool = _field(
+        True,
+        "with a timm/torchvision pretrained source: its mean and std and (imagenet augment) its "
+        "input size, resize and interpolation, not the data's statistics and image_size",
+    )
     data: str = _field(
         "cifar10",
         "built-in dataset name (cifar10, cifar10-jpeg, cifar100, fashion-mnist) or a path in a "
@@ -103,6 +116,16 @@ class TrainConfig:
     freeze: list[str] = _field(
         [], "parameter-name patterns not trained, e.g. ['stem.*', 'stages.0.*']"
     )
+    pretrained_lr_scale: float = _field(
+        1.0,
+        "learning-rate multiplier of the parameters loaded from pretrained (lr_scales patterns "
+        "take precedence; new attention modules and head: the full rate)",
+    )
+    freeze_bn: bool = _field(
+        False,
+        "the BatchNorm layers loaded from pretrained always normalise with their running "
+        "statistics, and their scales and shifts are not trained",
+    )
     norm_bias_decay: bool = _field(
         True, "weight decay on normalisation weights and biases (--no-... to skip)"
     )
@@ -113,6 +136,11 @@ class TrainConfig:
         choices=AUGMENTS,
     )
     padding: int = _field(4, "zero padding of the CIFAR random crop (0: no crop)")
+    resize: int = _field(
+        0,
+        "cifar augment: resize the images to this size after the crop (224: CIFAR for ImageNet "
+        "weights; 0: as stored)",
+    )
     image_size: int = _field(224, "crop size of the imagenet augmentation")
     workers: int = _field(4, "image-decoding processes of the imagenet augmentation")
     device: str = _field("auto", "cpu, cuda, cuda:N, or auto: cuda when available")
@@ -177,6 +205,14 @@ class TrainConfig:
              "is not defined for the focal loss; set it to 0")  # fmt: skip
         need(self.augment in AUGMENTS, "augment", f"must be one of {', '.join(AUGMENTS)}")
         need(self.image_size >= 8, "image_size", "must be at least 8")
+        need(self.resize == 0 or self.resize >= 8, "resize", "must be 0 or at least 8")
+        need(self.resize == 0 or self.augment == "cifar", "resize",
+             "is for augment=cifar; augment=imagenet crops image_size")  # fmt: skip
+        need(self.pretrained_lr_scale >= 0, "pretrained_lr_scale", "must be non-negative")
+        need(self.pretrained_lr_scale == 1 or bool(self.pretrained), "pretrained_lr_scale",
+             "scales the pretrained parameters: set pretrained")  # fmt: skip
+        need(not self.freeze_bn or bool(self.pretrained), "freeze_bn",
+             "freezes the pretrained BatchNorm layers: set pretrained")  # fmt: skip
         need(self.workers >= 0, "workers", "must be non-negative")
         need(self.amp in AMP, "amp", f"must be one of {', '.join(AMP)}")
         need(all(v >= 0 for v in self.lr_scales.values()), "lr_scales", "must be non-negative")

@@ -1,8 +1,25 @@
-"""The classification task's training and test loaders, sharded over the processes."""
+"""The classification task's training and test loaders, sharded over the processes.
+
+How images are prepared is stored in the loaders' ``info`` (a checkpoint's ``data``), which
+``attnzoo eval`` reads to prepare them the same way: ``mean``, ``std`` and ``interpolation``,
+and the in-memory loader's ``resize`` or the streaming loader's ``image_size`` and
+``resize_size``. With a ``pretrained`` source that
+has a preprocessing (timm's ``pretrained_cfg``, torchvision's ``transforms()``) and
+``pretrained_preprocess`` on, its mean and std replace the data's own statistics (the training
+set's channel statistics for in-memory data, ImageNet's for streamed data), and the streaming
+loader crops the source's input size, resizes to its ``resize_size`` (timm:
+``floor(size / crop_pct)``, as timm's eval transform) and interpolates as it does.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from typing import Any
+
 from ..data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     BatchLoader,
     EvalTransform,
     StreamLoader,
@@ -11,6 +28,8 @@ from ..data import (
     load_dataset,
     open_stream,
 )
+from ..data.pil_transforms import EVAL_CROP_FRACTION
+from ..models.pretrained import find_pretrained
 from .config import TrainConfig
 from .distributed import World
 from .task import Loaders
@@ -22,6 +41,29 @@ def _check_batch(config: TrainConfig, world: World, train_images: int) -> None:
             f"config: batch_size={config.batch_size} x {world.size} process(es) is larger than "
             f"the training set ({train_images} images): no full batch would be produced"
         )
+
+
+def source_preprocessing(config: TrainConfig) -> dict[str, Any] | None:
+    """The ``pretrained`` source's preprocessing (timm's ``pretrained_cfg`` keys) that the loaders
+    follow, or None: no source, a plain file, or ``pretrained_preprocess`` off."""
+    if not (config.pretrained and config.pretrained_preprocess):
+        return None
+    return find_pretrained(config.pretrained).cfg
+
+
+def _check_channels(config: TrainConfig, mean: list[float], channels: int) -> None:
+    if len(mean) != channels:
+        raise ValueError(
+            f"config: pretrained={config.pretrained!r} was trained on {len(mean)}-channel images "
+            f"and {config.data} has {channels} channel(s)"
+        )
+
+
+def eval_transform(info: dict[str, Any]) -> EvalTransform:
+    """The in-memory test transform a checkpoint's data ``info`` describes: its mean and std, and
+    the resize of a run that resized (runs saved before ``resize`` was stored did not)."""
+    resize = info.get("resize") or None
+    return EvalTransform(info["mean"], info["std"], resize, info.get("interpolation", "bilinear"))
 
 
 def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
@@ -38,22 +80,32 @@ def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
             f"({len(test_set.classes)} vs {len(train_set.classes)}); labels would not match"
         )
     _check_batch(config, world, len(train_set))
-    mean, std = channel_stats(train_set.images)
+    source = source_preprocessing(config)
+    if source is None:
+        mean, std, interpolation = *channel_stats(train_set.images), "bilinear"
+    else:
+        mean, std = list(source["mean"]), list(source["std"])
+        interpolation = source["interpolation"]
+        _check_channels(config, mean, train_set.images.shape[1])
+    prepare = {"size": config.resize or None, "interpolation": interpolation}
     shard = {"rank": world.rank, "world_size": world.size, "device": world.device}
     train = BatchLoader(
         train_set, config.batch_size, shuffle=True, drop_last=True,
-        transform=TrainTransform(mean, std, padding=config.padding), seed=config.seed, **shard,
+        transform=TrainTransform(mean, std, padding=config.padding, **prepare),
+        seed=config.seed, **shard,
     )  # fmt: skip
     test = BatchLoader(
         test_set, config.eval_batch_size, shuffle=False, drop_last=False,
-        transform=EvalTransform(mean, std), **shard,
+        transform=EvalTransform(mean, std, **prepare), **shard,
     )  # fmt: skip
     info = {
         "train_images": len(train_set),
         "test_images": len(test_set),
         "classes": list(train_set.classes),
         "in_chans": train_set.images.shape[1],
-        "image_size": train_set.images.shape[-1],  # square: CIFAR, Fashion-MNIST
+        "image_size": config.resize or train_set.images.shape[-1],  # square: CIFAR, Fashion-MNIST
+        "resize": config.resize,
+        "interpolation": interpolation,
         "mean": mean,
         "std": std,
     }
@@ -65,13 +117,9 @@ def streaming_loaders(config: TrainConfig, world: World) -> Loaders:
     train_samples, classes = open_stream(config.data, "train")
     test_samples, _ = open_stream(config.data, "test")
     _check_batch(config, world, len(train_samples))
-    common = {
-        "rank": world.rank,
-        "world_size": world.size,
-        "num_workers": config.workers,
-        "image_size": config.image_size,
-        "device": world.device,
-    }
+    prepare = stream_preprocessing(config)
+    common = {"rank": world.rank, "world_size": world.size, "num_workers": config.workers,
+              "device": world.device, **prepare}  # fmt: skip
     train = StreamLoader(
         train_samples, classes, config.batch_size, train=True, seed=config.seed, **common
     )
@@ -81,11 +129,33 @@ def streaming_loaders(config: TrainConfig, world: World) -> Loaders:
         "test_images": len(test_samples),
         "classes": list(classes),
         "in_chans": 3,
-        "mean": list(train.mean),
-        "std": list(train.std),
-        "image_size": config.image_size,
+        **prepare,
     }
     return Loaders(train, test, info)
+
+
+def stream_preprocessing(config: TrainConfig) -> dict[str, Any]:
+    """The streaming loaders' ``image_size``, ``resize_size``, ``interpolation``, ``mean`` and
+    ``std``: the ``pretrained`` source's, else ``image_size`` cropped from its 0.875 resize,
+    bilinear, with ImageNet's statistics."""
+    source = source_preprocessing(config)
+    if source is None:
+        size = config.image_size
+        return {"image_size": size, "resize_size": round(size / EVAL_CROP_FRACTION),
+                "interpolation": "bilinear", "mean": list(IMAGENET_MEAN),
+                "std": list(IMAGENET_STD)}  # fmt: skip
+    size = source["input_size"][-1]
+    default = next(f.default for f in dataclasses.fields(config) if f.name == "image_size")
+    if config.image_size not in (default, size):
+        raise ValueError(
+            f"config: image_size={config.image_size}, but {config.pretrained} is prepared at "
+            f"{size}; pretrained_preprocess takes the source's (--no-pretrained-preprocess: "
+            "image_size and ImageNet's statistics)"
+        )
+    _check_channels(config, list(source["mean"]), 3)
+    resize = source.get("resize_size") or math.floor(size / source["crop_pct"])
+    return {"image_size": size, "resize_size": resize, "interpolation": source["interpolation"],
+            "mean": list(source["mean"]), "std": list(source["std"])}  # fmt: skip
 
 
 def build_loaders(config: TrainConfig, world: World) -> Loaders:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -30,6 +31,10 @@ def model_from_checkpoint(
                 f"{config.attention or 'no attention'}"
             )
         config.attention_options.setdefault(module, {}).update(options)
+    # The checkpoint holds every weight: rebuild the architecture alone, without reading the
+    # pretrained source again (its file need not be on this machine) or freezing BatchNorm
+    # (a frozen layer's state_dict is a BatchNorm's, and in eval mode it computes the same).
+    config = dataclasses.replace(config, pretrained="", freeze_bn=False, pretrained_lr_scale=1.0)
     model = get_task(config.task).build_model(config, state["data"])
     try:
         model.load_state_dict(state["model"])

@@ -2,11 +2,14 @@
 
 Parameters are grouped by name: ``freeze`` patterns stop training the parameters they match,
 ``lr_scales`` patterns multiply the learning rate of the parameters they match (the first
-matching pattern wins; unmatched parameters take the full rate). Fine-tuning a pretrained
-backbone is ``lr_scales: {"*.attn.*": 1.0, "stem.*": 0.1, "stages.*": 0.1}``: the backbone at a
-tenth of the rate, new attention modules (and the head, unmatched) at the full rate. Patterns are
+matching pattern wins). A parameter no pattern matches takes ``pretrained_lr_scale`` if
+``create_model(..., pretrained=...)`` loaded it (``model.pretrained_report.loaded``), else the
+full rate. Fine-tuning a pretrained backbone is ``pretrained_lr_scale: 0.1``: the loaded backbone
+at a tenth of the rate, new attention modules and a new head at the full rate; spelled with
+patterns, ``lr_scales: {"*.attn.*": 1.0, "stem.*": 0.1, "stages.*": 0.1}``. Patterns are
 ``fnmatch`` patterns over ``model.named_parameters()`` names, and a pattern that matches no
 parameter is an error (a typo would otherwise silently train everything at the full rate).
+Parameters already frozen (``requires_grad`` off, e.g. by ``freeze_bn``) get no group.
 """
 
 from __future__ import annotations
@@ -44,14 +47,15 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
     names = [n for n, _ in named]
     _check_patterns("freeze", config.freeze, names, config.model)
     _check_patterns("lr_scales", list(config.lr_scales), names, config.model)
+    report = getattr(model, "pretrained_report", None)
+    loaded = set(report.loaded) if report is not None else set()
     groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
     for name, param in named:
         if _first_match(name, config.freeze) is not None:
             param.requires_grad_(False)
         if not param.requires_grad:
             continue
-        pattern = _first_match(name, list(config.lr_scales))
-        scale = 1.0 if pattern is None else float(config.lr_scales[pattern])
+        scale = _lr_scale(name, config, loaded)
         decayed = config.norm_bias_decay or param.ndim > 1
         groups.setdefault((scale, decayed), []).append(param)
     return [
@@ -62,6 +66,15 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
         }
         for (scale, decayed), params in sorted(groups.items(), key=_group_order)
     ]
+
+
+def _lr_scale(name: str, config: TrainConfig, loaded: set[str]) -> float:
+    """The first matching ``lr_scales`` pattern's, else ``pretrained_lr_scale`` for a loaded
+    parameter, else 1."""
+    pattern = _first_match(name, list(config.lr_scales))
+    if pattern is not None:
+        return float(config.lr_scales[pattern])
+    return float(config.pretrained_lr_scale) if name in loaded else 1.0
 
 
 def _group_order(item: tuple[tuple[float, bool], list]) -> tuple[float, bool]:

@@ -51,6 +51,24 @@ def checkpoint_file(run_dir_or_checkpoint: str | os.PathLike) -> Path:
     return path
 
 
+def find_pretrained(pretrained: str | os.PathLike) -> Source:
+    """The file and the preprocessing (None for a file or a run) that ``pretrained`` names (see
+    the module docstring), without reading the weights; an unknown source or a missing file is
+    a one-line error."""
+    if isinstance(pretrained, bool):
+        raise ValueError(NOT_DISTRIBUTED)
+    spec = str(pretrained)
+    if spec.partition(":")[0] in LIBRARIES:
+        return find_source(spec)
+    try:
+        return Source(spec, checkpoint_file(pretrained), None)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"pretrained={spec!r}: {err}, and not a source timm:NAME[.TAG] or "
+            "torchvision:NAME[.WEIGHTS]"
+        ) from None
+
+
 def load_pretrained(
     model: nn.Module,
     pretrained: str | os.PathLike,
@@ -62,21 +80,8 @@ def load_pretrained(
     ``classifier`` names and whose attention modules are of the classes ``attention`` (they may
     stay fresh); set ``model.pretrained_report`` and ``model.pretrained_cfg`` and return the
     report. ``strict``: a published tensor with no place in the model is an error."""
-    if isinstance(pretrained, bool):
-        raise ValueError(NOT_DISTRIBUTED)
-    spec = str(pretrained)
-    if spec.partition(":")[0] in LIBRARIES:
-        source = find_source(spec)
-        tensors = read_tensors(source.path)
-    else:
-        try:
-            path = checkpoint_file(pretrained)
-        except FileNotFoundError as err:
-            raise FileNotFoundError(
-                f"pretrained={spec!r}: {err}, and not a source timm:NAME[.TAG] or "
-                "torchvision:NAME[.WEIGHTS]"
-            ) from None
-        source, tensors = Source(spec, path, None), read_tensors(path)
+    source = find_pretrained(pretrained)
+    tensors = read_tensors(source.path)
     if any(k.startswith(PUBLISHED_FIRST) for k in tensors):
         report = place(model, tensors, source.spec, attention, strict)
     else:
