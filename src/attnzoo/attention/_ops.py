@@ -14,14 +14,17 @@ backward passes are once-differentiable.
 The custom backward passes are a CPU remedy: CUDA's caching allocator recycles memory without
 page faults, and ``torch.compile`` fuses the element-wise passes on its own (and traces the plain
 operators more simply than an ``autograd.Function``). So they run only where autograd records a
-graph, for tensors on a device type in :data:`CUSTOM_DEVICES` (the CPU), and not under
-compilation; everywhere else, and without autograd (inference, ``no_grad``), the functions run the
-plain operators, the same formula, which every exporter can trace.
+graph, for tensors on the CPU, not under compilation or tracing, and while the library's one switch,
+:func:`set_fast_paths` (initially the environment variable ``ATTNZOO_FAST_PATHS``, ``1`` unless
+set to ``0``), is on; everywhere else, and without autograd (inference, ``no_grad``), the functions
+run the plain operators, the same formula, which every exporter can trace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
@@ -51,19 +54,54 @@ class _Scale(torch.autograd.Function):
         return grad_x, grad_gate
 
 
-# Device types on which the custom backward passes run. A benchmark may widen it (e.g. to
-# {"cpu", "cuda"}) to measure them elsewhere; the default is where they pay.
-CUSTOM_DEVICES: set[str] = {"cpu"}
+def _from_environment() -> bool:
+    value = os.environ.get("ATTNZOO_FAST_PATHS", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"ATTNZOO_FAST_PATHS must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
+_fast_paths = _from_environment()
+
+
+def set_fast_paths(enabled: bool) -> bool:
+    """Turn the library's fast paths on or off, for every module; returns the previous setting.
+
+    Off, every module computes with the plain PyTorch operators of its formula. On (the default),
+    where the benchmarks in docs/benchmarks.md show them saving time, modules take their faster
+    CPU paths, which compute the same function.
+    """
+    global _fast_paths
+    previous, _fast_paths = _fast_paths, bool(enabled)
+    return previous
+
+
+def fast_paths_enabled() -> bool:
+    """Whether the library's fast paths are on (:func:`set_fast_paths`)."""
+    return _fast_paths
+
+
+@contextmanager
+def fast_paths(enabled: bool) -> Iterator[None]:
+    """:func:`set_fast_paths` for the duration of a ``with`` block."""
+    previous = set_fast_paths(enabled)
+    try:
+        yield
+    finally:
+        set_fast_paths(previous)
+
+
+def fast_path(x: torch.Tensor) -> bool:
+    """Whether a fast path applies to ``x``: the switch is on, ``x`` is on the CPU, and the code
+    runs eagerly (not compiled, traced or exported, where the plain operators do better)."""
+    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+    return _fast_paths and eager and x.device.type == "cpu"
 
 
 def _tracked(*tensors: torch.Tensor) -> bool:
-    """Whether to take the custom backward: autograd records, on a device of CUSTOM_DEVICES, and
-    not under torch.compile."""
+    """Whether to take the custom backward: a fast path, and autograd records."""
     return (
-        torch.is_grad_enabled()
-        and any(t.requires_grad for t in tensors)
-        and tensors[0].device.type in CUSTOM_DEVICES
-        and not torch.compiler.is_compiling()
+        fast_path(tensors[0]) and torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     )
 
 
@@ -78,6 +116,8 @@ def scale(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
 def mean(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
     """``x.mean(dims, keepdim=True)`` as a sum divided by the count: ``sum``'s backward is a
     broadcast view, which autograd adds in place into the other gradients of ``x``."""
+    if not _tracked(x):
+        return x.mean(dims, keepdim=True)
     count = 1
     for d in dims:
         count *= x.shape[d]

@@ -139,8 +139,7 @@ class GlobalSpatialBranch(nn.Module):
         """The implementation ``impl`` stands for on this input."""
         if self.impl != "auto":
             return self.impl
-        eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
-        return "folded" if eager and x.device.type == "cpu" else "sdpa"
+        return "folded" if _ops.fast_path(x) else "sdpa"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         impl = self.chosen_impl(x)
