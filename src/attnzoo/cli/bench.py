@@ -2,7 +2,7 @@
 
 Modes, each a subcommand with its own defaults: ``modules`` (attention modules in a backbone
 against the plain backbone), ``profile`` (where their time goes, by operator), ``gsa`` (BA2M's
-GSA branch, each gsa_impl side by side) and ``trainer-overhead`` (``attnzoo train`` against a bare
+GSA branch, in each order of computation) and ``trainer-overhead`` (``attnzoo train`` against a bare
 loop). ``attnzoo bench --gsa|--profile|--trainer-overhead ...`` and a plain ``attnzoo bench ...``
 (modules) still work: :func:`normalize_argv` turns the old flags into the subcommand.
 """
@@ -92,7 +92,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         modes, "profile", "torch.profiler over one training step per setting: time in "
         "convolutions and in the rest, and the operators each adds to the baseline's",
     )  # fmt: skip
-    gsa = modes.add_parser("gsa", help="BA2M's GSA branch alone: gsa_impl sdpa, folded, explicit")
+    gsa = modes.add_parser("gsa", help="BA2M's GSA branch alone: sdpa, folded (CPU), explicit")
     gsa.add_argument("--channels", type=int, default=256, help="input channels")
     gsa.add_argument("--input-size", type=int, default=56)
     gsa.add_argument("--batch-size", type=int, default=32)
