@@ -32,6 +32,62 @@ import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
 
 
+def _from_environment() -> bool:
+    value = os.environ.get("ATTNZOO_FAST_PATHS", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"ATTNZOO_FAST_PATHS must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
+# Read from the environment on first use, not on import: a bad value is then an error of the
+# command that uses it (one line from the CLI), not of ``import attnzoo``.
+_fast_paths: bool | None = None
+
+
+def set_fast_paths(enabled: bool) -> bool:
+    """Turn the library's fast paths on or off, for every module; returns the previous setting.
+
+    Off, every module computes with the plain PyTorch operators of its formula. On (the default),
+    where the benchmarks in docs/benchmarks.md show them saving time, modules take their faster
+    CPU paths, which compute the same function.
+    """
+    global _fast_paths
+    previous, _fast_paths = fast_paths_enabled(), bool(enabled)
+    return previous
+
+
+def fast_paths_enabled() -> bool:
+    """Whether the library's fast paths are on (:func:`set_fast_paths`)."""
+    global _fast_paths
+    if _fast_paths is None:
+        _fast_paths = _from_environment()
+    return _fast_paths
+
+
+@contextmanager
+def fast_paths(enabled: bool) -> Iterator[None]:
+    """:func:`set_fast_paths` for the duration of a ``with`` block."""
+    previous = set_fast_paths(enabled)
+    try:
+        yield
+    finally:
+        set_fast_paths(previous)
+
+
+def fast_path(x: torch.Tensor) -> bool:
+    """Whether a fast path applies to ``x``: the switch is on, ``x`` is on the CPU, and the code
+    runs eagerly (not compiled, traced or exported, where the plain operators do better)."""
+    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+    return fast_paths_enabled() and eager and x.device.type == "cpu"
+
+
+def _tracked(*tensors: torch.Tensor) -> bool:
+    """Whether to take the custom backward: a fast path, and autograd records."""
+    return (
+        fast_path(tensors[0]) and torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    )
+
+
 class _Scale(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
@@ -54,57 +110,6 @@ class _Scale(torch.autograd.Function):
             grad_x = torch.mul(grad, gate, out=product) if reuse else grad * gate
             grad_x = grad_x.to(x.dtype)
         return grad_x, grad_gate
-
-
-def _from_environment() -> bool:
-    value = os.environ.get("ATTNZOO_FAST_PATHS", "1")
-    if value not in ("0", "1"):
-        raise ValueError(f"ATTNZOO_FAST_PATHS must be 0 or 1, got {value!r}")
-    return value == "1"
-
-
-_fast_paths = _from_environment()
-
-
-def set_fast_paths(enabled: bool) -> bool:
-    """Turn the library's fast paths on or off, for every module; returns the previous setting.
-
-    Off, every module computes with the plain PyTorch operators of its formula. On (the default),
-    where the benchmarks in docs/benchmarks.md show them saving time, modules take their faster
-    CPU paths, which compute the same function.
-    """
-    global _fast_paths
-    previous, _fast_paths = _fast_paths, bool(enabled)
-    return previous
-
-
-def fast_paths_enabled() -> bool:
-    """Whether the library's fast paths are on (:func:`set_fast_paths`)."""
-    return _fast_paths
-
-
-@contextmanager
-def fast_paths(enabled: bool) -> Iterator[None]:
-    """:func:`set_fast_paths` for the duration of a ``with`` block."""
-    previous = set_fast_paths(enabled)
-    try:
-        yield
-    finally:
-        set_fast_paths(previous)
-
-
-def fast_path(x: torch.Tensor) -> bool:
-    """Whether a fast path applies to ``x``: the switch is on, ``x`` is on the CPU, and the code
-    runs eagerly (not compiled, traced or exported, where the plain operators do better)."""
-    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
-    return _fast_paths and eager and x.device.type == "cpu"
-
-
-def _tracked(*tensors: torch.Tensor) -> bool:
-    """Whether to take the custom backward: a fast path, and autograd records."""
-    return (
-        fast_path(tensors[0]) and torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    )
 
 
 def scale(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
