@@ -105,7 +105,7 @@ def test_invalid_form_is_named():
 
 @pytest.mark.parametrize("form", ["paper", "code"])
 def test_gradients_match_formula(form):
-    """Autograd through the module (in-place sigmoid, addcmul) against through the formula."""
+    """Gradients through the module against autograd through the formula."""
     options = {} if form == "paper" else {"form": "code"}
     m = randomize(build_attention("bam", C, **options), seed=3).train()
     x = randn(4, C, 6, 9, seed=4).requires_grad_()

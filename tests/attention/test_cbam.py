@@ -77,7 +77,7 @@ def test_spatial_gate_starts_at_one_half(training):
 
 
 def test_gradients_match_formula():
-    """The hand-written backward passes (attention/_ops.py) against autograd through the formula."""
+    """Gradients through the module against autograd through the formula."""
     m = randomize(build_attention("cbam", C), seed=8).train()
     x = randn(4, C, 5, 7, seed=9).requires_grad_()
     g = randn(4, C, 5, 7, seed=10)

@@ -1,14 +1,23 @@
-"""attention/_ops.py against the autograd formulas it replaces: same values, same gradients."""
+"""attention/_ops.py, the fast paths, against the plain path they replace: same values, same
+gradients, functions and modules; and the one switch that chooses between them."""
 
 import pytest
 import torch
-from tests.attention.reference import assert_close, randn
+from tests.attention.reference import assert_close, randn, randomize
 from torch.profiler import ProfilerActivity, profile
 
 from attnzoo import build_attention
 from attnzoo.attention import _ops
 
 N, C, H, W = 3, 4, 5, 6
+FAST = ("cbam", "spem")  # the modules with fast paths in _ops
+
+
+@pytest.fixture(autouse=True)
+def _fast_paths():
+    """On here (conftest.py turns them off for the other attention tests)."""
+    with _ops.fast_paths(True):
+        yield
 
 
 def grads(fn, inputs, seed=0):
@@ -96,21 +105,6 @@ def test_second_derivatives_are_refused_not_wrong():
         gx.sum().backward()
 
 
-@pytest.mark.parametrize("needs", [(True, True, True), (False, True, False), (True, False, True)])
-def test_residual_gate_matches_autograd(needs):
-    x, a, b = randn(N, C, H, W, seed=12), randn(N, C, 1, 1, seed=13), randn(N, 1, H, W, seed=14)
-    inputs = [t.requires_grad_(need) for t, need in zip((x, a, b), needs, strict=True)]
-    wanted = [t for t in inputs if t.requires_grad]
-    g = randn(N, C, H, W, seed=15)
-    y = _ops.residual_gate(*inputs)
-    y_ref = x + x * torch.sigmoid(a + b)
-    assert_close(y, y_ref)
-    for got, want in zip(
-        torch.autograd.grad(y, wanted, g), torch.autograd.grad(y_ref, wanted, g), strict=True
-    ):
-        assert_close(got, want)
-
-
 def test_without_autograd_the_plain_operators_run(monkeypatch):
     """Inference never enters the autograd functions, so exporters that cannot trace them
     (TorchScript) see plain operators."""
@@ -118,44 +112,74 @@ def test_without_autograd_the_plain_operators_run(monkeypatch):
     def refuse(*args):
         raise AssertionError("an autograd function ran without autograd")
 
-    for function in (_ops._Scale, _ops._Extremum, _ops._ResidualGate):
+    for function in (_ops._Scale, _ops._Extremum):
         monkeypatch.setattr(function, "apply", refuse)
-    x, a, b = randn(N, C, H, W, seed=16), randn(N, C, 1, 1, seed=17), randn(N, 1, H, W, seed=18)
+    x, a = randn(N, C, H, W, seed=16), randn(N, C, 1, 1, seed=17)
     assert_close(_ops.scale(x, a), x * a)  # nothing requires grad
     x.requires_grad_()
     with torch.no_grad():
         assert_close(_ops.amax(x, (2, 3)), x.amax((2, 3), keepdim=True))
         assert_close(_ops.amin(x, (1,)), x.amin(1, keepdim=True))
-        assert_close(_ops.residual_gate(x, a, b), x + x * torch.sigmoid(a + b))
 
 
-def _every_op(x, gate, a, b):
+def _every_op(x, gate):
     """All of _ops in one expression, so that one gradient covers every function."""
-    y = _ops.scale(x, gate) + _ops.residual_gate(x, a, b)
+    y = _ops.scale(x, gate)
     return y + _ops.amax(y, (2, 3)) + _ops.amin(y, (1,)) + _ops.mean(y, (2, 3))
 
 
-@pytest.mark.parametrize("why", ["other_device", "compiling"])
-def test_plain_path_off_the_cpu_and_under_compile_gives_the_same_numbers(why, monkeypatch):
-    """On a device outside CUSTOM_DEVICES (a GPU) and under torch.compile the functions take
-    autograd's plain operators; values and gradients are those of the custom path."""
+@pytest.mark.parametrize("why", ["switched_off", "compiling"])
+def test_plain_path_when_switched_off_and_under_compile_gives_the_same_numbers(why, monkeypatch):
+    """With the switch off and under torch.compile the functions take autograd's plain
+    operators; values and gradients are those of the fast path."""
     inputs = [randn(N, C, H, W, seed=19), randn(N, C, 1, 1, seed=20)]
-    inputs += [randn(N, C, 1, 1, seed=21), randn(N, 1, H, W, seed=22)]
-    y_custom, g_custom = grads(_every_op, inputs)
+    y_fast, g_fast = grads(_every_op, inputs)
 
     def refuse(*args):
         raise AssertionError("an autograd function ran on the plain path")
 
-    for function in (_ops._Scale, _ops._Extremum, _ops._ResidualGate):
+    for function in (_ops._Scale, _ops._Extremum):
         monkeypatch.setattr(function, "apply", refuse)
-    if why == "other_device":
-        monkeypatch.setattr(_ops, "CUSTOM_DEVICES", {"cuda"})
+    if why == "switched_off":
+        monkeypatch.setattr(_ops, "_fast_paths", False)
     else:
         monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     y_plain, g_plain = grads(_every_op, inputs)
-    assert_close(y_plain, y_custom)
-    for got, want in zip(g_plain, g_custom, strict=True):
+    assert_close(y_plain, y_fast)
+    for got, want in zip(g_plain, g_fast, strict=True):
         assert_close(got, want)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_a_module_s_fast_path_gives_its_plain_outputs_and_gradients(name):
+    m = randomize(build_attention(name, C), seed=23).train()
+    x, g = randn(N, C, H, W, seed=24), randn(N, C, H, W, seed=25)
+    params = [p for _, p in sorted(m.named_parameters())]
+    results = []
+    for fast in (True, False):
+        xg = x.clone().requires_grad_()
+        with _ops.fast_paths(fast):
+            y = m(xg)
+        results.append((y, torch.autograd.grad(y, [xg, *params], g)))
+    (y_fast, g_fast), (y_plain, g_plain) = results
+    assert_close(y_fast, y_plain)
+    for a, b in zip(g_fast, g_plain, strict=True):
+        assert_close(a, b)
+    assert g_plain[0].abs().sum() > 0
+
+
+def test_the_switch_and_its_environment_variable(monkeypatch):
+    assert _ops.set_fast_paths(False) is True and not _ops.fast_paths_enabled()
+    assert not _ops.fast_path(torch.zeros(1))
+    assert _ops.set_fast_paths(True) is False and _ops.fast_path(torch.zeros(1))
+    for value, expected in (("0", False), ("1", True)):
+        monkeypatch.setenv("ATTNZOO_FAST_PATHS", value)
+        assert _ops._from_environment() is expected
+    with monkeypatch.context() as patch:
+        patch.setenv("ATTNZOO_FAST_PATHS", "yes")
+        patch.setattr(_ops, "_fast_paths", None)  # not read yet
+        with pytest.raises(ValueError, match="ATTNZOO_FAST_PATHS must be 0 or 1, got 'yes'"):
+            build_attention("cbam", C)(randn(N, C, H, W, seed=26).requires_grad_())
 
 
 def full_size_allocations(module: torch.nn.Module, x: torch.Tensor) -> list[str]:
@@ -171,13 +195,13 @@ def full_size_allocations(module: torch.nn.Module, x: torch.Tensor) -> list[str]
     return [e.name for e in big if not any(c in big for c in e.cpu_children)]
 
 
-# Before attention/_ops.py (autograd's formulas): SE 4, CBAM 12, SPEM 10, BAM 10, BA2M 6.
-@pytest.mark.parametrize(
-    ("name", "most"), [("se", 2), ("cbam", 6), ("spem", 4), ("bam", 5), ("ba2m", 4)]
-)
+# With the fast paths off (autograd's formulas): CBAM 12, SPEM 10.
+@pytest.mark.parametrize(("name", "most"), [("cbam", 6), ("spem", 4)])
 def test_full_size_allocations_per_training_pass(name, most):
-    # 256 channels: BA2M's hidden width (32) is then narrower than its input, as in a network.
     allocations = full_size_allocations(
         build_attention(name, 256).train(), torch.randn(4, 256, 6, 6)
     )
     assert len(allocations) <= most, allocations
+    with _ops.fast_paths(False):
+        plain = full_size_allocations(build_attention(name, 256).train(), torch.randn(4, 256, 6, 6))
+    assert len(plain) > len(allocations), plain

@@ -55,7 +55,7 @@ def test_gate_is_per_sample_and_channel():
 
 
 def test_gradients_match_formula():
-    """The hand-written backward passes (attention/_ops.py) against autograd through the formula."""
+    """Gradients through the module against autograd through the formula."""
     m = randomize(build_attention("se", C), seed=5).train()
     x = randn(3, C, 4, 5, seed=6).requires_grad_()
     g = randn(3, C, 4, 5, seed=7)

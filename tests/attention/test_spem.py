@@ -97,7 +97,7 @@ def test_gradients_reach_every_parameter_through_forward():
 
 
 def test_gradients_match_formula():
-    """The hand-written backward passes (attention/_ops.py) against autograd through the formula."""
+    """Gradients through the module against autograd through the formula."""
     m = randomize(build_attention("spem", C), seed=8)
     x = randn(3, C, 5, 4, seed=9).requires_grad_()
     g = randn(3, C, 5, 4, seed=10)

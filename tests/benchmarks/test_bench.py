@@ -11,7 +11,7 @@ import torch
 from attnzoo.benchmarks.bench import (
     BenchConfig,
     BenchResult,
-    _compare_with_peers,
+    _compare_with_twins,
     interleaved,
     median_ratio,
     peak_memory_mb,
@@ -111,14 +111,29 @@ def test_cli_peers_adds_a_peer_row_after_each_variant_that_has_one(tmp_path, cap
     ]  # fmt: skip
     peer, own = rows[2], rows[1]
     assert peer["params_m"] == own["params_m"] and peer["train_gmacs"] == own["train_gmacs"]
-    # Each module's row carries its comparison with its peer; one round: the range of one ratio.
-    compared = [r["attention"] for r in rows if r["peer_ratio"] is not None]
-    assert compared == ["se", "srm", "se+ba2m"]
-    assert own["peer_low"] == own["peer_ratio"] == own["peer_high"] and own["peer_coverage"] == 0
+    # Each peer's row carries its module's comparison with it; one round: one ratio's range.
+    compared = [r["attention"] for r in rows if r["module_ratio"] is not None]
+    assert compared == ["se (peer)", "srm (peer)", "se+ba2m (peer)"]
+    assert peer["module_low"] == peer["module_ratio"] == peer["module_high"]
+    assert peer["module_coverage"] == 0
     out = capsys.readouterr().out
     assert "| resnet20 | se (peer) |" in out
-    assert "| model | attention | step / peer's step | interval | coverage | verdict |" in out
-    assert f"| resnet20 | se | {own['peer_ratio']:.3f} |" in out
+    head = "| model | against | module's step / this step | interval | coverage | verdict |"
+    assert head in out
+    assert f"| resnet20 | se (peer) | {peer['module_ratio']:.3f} |" in out
+
+
+def test_cli_plain_adds_a_row_with_the_fast_paths_off(tmp_path):
+    argv = ["bench", "--models", "resnet20", "--attention", "se,ba2m", "--plain", "--peers"]
+    argv += ["--input-size", "16", "--batch-size", "4", "--warmup", "0", "--repeats", "1"]
+    assert main([*argv, "--no-memory", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    labels = [r["attention"] for r in rows]
+    twins = ["se (peer)", "se (plain)", "ba2m (peer)", "ba2m (plain)"]
+    assert labels == ["none", "se", *twins[:2], "ba2m", *twins[2:]]
+    assert [r["attention"] for r in rows if r["module_ratio"] is not None] == twins
+    # With the fast paths off BA2M's GSA attends over 32 value channels, then projects (more MACs).
+    assert rows[6]["train_gmacs"] > rows[4]["train_gmacs"]
 
 
 def test_a_module_is_compared_with_its_peer_round_by_round():
@@ -127,11 +142,11 @@ def test_a_module_is_compared_with_its_peer_round_by_round():
     configs.append(BenchConfig("m", ("se",), 8, 2, peer=True))
     train = [[1.0] * 5, [0.9, 1.8, 0.95, 0.92, 0.94], [1.0, 2.0, 1.0, 1.0, 1.0]]
     rows = [BenchResult(*["m", c.label, 2, 8] + [1.0] * 7 + [None] * 4) for c in configs]
-    _compare_with_peers(configs, train, rows)
-    module = rows[1].vs_peer()
+    _compare_with_twins(configs, train, rows)
+    module = rows[2].module_vs_this()
     assert (module.median, module.low, module.high) == (0.92, 0.9, 0.95)
     assert module.coverage == pytest.approx(1 - 2 / 32) and module.verdict() == "faster"
-    assert rows[0].vs_peer() is None and rows[2].vs_peer() is None
+    assert rows[0].module_vs_this() is None and rows[1].module_vs_this() is None
 
 
 def test_every_registered_module_gets_a_peer_row():

@@ -14,6 +14,8 @@ SHOWN_WHOLE = (
     "cpu-peers-r50-cifar-b32",
     "cpu-peers-r50-cifar-b16",
     "cpu-peers-aa-sasa-r50-cifar-b8",
+    "fast-paths-r50-cifar-b32",
+    "fast-paths-ba2m-r50-cifar-b32",
     "gpu-gsa-56-c256-b32",
     "gsa-56-c256-b32",
     "profile-r50-cifar-b64",

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from attnzoo.attention import build_attention
+from attnzoo.attention import build_attention, fast_paths
 from attnzoo.benchmarks import complexity, module_costs
 from attnzoo.benchmarks.paper import Measured, load_published, paper_tables, render_markdown
 from attnzoo.cli.main import main
@@ -31,17 +31,18 @@ def test_parts_add_up_to_the_total():
 def test_scaled_dot_product_attention_is_counted_on_cpu():
     # GSA alone at 16x16 with h = 32 hidden channels in one group, as SDPA and the projection:
     # q k^T and a v are each 256 x 256 x 32 multiply-adds per image, besides the 1x1 convolutions.
-    gsa_only = build_attention("ba2m", 64, branches=("gsa",), gsa_impl="sdpa").train()
-    cost = module_costs(torch.nn.Sequential(gsa_only), 16, in_chans=64)[0]
+    gsa_only = build_attention("ba2m", 64, branches=("gsa",)).train()
+    with fast_paths(False):
+        cost = module_costs(torch.nn.Sequential(gsa_only), 16, in_chans=64)[0]
     convs = 16 * 16 * (64 * 3 * 32 + 32 * 1)
     assert cost.train_macs == pytest.approx(convs + 2 * 256 * 256 * 32)
     assert cost.eval_macs == 0  # the identity at inference
 
 
 def test_the_folded_gsa_counts_what_it_computes():
-    # The default on the CPU: one 1x1 convolution to q, k and a one-channel value (32 + 32 + 1
-    # channels), q k^T (256 x 256 x 32) and a v (256 x 256 x 1) per image, and once per batch of
-    # two the projection folded into the value weights (1 x 32 by 32 x 64).
+    # The default on the CPU (the fast paths on): one 1x1 convolution to q, k and a one-channel
+    # value (32 + 32 + 1 channels), q k^T (256 x 256 x 32) and a v (256 x 256 x 1) per image, and
+    # once per batch of two the projection folded into the value weights (1 x 32 by 32 x 64).
     gsa_only = build_attention("ba2m", 64, branches=("gsa",)).train()
     cost = module_costs(torch.nn.Sequential(gsa_only), 16, in_chans=64)[0]
     expected = 16 * 16 * 64 * 65 + 256 * 256 * (32 + 1) + 32 * 64 / 2

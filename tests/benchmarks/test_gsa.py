@@ -27,7 +27,7 @@ def test_explicit_keeps_the_attention_matrix_sdpa_and_folded_do_not():
 
 
 def test_a_failing_memory_subprocess_is_reported():
-    with pytest.raises(RuntimeError, match=r"memory subprocess for gsa flash failed.*gsa_impl"):
+    with pytest.raises(RuntimeError, match=r"memory subprocess for gsa flash failed.*GSA order"):
         peak_memory_mb(GsaConfig("flash", channels=16, input_size=4, batch_size=2))
 
 

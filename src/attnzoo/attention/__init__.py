@@ -2,9 +2,11 @@
 
 Each file's docstring cites its paper and says where the module departs from it; docs/modules.md
 in the repository collects them: every module's formula, options, default placement (the hooks of
-:class:`AttentionModule`), source and deviations.
+:class:`AttentionModule`), source and deviations. Each module is plain PyTorch; a few have faster
+CPU paths behind the library's one switch, :func:`set_fast_paths` (see ``_ops.py``).
 """
 
+from ._ops import fast_paths, fast_paths_enabled, set_fast_paths
 from .aa import AA
 from .ba2m import BA2M
 from .bam import BAM
@@ -49,8 +51,11 @@ __all__ = [
     "attention_options",
     "aux_loss",
     "build_attention",
+    "fast_paths",
+    "fast_paths_enabled",
     "get_attention_class",
     "list_attention",
     "register_attention",
     "replace_batchnorm",
+    "set_fast_paths",
 ]

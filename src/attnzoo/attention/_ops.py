@@ -1,30 +1,91 @@
-"""Gating and pooling with backward passes that allocate fewer full-size tensors.
+"""The library's fast paths and the one switch that turns them on or off.
 
-On CPU, a new (N, C, H, W) tensor can cost more than the arithmetic that fills it: allocations at
-or above glibc's mmap threshold (at most 32 MiB) get fresh pages, which the kernel faults in and
-zeroes 4 KiB at a time on first write. At one thread, ``x * s`` for a (64, 256, 32, 32) float32 map
-takes 22 ms or more (more when other processes load the machine), of which 3 ms is the multiply
+Every module is one implementation in plain PyTorch. A module may take a faster path only where a
+committed benchmark shows it saving at least 5% of a whole network's training step
+(docs/benchmarks.md, section 10), and a test checks it equal to the plain path (test_ops.py,
+test_ba2m_gsa_fold.py). There are two: the pooling and gating functions below, which CBAM and
+SPEM call, and BA2M's folded GSA (``_scalar_attention.py``). All of them sit behind one switch,
+:func:`set_fast_paths`, initially the environment variable ``ATTNZOO_FAST_PATHS`` (``1``, the
+default: on; ``0``: off), and apply only on the CPU in eager execution (:func:`fast_path`).
+
+Why the functions here are faster: on CPU a new (N, C, H, W) tensor can cost more than the
+arithmetic that fills it: allocations at or above glibc's mmap threshold (at most 32 MiB) get
+fresh pages, which the kernel faults in and zeroes 4 KiB at a time on first write. At one thread,
+``x * s`` for a (64, 256, 32, 32) float32 map takes 22 ms or more, of which 3 ms is the multiply
 (docs/benchmarks.md). Autograd's formulas allocate freely: ``x * gate`` builds ``grad * x`` and
 ``grad * gate`` separately, ``mean``'s backward materialises ``grad / HW`` at full size, and
 ``amax``'s builds a boolean mask, converts it twice and multiplies. The functions here compute the
 same values and gradients (``amax``/``amin`` split the gradient evenly between tied extremes, as
 autograd does) with fewer full-size tensors, each function's docstring says how many. Their
-backward passes are once-differentiable.
-
-The custom backward passes are a CPU remedy: CUDA's caching allocator recycles memory without
-page faults, and ``torch.compile`` fuses the element-wise passes on its own (and traces the plain
-operators more simply than an ``autograd.Function``). So they run only where autograd records a
-graph, for tensors on a device type in :data:`CUSTOM_DEVICES` (the CPU), and not under
-compilation; everywhere else, and without autograd (inference, ``no_grad``), the functions run the
-plain operators, the same formula, which every exporter can trace.
+backward passes are once-differentiable. They take their custom backward only where autograd
+records a graph; otherwise (inference, ``no_grad``, the switch off, other devices, compilation,
+tracing) they run the plain operators, which every exporter can trace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
+
+
+def _from_environment() -> bool:
+    value = os.environ.get("ATTNZOO_FAST_PATHS", "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"ATTNZOO_FAST_PATHS must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
+# Read from the environment on first use, not on import: a bad value is then an error of the
+# command that uses it (one line from the CLI), not of ``import attnzoo``.
+_fast_paths: bool | None = None
+
+
+def set_fast_paths(enabled: bool) -> bool:
+    """Turn the library's fast paths on or off, for every module; returns the previous setting.
+
+    Off, every module computes with the plain PyTorch operators of its formula. On (the default),
+    where the benchmarks in docs/benchmarks.md show them saving time, modules take their faster
+    CPU paths, which compute the same function.
+    """
+    global _fast_paths
+    previous, _fast_paths = fast_paths_enabled(), bool(enabled)
+    return previous
+
+
+def fast_paths_enabled() -> bool:
+    """Whether the library's fast paths are on (:func:`set_fast_paths`)."""
+    global _fast_paths
+    if _fast_paths is None:
+        _fast_paths = _from_environment()
+    return _fast_paths
+
+
+@contextmanager
+def fast_paths(enabled: bool) -> Iterator[None]:
+    """:func:`set_fast_paths` for the duration of a ``with`` block."""
+    previous = set_fast_paths(enabled)
+    try:
+        yield
+    finally:
+        set_fast_paths(previous)
+
+
+def fast_path(x: torch.Tensor) -> bool:
+    """Whether a fast path applies to ``x``: the switch is on, ``x`` is on the CPU, and the code
+    runs eagerly (not compiled, traced or exported, where the plain operators do better)."""
+    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+    return fast_paths_enabled() and eager and x.device.type == "cpu"
+
+
+def _tracked(*tensors: torch.Tensor) -> bool:
+    """Whether to take the custom backward: a fast path, and autograd records."""
+    return (
+        fast_path(tensors[0]) and torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    )
 
 
 class _Scale(torch.autograd.Function):
@@ -51,22 +112,6 @@ class _Scale(torch.autograd.Function):
         return grad_x, grad_gate
 
 
-# Device types on which the custom backward passes run. A benchmark may widen it (e.g. to
-# {"cpu", "cuda"}) to measure them elsewhere; the default is where they pay.
-CUSTOM_DEVICES: set[str] = {"cpu"}
-
-
-def _tracked(*tensors: torch.Tensor) -> bool:
-    """Whether to take the custom backward: autograd records, on a device of CUSTOM_DEVICES, and
-    not under torch.compile."""
-    return (
-        torch.is_grad_enabled()
-        and any(t.requires_grad for t in tensors)
-        and tensors[0].device.type in CUSTOM_DEVICES
-        and not torch.compiler.is_compiling()
-    )
-
-
 def scale(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     """``x * gate`` for a ``gate`` that broadcasts to ``x``'s shape (e.g. (N, C, 1, 1)).
 
@@ -78,6 +123,8 @@ def scale(x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
 def mean(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
     """``x.mean(dims, keepdim=True)`` as a sum divided by the count: ``sum``'s backward is a
     broadcast view, which autograd adds in place into the other gradients of ``x``."""
+    if not _tracked(x):
+        return x.mean(dims, keepdim=True)
     count = 1
     for d in dims:
         count *= x.shape[d]
@@ -114,46 +161,3 @@ def amax(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
 def amin(x: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
     """``x.amin(dims, keepdim=True)``, as :func:`amax`."""
     return _Extremum.apply(x, tuple(dims), False) if _tracked(x) else x.amin(dims, keepdim=True)
-
-
-class _ResidualGate(torch.autograd.Function):
-    @staticmethod
-    def forward(
-        ctx: FunctionCtx, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor
-    ) -> torch.Tensor:
-        gate = (a + b).sigmoid_()  # the sum is a fresh tensor: its sigmoid overwrites it
-        ctx.save_for_backward(x, gate)
-        ctx.shapes = a.shape, b.shape
-        ctx.dtypes = a.dtype, b.dtype
-        return torch.addcmul(x, x, gate)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, gate = ctx.saved_tensors
-        need_x, need_a, need_b = ctx.needs_input_grad
-        grad_x = grad_a = grad_b = None
-        if need_a or need_b:
-            # The gradient of a + b, grad * x * s * (1 - s), built in one buffer.
-            grad_sum = grad * x
-            grad_sum.mul_(gate).addcmul_(grad_sum, gate, value=-1)
-            (shape_a, shape_b), (dtype_a, dtype_b) = ctx.shapes, ctx.dtypes
-            grad_a = grad_sum.sum_to_size(shape_a).to(dtype_a) if need_a else None
-            grad_b = grad_sum.sum_to_size(shape_b).to(dtype_b) if need_b else None
-        if need_x:
-            grad_x = torch.addcmul(grad, grad, gate).to(x.dtype)  # grad * (1 + s)
-        return grad_x, grad_a, grad_b
-
-
-def residual_gate(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``x + x * sigmoid(a + b)`` for a channel map ``a`` (N, C, 1, 1) and a spatial map ``b``
-    (N, 1, H, W), BAM's fusion.
-
-    Two full-size tensors forward and two backward; the expression in autograd's operators makes
-    four and four, the last because ``x``'s gradient through ``x + ...`` is the incoming gradient
-    itself, shared, so autograd cannot add the other paths' gradients into it in place. Here it
-    is a fresh ``grad * (1 + s)``.
-    """
-    if not _tracked(x, a, b):
-        return torch.addcmul(x, x, (a + b).sigmoid_())
-    return _ResidualGate.apply(x, a, b)

@@ -22,13 +22,11 @@ At inference the paper deactivates the module: ``eval_mode="identity"`` (default
 weight 1, so the module returns its input unchanged (in training too: the softmax over one sample
 has no gradient, and its BatchNorm statistics are left as they are).
 
-``gsa_impl`` chooses how the GSA is computed, never what: its projection W^O can be folded into the
-values (the attention then has one value channel per group, fewest multiply-adds, and a CPU kernel
-of its own), or applied after ``scaled_dot_product_attention`` (fused kernels on GPUs), or after an
-explicitly materialised (N, G, HW, HW) softmax, the naive form that memory benchmarks compare with.
-The default, ``"auto"``, folds in eager execution on the CPU and uses SDPA elsewhere (see
-:class:`GlobalSpatialBranch`). The multiply-add counts of ``attnzoo complexity`` are the folded
-order's, as counted on the CPU.
+The GSA runs ``scaled_dot_product_attention``, then its projection W^O. With the library's fast
+paths on (the default; :func:`attnzoo.attention.set_fast_paths`), in eager execution on the CPU, it
+folds W^O into the values instead: the same function with fewest multiply-adds, through a kernel of
+its own (see :class:`GlobalSpatialBranch`). The multiply-add counts of ``attnzoo complexity`` are
+the order it runs in: folded on the CPU with the fast paths on.
 
 ``sync="global"`` takes the softmax over the batches of all data-parallel processes (scores gathered
 with their gradients); it needs an initialised ``torch.distributed`` process group and equal batch
@@ -50,7 +48,6 @@ from .base import AttentionModule
 from .registry import register_attention
 
 BRANCHES = ("ca", "lsa", "gsa")
-GSA_IMPLS = ("auto", "folded", "sdpa", "explicit")
 
 
 def _parse_branches(branches: str | Iterable[str]) -> tuple[str, ...]:
@@ -83,7 +80,7 @@ class ChannelBranch(nn.Module):
         self.bn = nn.BatchNorm1d(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = _ops.mean(x, (2, 3)).flatten(1)
+        pooled = x.mean((2, 3))
         return self.bn(self.fc1(torch.relu(self.fc0(pooled))))[:, :, None, None]
 
 
@@ -112,40 +109,33 @@ class LocalSpatialBranch(nn.Module):
 class GlobalSpatialBranch(nn.Module):
     """GSA: multi-head self-attention over the H*W positions, projected to one map.
 
-    The projection W^O (hidden -> 1) is linear, so it can act on the values before the attention
-    instead of on its output: per group g, W^O_g P_g V_g = P_g (W^O_g V_g), with a value of one
-    channel. ``impl`` picks the order and kernel, all computing the same function:
+    q, k and v (h channels each, G groups) come from one 1x1 convolution; each group attends
+    through ``scaled_dot_product_attention``, whose fused kernels keep no (HW x HW) matrix, and
+    W^O (h -> 1) projects the result to one map.
 
-    * ``"folded"``: the projection folded into the value weights (one 1x1 convolution makes q, k
-      and the G one-channel values), then :func:`._scalar_attention.attend`, which builds the
-      scores a block at a time and rebuilds them in the backward pass. Fewest multiply-adds.
-    * ``"sdpa"``: values of h/G channels through ``scaled_dot_product_attention``, then W^O; its
-      fused kernels (flash attention on GPUs) keep no (HW x HW) matrix either.
-    * ``"explicit"``: as ``"sdpa"`` with the (N, G, HW, HW) softmax materialised, kept for the
-      backward pass: the naive form, a baseline for memory benchmarks.
-    * ``"auto"``: ``"folded"`` in eager execution on the CPU, where it is the fastest;
-      ``"sdpa"`` on other devices and when compiled, exported or traced, where the fused kernels
-      and the compiler do better than a Python loop over blocks.
+    The fast path (:func:`._ops.fast_path`: the library's switch on, the CPU, eager execution):
+    W^O is linear, so it can act on the values before the attention instead of on its output:
+    per group g, W^O_g P_g V_g = P_g (W^O_g V_g), with a value of one channel. One 1x1 convolution
+    then makes q, k and the G one-channel values, and :func:`._scalar_attention.attend` builds
+    the scores a block at a time and rebuilds them in the backward pass: of the seven
+    (HW x HW x h/G) matrix products of a forward and backward pass it keeps four.
     """
 
-    def __init__(self, channels: int, hidden: int, groups: int, impl: str = "auto") -> None:
+    def __init__(self, channels: int, hidden: int, groups: int) -> None:
         super().__init__()
-        self.groups, self.impl = groups, impl
+        self.groups = groups
         self.qkv = nn.Conv2d(channels, 3 * hidden, 1, bias=False)
         self.proj = nn.Conv2d(hidden, 1, 1, bias=False)
         self.bn = nn.BatchNorm2d(1)
 
-    def chosen_impl(self, x: torch.Tensor) -> str:
-        """The implementation ``impl`` stands for on this input."""
-        if self.impl != "auto":
-            return self.impl
-        eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
-        return "folded" if eager and x.device.type == "cpu" else "sdpa"
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        impl = self.chosen_impl(x)
-        o = self._folded(x) if impl == "folded" else self.proj(self._attention(x, impl))
-        return self.bn(o)
+        if _ops.fast_path(x):
+            return self.bn(self._folded(x))
+        n, _, h, w = x.shape
+        # (N, 3h, H, W) -> 3 x (N, G, HW, h/G): tokens are positions, features are channels.
+        qkv = self.qkv(x).reshape(n, 3, self.groups, -1, h * w).transpose(-1, -2).contiguous()
+        o = F.scaled_dot_product_attention(*qkv.unbind(1))
+        return self.bn(self.proj(o.transpose(-1, -2).reshape(n, -1, h, w)))
 
     def _folded(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
@@ -159,18 +149,6 @@ class GlobalSpatialBranch(nn.Module):
             q.reshape(n * g, -1, h * w), k.reshape(n * g, -1, h * w), v.reshape(n * g, 1, h * w)
         )
         return o.reshape(n, g, h, w).sum(1, keepdim=True)
-
-    def _attention(self, x: torch.Tensor, impl: str) -> torch.Tensor:
-        n, _, h, w = x.shape
-        # (N, 3h, H, W) -> 3 x (N, G, HW, h/G): tokens are positions, features are channels.
-        qkv = self.qkv(x).reshape(n, 3, self.groups, -1, h * w).transpose(-1, -2).contiguous()
-        q, k, v = qkv.unbind(1)
-        if impl == "sdpa":
-            o = F.scaled_dot_product_attention(q, k, v)
-        else:  # the (N, G, HW, HW) attention matrix, kept for the backward pass
-            scores = q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5
-            o = torch.softmax(scores, dim=-1) @ v
-        return o.transpose(-1, -2).reshape(n, -1, h, w)
 
 
 def mean_of_max(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -206,7 +184,6 @@ class BA2M(AttentionModule):
         lsa_groups: int = 1,
         lsa_dilation: int = 1,
         gsa_groups: int = 1,
-        gsa_impl: str = "auto",
     ) -> None:
         super().__init__()
         check_positive("BA2M", "reduction", reduction)
@@ -215,7 +192,6 @@ class BA2M(AttentionModule):
         check_choice("BA2M", "scale", scale, ("N", "none"))
         check_choice("BA2M", "eval_mode", eval_mode, ("identity", "batch"))
         check_choice("BA2M", "sync", sync, ("local", "global"))
-        check_choice("BA2M", "gsa_impl", gsa_impl, GSA_IMPLS)
         hidden = hidden_width(channels, reduction, min_channels)
         for option, groups in (("lsa_groups", lsa_groups), ("gsa_groups", gsa_groups)):
             if groups < 1 or hidden % groups:
@@ -232,9 +208,7 @@ class BA2M(AttentionModule):
             else None
         )
         self.gsa = (
-            GlobalSpatialBranch(channels, hidden, gsa_groups, gsa_impl)
-            if "gsa" in self.branches
-            else None
+            GlobalSpatialBranch(channels, hidden, gsa_groups) if "gsa" in self.branches else None
         )
 
     def identity_at_inference(self) -> bool:
@@ -288,4 +262,4 @@ class BA2M(AttentionModule):
             return x
         if x.shape[0] == 1 and self.sync == "local":
             return x
-        return _ops.scale(x, self.batch_weights(x).to(x.dtype))
+        return x * self.batch_weights(x).to(x.dtype)

@@ -23,7 +23,6 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from . import _ops
 from ._checks import check_choice, check_feature_map, check_positive, check_train_batch
 from .base import AttentionModule
 from .registry import register_attention
@@ -88,10 +87,7 @@ class BAM(AttentionModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_feature_map("BAM", x, self.channels)
         check_train_batch("BAM", x, self.training, "BatchNorm1d over the channel attention")
-        mc = self.channel_att(_ops.mean(x, (2, 3)).flatten(1))[:, :, None, None]
+        mc = self.channel_att(x.mean((2, 3)))[:, :, None, None]
         ms = self.spatial_att(x)
-        if self.form == "paper":
-            return _ops.residual_gate(x, mc, ms)
-        # The product is a fresh tensor whose backward needs only mc and ms: the sigmoid may
-        # overwrite it, and x + x * a is one addcmul.
-        return torch.addcmul(x, x, (mc * ms).sigmoid_())
+        fused = mc + ms if self.form == "paper" else mc * ms
+        return x + x * torch.sigmoid(fused)

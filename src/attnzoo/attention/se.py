@@ -2,7 +2,6 @@
 
 s = sigmoid(W2 ReLU(W1 GAP(x) + b1) + b2), y = x * s, with W1: C -> C/r and W2: C/r -> C (r = 16).
 The two fully connected layers are 1x1 convolutions (same parameters, no reshape), as in timm.
-Pooling and gating go through :mod:`._ops`, whose backward passes allocate fewer full-size tensors.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from . import _ops
 from ._checks import check_feature_map, check_positive
 from .base import AttentionModule
 from .registry import register_attention
@@ -35,5 +33,5 @@ class SE(AttentionModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_feature_map("SE", x, self.channels)
-        s = self.fc2(torch.relu(self.fc1(_ops.mean(x, (2, 3)))))
-        return _ops.scale(x, torch.sigmoid(s))
+        s = self.fc2(torch.relu(self.fc1(x.mean((2, 3), keepdim=True))))
+        return x * torch.sigmoid(s)

@@ -5,15 +5,15 @@ and inference (``attnzoo.deploy``ed, no grad) in images/s, peak memory of a trai
 parameters and training-mode multiply-adds. Configurations are measured interleaved
 (baseline, variant 1, variant 2, ..., baseline, ...) after warm-up, and each ratio is the median
 over rounds of variant / baseline within a round, so that drift of the machine (thermal, other
-load) cancels. A module measured beside its peer (``peer=True``) is also compared with it: the
-median of module / peer within a round, with a distribution-free interval for that median
-(:func:`.timing.ratio_interval`) and the verdict it supports. Time is wall-clock by default;
-``clock=time.process_time`` counts only this process's CPU time, which at one thread
-(``OMP_NUM_THREADS=1``) leaves out the time other users' processes hold the cores: the steadier
-measure on a shared machine. Memory: CUDA's peak
-allocation; on CPU the growth of peak RSS over a training step, measured in a fresh subprocess per
-configuration (``python -m attnzoo.benchmarks.memory``), since a process's peak RSS never goes
-down.
+load) cancels. A module measured beside a twin, its peer (``peer=True``) or itself with the
+library's fast paths off (``fast_paths=False``, attention/_ops.py), is also compared with it: the
+median of module / twin within a round, with a distribution-free interval for that median
+(:func:`.timing.ratio_interval`) and the verdict it supports, on the twin's row. Time is
+wall-clock by default; ``clock=time.process_time`` counts only this process's CPU time, which
+at one thread (``OMP_NUM_THREADS=1``) leaves out the time other users' processes hold the cores:
+the steadier measure on a shared machine. Memory: CUDA's peak allocation; on CPU the growth of
+peak RSS over a training step, measured in a fresh subprocess per configuration
+(``python -m attnzoo.benchmarks.memory``), since a process's peak RSS never goes down.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attention import aux_loss
+from ..attention._ops import fast_paths
 from ..attention.spec import spec_name
 from ..engine.compile import compile_model, step_begin
 from ..markdown import table
@@ -54,10 +55,12 @@ class BenchConfig:
     # "reduce-overhead" (CUDA graphs), ...
     compile_mode: str | None = None
     peer: bool = False  # the modules replaced by their plain-PyTorch peers (benchmarks/peers.py)
+    fast_paths: bool = True  # False: the library's fast paths off (attention/_ops.py)
 
     @property
     def label(self) -> str:
-        return spec_name(self.attention) + (" (peer)" if self.peer else "")
+        twin = " (peer)" if self.peer else "" if self.fast_paths else " (plain)"
+        return spec_name(self.attention) + twin
 
 
 @dataclass
@@ -77,17 +80,20 @@ class BenchResult:
     params_ratio: float
     macs_ratio: float
     mem_ratio: float | None
-    # A module's step over its peer's (set on the module's row when its peer was measured): the
-    # median over rounds, its interval and the interval's coverage (ratio_interval).
-    peer_ratio: float | None = None
-    peer_low: float | None = None
-    peer_high: float | None = None
-    peer_coverage: float | None = None
+    # On a twin's row (a peer, or the module with the fast paths off) when its module was
+    # measured: the module's step over this row's, the median over rounds, its interval and the
+    # interval's coverage (ratio_interval).
+    module_ratio: float | None = None
+    module_low: float | None = None
+    module_high: float | None = None
+    module_coverage: float | None = None
 
-    def vs_peer(self) -> RatioInterval | None:
-        if self.peer_ratio is None:
+    def module_vs_this(self) -> RatioInterval | None:
+        if self.module_ratio is None:
             return None
-        return RatioInterval(self.peer_ratio, self.peer_low, self.peer_high, self.peer_coverage)
+        return RatioInterval(
+            self.module_ratio, self.module_low, self.module_high, self.module_coverage
+        )
 
 
 def build(config: BenchConfig) -> nn.Module:
@@ -126,9 +132,9 @@ def train_step_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
     def step() -> None:
         step_begin(mode)
         optimizer.zero_grad(set_to_none=True)
-        with _autocast(config):
+        with fast_paths(config.fast_paths), _autocast(config):
             loss = F.cross_entropy(forward(x), y) + aux_loss(model)
-        loss.backward()
+        loss.backward()  # the paths are chosen in the forward pass
         optimizer.step()
         synchronize(config.device)
 
@@ -146,7 +152,7 @@ def infer_fn(config: BenchConfig, model: nn.Module) -> Callable[[], None]:
 
     def forward() -> None:
         step_begin(mode)
-        with torch.no_grad(), _autocast(config):
+        with torch.no_grad(), fast_paths(config.fast_paths), _autocast(config):
             deployed(x)
         synchronize(config.device)
 
@@ -183,7 +189,10 @@ def run_bench(
     train = interleaved([train_step_fn(c, m) for c, m in pairs], warmup, repeats, clock)
     say("inference")
     infer = interleaved([infer_fn(c, m) for c, m in pairs], warmup, repeats, clock)
-    costs = [complexity(m.cpu(), c.input_size) for c, m in pairs]
+    costs = []
+    for c, m in pairs:
+        with fast_paths(c.fast_paths):  # BA2M's GSA counts the order it computes in
+            costs.append(complexity(m.cpu(), c.input_size))
     mems: list[float | None] = []
     for c in configs:
         if memory:
@@ -212,23 +221,25 @@ def run_bench(
                 mem_ratio=None if mems[i] is None else mems[i] / mems[base],
             )
         )
-    _compare_with_peers(configs, train, results)
+    _compare_with_twins(configs, train, results)
     return results
 
 
-def _compare_with_peers(
+def _compare_with_twins(
     configs: Sequence[BenchConfig], train: list[list[float]], results: list[BenchResult]
 ) -> None:
-    """Set each module's row's ``peer_*`` fields from its own and its peer's training steps."""
+    """Set each twin's row's ``module_*`` fields from its module's and its own training steps."""
     for i, c in enumerate(configs):
-        twin = replace(c, peer=False) if c.peer else None
+        module_config = replace(c, peer=False, fast_paths=True)
+        if module_config == c:
+            continue
         # Found by equality, not hashing: a setting's options may hold unhashable dicts.
-        module = next((j for j, d in enumerate(configs) if d == twin), None)
+        module = next((j for j, d in enumerate(configs) if d == module_config), None)
         if module is not None:
             interval = ratio_interval(train[module], train[i])
-            row = results[module]
-            row.peer_ratio, row.peer_low = interval.median, interval.low
-            row.peer_high, row.peer_coverage = interval.high, interval.coverage
+            row = results[i]
+            row.module_ratio, row.module_low = interval.median, interval.low
+            row.module_high, row.module_coverage = interval.high, interval.coverage
 
 
 def markdown(results: Sequence[BenchResult]) -> str:
@@ -248,15 +259,16 @@ def markdown(results: Sequence[BenchResult]) -> str:
          f"{r.macs_ratio:.2f}")
         for r in results
     ]  # fmt: skip
-    return table(head, body, "ll" + "r" * 10) + _peer_table(results)
+    return table(head, body, "ll" + "r" * 10) + _twin_table(results)
 
 
-def _peer_table(results: Sequence[BenchResult]) -> str:
-    """Module against peer, one row per module measured beside its peer ("" if none was)."""
-    compared = [(r, v) for r in results if (v := r.vs_peer()) is not None]
+def _twin_table(results: Sequence[BenchResult]) -> str:
+    """Module against twin, one row per twin measured beside its module ("" if none was); the
+    verdict is the module's."""
+    compared = [(r, v) for r in results if (v := r.module_vs_this()) is not None]
     if not compared:
         return ""
-    head = ("model", "attention", "step / peer's step", "interval", "coverage", "verdict")
+    head = ("model", "against", "module's step / this step", "interval", "coverage", "verdict")
     body = [
         (r.model, r.attention, f"{v.median:.3f}", f"[{v.low:.3f}, {v.high:.3f}]",
          f"{v.coverage:.1%}", v.verdict())

@@ -1,13 +1,15 @@
-"""BA2M's global spatial attention (GSA) branch alone: its ``gsa_impl`` choices side by side.
+"""BA2M's global spatial attention (GSA) branch alone, in three orders of computation side by side.
 
 The GSA (Cheng et al., "BA^2M: A Batch Aware Attention Module for Image Classification", 2021;
 docs/ba2m.md) attends over all H*W positions of a feature map, so its explicit form keeps an
 (N, G, HW, HW) softmax for the backward pass: 1.2 GiB in float32 for a batch of 32 at 56x56, the
-first stage of an ImageNet ResNet. ``scaled_dot_product_attention``'s fused kernels keep only
-per-row statistics, and ``"folded"`` (the projection folded into one-channel values, BA2M's
-default on the CPU) rebuilds the scores block by block. The branch is built exactly as BA2M
-builds it (same hidden width), and a step is its forward and backward on a fixed batch, with
-gradients for the input and the weights. Peak memory: a fresh subprocess per implementation
+first stage of an ImageNet ResNet. The rows: ``sdpa``, the branch with the library's fast paths
+off (``scaled_dot_product_attention``'s fused kernels keep only per-row statistics); ``folded``,
+with them on (the CPU only: the projection folded into one-channel values, the scores rebuilt
+block by block); ``explicit``, the fast paths off and SDPA restricted to its math backend, which
+materialises the softmax and keeps it for the backward pass (the naive form). The branch is built
+exactly as BA2M builds it (same hidden width), and a step is its forward and backward on a fixed
+batch, with gradients for the input and the weights. Peak memory: a fresh subprocess per order
 (:mod:`.memory`); time: interleaved rounds after warm-up, each ratio the median over rounds of its
 time over sdpa's.
 """
@@ -16,18 +18,34 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from ..attention._ops import fast_paths
 from ..attention.ba2m import GlobalSpatialBranch, hidden_width
 from ..markdown import table
 from .memory import cuda_peak_mb, subprocess_peak_mb
 from .timing import Clock, interleaved, median_ratio, synchronize
 
 IMPLS = ("sdpa", "folded", "explicit")  # the first is the baseline of every ratio
+
+
+def impls(device: str) -> tuple[str, ...]:
+    """The orders measured on ``device``: the folded one is a CPU fast path."""
+    return IMPLS if device == "cpu" else tuple(i for i in IMPLS if i != "folded")
+
+
+@contextmanager
+def order(impl: str) -> Iterator[None]:
+    """The forward pass's setting for ``impl``: the fast paths, and SDPA's backend."""
+    backend = sdpa_kernel(SDPBackend.MATH) if impl == "explicit" else nullcontext()
+    with fast_paths(impl == "folded"), backend:
+        yield
 
 
 @dataclass(frozen=True)
@@ -54,11 +72,13 @@ class GsaResult:
 
 def build_branch(config: GsaConfig) -> nn.Module:
     """The GSA branch at the hidden width BA2M gives it by default."""
-    if config.impl not in IMPLS:
-        raise ValueError(f"gsa_impl={config.impl!r} is not one of {', '.join(IMPLS)}")
+    if config.impl not in impls(config.device):
+        raise ValueError(
+            f"GSA order {config.impl!r} is not one of {', '.join(impls(config.device))} "
+            f"on {config.device}"
+        )
     hidden = hidden_width(config.channels)
-    branch = GlobalSpatialBranch(config.channels, hidden, groups=1, impl=config.impl)
-    return branch.to(config.device).train()
+    return GlobalSpatialBranch(config.channels, hidden, groups=1).to(config.device).train()
 
 
 def gsa_step_fn(config: GsaConfig) -> Callable[[], None]:
@@ -72,7 +92,9 @@ def gsa_step_fn(config: GsaConfig) -> Callable[[], None]:
     def step() -> None:
         x.grad = None
         branch.zero_grad(set_to_none=True)
-        branch(x).backward(grad)
+        with order(config.impl):
+            out = branch(x)
+        out.backward(grad)
         synchronize(config.device)
 
     return step
@@ -96,9 +118,9 @@ def run_gsa_bench(
     clock: Clock = time.perf_counter,
     progress: Callable[[str], None] | None = None,
 ) -> list[GsaResult]:
-    """One row per implementation, sdpa first; ratios are to sdpa's."""
+    """One row per order, sdpa first; ratios are to sdpa's."""
     say = progress or (lambda message: None)
-    configs = [GsaConfig(impl, channels, input_size, batch_size, device) for impl in IMPLS]
+    configs = [GsaConfig(i, channels, input_size, batch_size, device) for i in impls(device)]
     say("steps")
     times = interleaved([gsa_step_fn(c) for c in configs], warmup, repeats, clock)
     mems: list[float | None] = []
@@ -129,7 +151,7 @@ def markdown(results: Sequence[GsaResult]) -> str:
     def value(v: float | None, spec: str) -> str:
         return "-" if v is None else format(v, spec)
 
-    head = ("gsa_impl", "C", "size", "batch", "attention matrix (MiB)", "fwd+bwd (ms)",
+    head = ("order", "C", "size", "batch", "attention matrix (MiB)", "fwd+bwd (ms)",
             "time ratio", "peak mem (MiB)", "mem ratio")  # fmt: skip
     body = [
         (r.impl, r.channels, r.input_size, r.batch_size, f"{r.attn_matrix_mb:.0f}",

@@ -2,7 +2,7 @@
 
 Modes, each a subcommand with its own defaults: ``modules`` (attention modules in a backbone
 against the plain backbone), ``profile`` (where their time goes, by operator), ``gsa`` (BA2M's
-GSA branch, each gsa_impl side by side) and ``trainer-overhead`` (``attnzoo train`` against a bare
+GSA branch, in each order of computation) and ``trainer-overhead`` (``attnzoo train`` against a bare
 loop). ``attnzoo bench --gsa|--profile|--trainer-overhead ...`` and a plain ``attnzoo bench ...``
 (modules) still work: :func:`normalize_argv` turns the old flags into the subcommand.
 """
@@ -72,6 +72,11 @@ def _models(parser: argparse.ArgumentParser, name: str, help: str) -> None:
         help="also measure each setting with its modules written as plain PyTorch, timm's way "
         "(a 'peer' row after it; every built-in module has a peer)",
     )  # fmt: skip
+    mode.add_argument(
+        "--plain", action="store_true",
+        help="also measure each setting with the library's fast paths off (a 'plain' row after "
+        "it; ATTNZOO_FAST_PATHS=0)",
+    )  # fmt: skip
     mode.add_argument("--no-memory", action="store_true", help="skip peak-memory measurements")
     _timing(mode)
     mode.set_defaults(func=_run_models, profile=name == "profile")
@@ -87,7 +92,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         modes, "profile", "torch.profiler over one training step per setting: time in "
         "convolutions and in the rest, and the operators each adds to the baseline's",
     )  # fmt: skip
-    gsa = modes.add_parser("gsa", help="BA2M's GSA branch alone: gsa_impl sdpa, folded, explicit")
+    gsa = modes.add_parser("gsa", help="BA2M's GSA branch alone: sdpa, folded (CPU), explicit")
     gsa.add_argument("--channels", type=int, default=256, help="input channels")
     gsa.add_argument("--input-size", type=int, default=56)
     gsa.add_argument("--batch-size", type=int, default=32)
@@ -144,6 +149,16 @@ def _has_peer(variant: tuple[str, ...]) -> bool:
     return bool(variant) and all(name in names for name in variant)
 
 
+def _twins(args: argparse.Namespace, variant: tuple[str, ...]) -> list[tuple[bool, bool]]:
+    """(peer, fast_paths) of a setting's rows: the module, then its peer and its plain twin."""
+    rows = [(False, True)]
+    if args.peers and _has_peer(variant):
+        rows.append((True, True))
+    if args.plain and variant:
+        rows.append((False, False))
+    return rows
+
+
 def _run_models(args: argparse.Namespace) -> int:
     from ..benchmarks import bench, profile
     from ..benchmarks.bench import BenchConfig
@@ -156,10 +171,10 @@ def _run_models(args: argparse.Namespace) -> int:
         configs = [
             BenchConfig(
                 model, v, args.input_size, args.batch_size, args.num_classes, args.device,
-                args.channels_last, args.amp, args.compile, args.compile_mode, peer,
+                args.channels_last, args.amp, args.compile, args.compile_mode, peer, fast,
             )
             for v in variants
-            for peer in ((False, True) if args.peers and _has_peer(v) else (False,))
+            for peer, fast in _twins(args, v)
         ]  # fmt: skip
 
         def progress(message: str, model: str = model) -> None:

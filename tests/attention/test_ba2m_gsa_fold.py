@@ -1,7 +1,8 @@
-"""BA2M's ``gsa_impl``: the projection folded into one-channel values, SDPA, and the explicit
-(HW x HW) attention matrix.
+"""BA2M's GSA fast path, the projection folded into one-channel values, against its plain path,
+``scaled_dot_product_attention`` then the projection (test_ba2m.py checks the plain path against
+the explicit (HW x HW) formula).
 
-All must compute the same function; they differ in the order of the products and in what autograd
+Both must compute the same function; they differ in the order of the products and in what autograd
 keeps for the backward pass, which is checked through the tensors it saves
 (``saved_tensors_hooks``): cheap, and independent of profiler output formats.
 """
@@ -11,29 +12,25 @@ import torch
 from tests.attention.reference import randn, randomize
 
 from attnzoo import build_attention
-from attnzoo.attention import _scalar_attention
-from attnzoo.attention.ba2m import GSA_IMPLS
+from attnzoo.attention import _ops, _scalar_attention
 
 C, H, W = 64, 5, 7  # a non-square map, so that HW x HW is not confused with H x W
 
 
-def ba2m(impl: str, **options) -> torch.nn.Module:
-    return randomize(build_attention("ba2m", C, gsa_impl=impl, **options), seed=21).train()
-
-
-def outputs_and_grads(m: torch.nn.Module, x: torch.Tensor, g: torch.Tensor):
+def outputs_and_grads(m: torch.nn.Module, x: torch.Tensor, g: torch.Tensor, fast: bool):
     xg = x.clone().requires_grad_(True)
-    y = m(xg)
+    with _ops.fast_paths(fast):
+        y = m(xg)
     params = [p for _, p in sorted(m.named_parameters())]
     return y, torch.autograd.grad(y, [xg, *params], g)
 
 
-@pytest.mark.parametrize("impl", ["auto", "folded", "sdpa"])
 @pytest.mark.parametrize("options", [{}, {"gsa_groups": 4, "sar": "spatial"}], ids=str)
-def test_every_impl_gives_the_explicit_outputs_and_gradients(impl, options):
+def test_the_fold_gives_the_plain_outputs_and_gradients(options):
+    m = randomize(build_attention("ba2m", C, **options), seed=21).train()
     x, g = randn(4, C, H, W, seed=22), randn(4, C, H, W, seed=23)
-    y0, g0 = outputs_and_grads(ba2m("explicit", **options), x, g)
-    y1, g1 = outputs_and_grads(ba2m(impl, **options), x, g)
+    y0, g0 = outputs_and_grads(m, x, g, fast=False)
+    y1, g1 = outputs_and_grads(m, x, g, fast=True)
     torch.testing.assert_close(y1, y0, rtol=1e-10, atol=1e-12)
     assert not torch.allclose(y0, x)  # the weighting is not trivial
     for a, b in zip(g1, g0, strict=True):
@@ -75,14 +72,21 @@ def test_folded_attention_runs_in_float32_under_autocast():
     torch.testing.assert_close(low.float(), expected, rtol=2e-2, atol=2e-2)
 
 
-def test_auto_folds_in_eager_cpu_execution_only(monkeypatch):
+def test_the_gsa_folds_with_the_fast_paths_in_eager_cpu_execution_only(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_scalar_attention, "attend", lambda q, k, v: calls.append(q) or v)
     gsa = build_attention("ba2m", C).gsa
-    assert gsa.impl == "auto"
     x = torch.zeros(2, C, H, W)
-    assert gsa.chosen_impl(x) == "folded"
-    assert gsa.chosen_impl(x.to("meta")) == "sdpa"  # any other device
-    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
-    assert gsa.chosen_impl(x) == "sdpa"
+    with _ops.fast_paths(False):
+        gsa(x)
+    assert calls == []
+    with _ops.fast_paths(True):
+        gsa(x)
+        assert len(calls) == 1
+        assert not _ops.fast_path(x.to("meta"))  # any other device
+        monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+        gsa(x)
+    assert len(calls) == 1
 
 
 def saved_shapes(m: torch.nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
@@ -100,17 +104,12 @@ def saved_shapes(m: torch.nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("groups", [1, 2])
-def test_only_the_explicit_impl_keeps_the_attention_matrix(dtype, groups):
+def test_neither_path_keeps_the_attention_matrix(dtype, groups):
     n, hw = 3, H * W
     x = torch.randn(n, C, H, W, dtype=dtype, requires_grad=True)
-    kept = {}
-    for impl in GSA_IMPLS:
-        m = build_attention("ba2m", C, gsa_impl=impl, gsa_groups=groups).to(dtype).train()
-        kept[impl] = [s for s in saved_shapes(m, x) if s[-2:] == (hw, hw)]
-    assert (n, groups, hw, hw) in kept["explicit"]  # the softmax output (and matmul's view of it)
-    assert kept["sdpa"] == kept["folded"] == kept["auto"] == []
-
-
-def test_gsa_impl_is_validated():
-    with pytest.raises(ValueError, match="gsa_impl"):
-        build_attention("ba2m", C, gsa_impl="flash")
+    m = build_attention("ba2m", C, gsa_groups=groups).to(dtype).train()
+    for fast in (False, True):
+        with _ops.fast_paths(fast):
+            shapes = saved_shapes(m, x)
+        assert len(shapes) > 10  # the hook sees what autograd saves
+        assert [s for s in shapes if s[-2:] == (hw, hw)] == [], fast
