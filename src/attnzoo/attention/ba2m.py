@@ -36,6 +36,7 @@ sizes on every process.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 import torch
 import torch.distributed as dist
@@ -169,6 +170,21 @@ def mean_of_max(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 @register_attention("ba2m")
 class BA2M(AttentionModule):
     default_placement = "stage"
+    option_help: ClassVar[dict[str, str]] = {
+        "reduction": "r, the ratio of C to the hidden width h",
+        "min_channels": "L, the smallest hidden width",
+        "branches": "the branches used, e.g. 'ca+gsa' (Table IX's ablation)",
+        "sar": "'sample': one score per sample; 'spatial': one per position",
+        "scale": "'N': weights N w (mean 1); 'none': the literal w",
+        "tau": "the temperature of the batch softmax",
+        "eval_mode": "'identity': return x in evaluation; 'batch': the softmax over the "
+        "evaluation batch",
+        "sync": "'local': softmax over each process's batch; 'global': over all data-parallel "
+        "processes",
+        "lsa_groups": "groups of the LSA's 3x3 convolution",
+        "lsa_dilation": "dilation of the LSA's 3x3 convolution",
+        "gsa_groups": "G, the attention groups of the GSA (must divide h)",
+    }
 
     def __init__(
         self,
