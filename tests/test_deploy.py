@@ -67,7 +67,7 @@ def test_other_attention_stays():
 
 
 def test_only_the_identity_element_of_a_shared_slot_is_replaced():
-    model = create_model("resnet20", attention=[("se", "stage"), "ba2m"])
+    model = create_model("resnet20", attention=[("se", {"placement": "stage"}), "ba2m"])
     deployed = deploy(model)
     for slot in deployed.stage_attn:
         assert isinstance(slot, nn.Sequential) and len(slot) == 2
