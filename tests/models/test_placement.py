@@ -138,7 +138,7 @@ def test_a_module_refusing_a_placement(monkeypatch):
 def test_placement_without_attention_or_beside_a_list():
     with pytest.raises(ValueError, match=r"\['placement'\] given without an attention"):
         create_model("resnet20", placement="stage")
-    with pytest.raises(ValueError, match=r"the keywords place a spec of one module"):
+    with pytest.raises(ValueError, match=r"the keywords place one module"):
         create_model("resnet20", attention=["se", "ba2m"], stages=(1,))
 
 

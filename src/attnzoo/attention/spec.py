@@ -122,10 +122,10 @@ def parse_attention(
     items = _items(attention)
     where = {k: v for k, v in (("placement", placement), ("stages", stages)) if v is not None}
     if where and not items:
-        raise ValueError(f"{sorted(where)} given without an attention")
+        raise ValueError(f"attention: {sorted(where)} given without an attention")
     if where and len(items) > 1:
         raise ValueError(
-            f"{sorted(where)} given for {len(items)} modules; the keywords place a spec of one "
+            f"attention: {sorted(where)} given for {len(items)} modules; the keywords place one "
             "module: give each module of a list its own in a (name, options) pair, such as "
             "('ba2m', {'placement': 'stage', 'stages': [2, 4]})"
         )
@@ -139,9 +139,12 @@ def parse_attention(
 
 
 def _is_factory(item: object) -> bool:
-    while isinstance(item, partial):
-        item = item.func
-    return isinstance(item, type) and issubclass(item, nn.Module)
+    """Whether ``item`` is an ``nn.Module`` class or a ``functools.partial`` of one."""
+    try:
+        module_class(item)
+    except ValueError:
+        return False
+    return True
 
 
 def _items(attention: object) -> list[tuple[Module, dict[str, Any]]]:
@@ -160,9 +163,12 @@ def _item(item: object) -> list[tuple[Module, dict[str, Any]]]:
     if _is_factory(item):
         return [(item, {})]
     if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], dict):
-        module = item[0]
-        if _is_factory(module) or (isinstance(module, str) and len(parse_setting(module)) == 1):
-            return [(module, item[1])]
+        module, options = item
+        if _is_factory(module):
+            return [(module, options)]
+        names = parse_setting(module) if isinstance(module, str) else []
+        if len(names) == 1:  # one module: the options of "se+ba2m" would have no owner
+            return [(names[0], options)]
     raise ValueError(f"attention: {item!r} is none of the forms: {FORMS}")
 
 

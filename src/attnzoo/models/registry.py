@@ -73,12 +73,11 @@ def create_model(
 ) -> nn.Module:
     """Build backbone ``name`` with attention modules.
 
-    ``attention`` is a spec in the grammar of :mod:`attnzoo.attention.spec`: a module name
-    (``"ba2m"``), names joined by ``+``, a ``(name, options)`` pair, a module class or
-    ``functools.partial`` of one, or a list of these (``["se", ("ba2m", {"tau": 0.5})]``);
-    module options go there. ``placement`` (``"block"``, ``"stage"`` or ``"conv"``) and
-    ``stages`` (1-based stage numbers) place a spec of one module; without them a module goes
-    where its class says. Backbone options (``drop_rate``: Wide ResNet's in-block dropout,
+    ``attention`` is a spec in the grammar documented in :mod:`attnzoo.attention.spec`
+    (``"se+ba2m"``, ``["se", ("ba2m", {"tau": 0.5})]``, ...), module options included.
+    ``placement`` (``"block"``, ``"stage"`` or ``"conv"``) and ``stages`` (1-based stage
+    numbers) place a spec of one module; without them a module goes where its class says.
+    Backbone options (``drop_rate``: Wide ResNet's in-block dropout,
     MobileNetV2's and EfficientNet's classifier dropout; ``stride_in_1x1``: the ResNet v1 layout
     of bottleneck networks; ``input_size``: the input side a conv module is sized for; ...) go in
     ``model_options``; an option the backbone does not take is an error that lists those it
