@@ -85,7 +85,7 @@ def test_a_slot_of_identities_only_is_fine():
 
 
 def test_ba2m_with_batch_evaluation_stays():
-    model = create_model("resnet20", attention="ba2m", eval_mode="batch")
+    model = create_model("resnet20", attention=("ba2m", {"eval_mode": "batch"}))
     deployed = deploy(model)
     assert count(deployed, BA2M) == count(model, BA2M) == 3
     assert_same_eval_outputs(model, deployed)
