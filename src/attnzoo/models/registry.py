@@ -77,9 +77,9 @@ def create_model(
     (``"se+ba2m"``, ``["se", ("ba2m", {"tau": 0.5})]``, ...), module options included.
     ``placement`` (``"block"``, ``"stage"`` or ``"conv"``) and ``stages`` (1-based stage
     numbers) place a spec of one module; without them a module goes where its class says.
-    Backbone options (``drop_rate``: Wide ResNet's in-block dropout,
-    MobileNetV2's and EfficientNet's classifier dropout; ``stride_in_1x1``: the ResNet v1 layout
-    of bottleneck networks; ``input_size``: the input side a conv module is sized for; ...) go in
+    Backbone options (``drop_rate``: Wide ResNet's in-block dropout, MobileNetV2's and
+    EfficientNet's classifier dropout; ``stride_in_1x1``: the ResNet v1 layout of bottleneck
+    networks; ``input_size``: the input side a conv module is sized for; ...) go in
     ``model_options``; an option the backbone does not take is an error that lists those it
     takes. ``num_classes`` defaults to 1000 for ImageNet backbones and 10 for CIFAR ones.
     ``pretrained`` is a run directory or checkpoint that ``attnzoo train`` wrote (attnzoo
