@@ -67,7 +67,7 @@ def test_other_attention_stays():
 
 
 def test_only_the_identity_element_of_a_shared_slot_is_replaced():
-    model = create_model("resnet20", attention=[("se", "stage"), "ba2m"])
+    model = create_model("resnet20", attention=[("se", {"placement": "stage"}), "ba2m"])
     deployed = deploy(model)
     for slot in deployed.stage_attn:
         assert isinstance(slot, nn.Sequential) and len(slot) == 2
@@ -85,7 +85,7 @@ def test_a_slot_of_identities_only_is_fine():
 
 
 def test_ba2m_with_batch_evaluation_stays():
-    model = create_model("resnet20", attention="ba2m", eval_mode="batch")
+    model = create_model("resnet20", attention=("ba2m", {"eval_mode": "batch"}))
     deployed = deploy(model)
     assert count(deployed, BA2M) == count(model, BA2M) == 3
     assert_same_eval_outputs(model, deployed)

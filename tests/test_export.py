@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from attnzoo import list_attention
+from attnzoo.attention.spec import AttentionSpec
 from attnzoo.cli.main import main
 from attnzoo.engine import TrainConfig, train
 from attnzoo.export import (
@@ -35,7 +36,7 @@ from attnzoo.export import (
 from attnzoo.models import plan_attention
 from attnzoo.models.densenet import DenseNet
 from attnzoo.models.inverted_residual import InvertedResidualNet
-from attnzoo.models.placement import AttentionPlan, AttentionSpec
+from attnzoo.models.placement import AttentionPlan
 from attnzoo.models.resnet import ResNet
 from attnzoo.models.shufflenetv2 import ShuffleNetV2
 from tests.models.test_forward import CONV_NETS, TINY_RESNETS, image_size, placements

@@ -144,11 +144,11 @@ def test_resnet_param_counts_against_the_paper():
         paper = base[depth] + resnet_aa_params(layers[depth], (56, 28, 14, 7), min_width=128)
         assert count_params(model) == paper
         assert abs(paper - published) < 0.015e6, paper
-        narrow = create_model(f"resnet{depth}", attention="aa", min_width=128, stages="all")
+        narrow = create_model(f"resnet{depth}", attention=("aa", {"min_width": 128}), stages="all")
         assert count_params(narrow) == paper
     everywhere = create_model("resnet50", attention="aa", stages="all")
     assert count_params(everywhere) == base[50] + resnet_aa_params(layers[50], (56, 28, 14, 7))
-    fixed = create_model("resnet50", attention="aa", max_size=56)
+    fixed = create_model("resnet50", attention=("aa", {"max_size": 56}))
     extra = resnet_aa_params(layers[50], (56,) * 4, min_width=128)
     assert count_params(fixed) == base[50] + extra == 25_854_752
 
@@ -180,7 +180,7 @@ def aa_layers(module):
 def test_tables_are_sized_for_each_layers_map(name, options, sides):
     """Each layer's tables have 2 side - 1 entries for the side of its map at the input size the
     model is built for: 2 x 7 - 1 = 13 in ResNet-50's stage 4 at 224."""
-    model = create_model(name, attention="aa", stages="all", **options)
+    model = create_model(name, attention="aa", stages="all", model_options=options)
     for stage, side in zip(model.stages, sides, strict=True):
         layers = aa_layers(stage)
         assert layers and all(m.max_size == side for m in layers)
@@ -211,7 +211,7 @@ def test_an_input_larger_than_built_for_is_refused():
     tiny = partial(ResNet, Bottleneck, (1, 1, 1), (16, 32, 64), stem="cifar", name="tiny")
     x = torch.randn(1, 3, 40, 40)
     with torch.no_grad():
-        with pytest.raises(ValueError, match=r"max_size=32; got 40x40.*input_size=N"):
+        with pytest.raises(ValueError, match=r"max_size=32; got 40x40.*'input_size': N"):
             tiny(attention=plan_attention(EVERY_STAGE)).eval()(x)
         model = tiny(attention=plan_attention(EVERY_STAGE), input_size=40)
         assert model.eval()(x).shape == (1, 1000)

@@ -158,7 +158,7 @@ SIZES = ge_module.RESNET50_FEAT_SIZE
 
 
 def added(**options):
-    return count_params(create_model("resnet50", attention="ge", **options)) - RESNET50
+    return count_params(create_model("resnet50", attention=("ge", options))) - RESNET50
 
 
 def test_resnet50_parameter_counts_in_closed_form():

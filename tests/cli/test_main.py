@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from attnzoo.cli.main import main, parse_options
+from attnzoo.attention.spec import parse_options
+from attnzoo.cli.main import main
 
 
 def test_train_eval_compare(tiny_cifar10, tmp_path, capsys):

@@ -1,9 +1,18 @@
 """One grammar of attention specs through every command: the same strings, the same models."""
 
+from functools import partial
+
 import pytest
 
 from attnzoo import create_model
-from attnzoo.attention.spec import parse_options, parse_setting, parse_settings, spec_name
+from attnzoo.attention import BA2M, SE
+from attnzoo.attention.spec import (
+    parse_attention,
+    parse_options,
+    parse_setting,
+    parse_settings,
+    spec_name,
+)
 from attnzoo.cli.main import build_parser, config_from_args, main
 from attnzoo.engine.sweep import plan_sweep
 
@@ -33,6 +42,45 @@ def test_grammar():
     assert parse_options(["ba2m"], ["stages=2,3", "tau=1e-3"]) == {
         "ba2m": {"stages": [2, 3], "tau": 1e-3}
     }
+
+
+def _read(spec, **where):
+    return [(m.name, m.options, m.placement, m.stages) for m in parse_attention(spec, **where)]
+
+
+def test_every_python_form_reads_into_one_structure():
+    both = [("se", {}, "block", "all"), ("ba2m", {}, "stage", "all")]  # the classes' defaults
+    for spec in ("se+ba2m", ["se", "ba2m"], [SE, BA2M], [("se", {}), (BA2M, {})], ["se+ba2m"]):
+        assert _read(spec) == both, spec
+    for spec in (None, "none", "", [], ["none"]):
+        assert parse_attention(spec) == (), spec
+    placed = [("ba2m", {"tau": 0.5}, "block", (2, 3))]
+    assert _read(("ba2m", {"tau": 0.5, "placement": "block", "stages": [3, 2]})) == placed
+    assert _read(("ba2m", {"tau": 0.5}), placement="block", stages=(2, 3)) == placed
+    assert _read("bam", stages=2, placement="stage") == [("bam", {}, "stage", (2,))]
+    bound = parse_attention(partial(BA2M, tau=0.5))[0]
+    assert (bound.name, bound.given_options()) == ("ba2m", {"tau": 0.5})
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [("se", "block"), ("se+ba2m", {"tau": 0.5}), [["se", "ba2m"]], ("se",), 3, {"se": {}}, len],
+    ids=["placement-word", "pair-of-two", "nested-list", "one-tuple", "int", "dict", "function"],
+)
+def test_a_spec_of_no_form_is_one_error_naming_the_forms(spec):
+    with pytest.raises(ValueError, match=r"is none of the forms: a module name .*a list of these"):
+        parse_attention(spec)
+
+
+def test_spec_errors_name_the_problem():
+    with pytest.raises(ValueError, match=r"unknown attention 'sse'; valid names: .*ba2m"):
+        parse_attention("se+sse")
+    with pytest.raises(ValueError, match=r"several settings, one model is wanted"):
+        parse_attention("se,ba2m")
+    with pytest.raises(ValueError, match=r"\['stages'\] given for 2 modules.*\(name, options\)"):
+        parse_attention("se+ba2m", stages=(2,))
+    with pytest.raises(ValueError, match=r"\['placement'\] given both in the spec and as keywords"):
+        parse_attention(("se", {"placement": "stage"}), placement="block")
 
 
 def _train_model(setting, tmp_path):

@@ -27,10 +27,12 @@ def test_a_class_and_a_partial_stand_for_a_name():
     assert len(attn_modules(by_class, SE)) == len(attn_modules(by_name, SE)) == 9
     model = create_model("resnet20", attention=partial(BA2M, tau=0.5))
     assert [m.tau for m in attn_modules(model, BA2M)] == [0.5] * 3  # BA2M's own placement
-    pair = create_model("resnet20", attention=[SE, (partial(BA2M, tau=2.0), "block")])
+    pair = create_model(
+        "resnet20", attention=[SE, (partial(BA2M, tau=2.0), {"placement": "block"})]
+    )
     assert len(attn_modules(pair, SE)) == 9 and len(attn_modules(pair, BA2M)) == 9
     with pytest.raises(ValueError, match=r"attention 'se' got unknown option\(s\) tau"):
-        create_model("resnet20", attention=SE, tau=0.5)
+        create_model("resnet20", attention=(SE, {"tau": 0.5}))
 
 
 def test_an_unregistered_module_class_takes_the_default_hooks():
@@ -44,25 +46,27 @@ def test_an_unregistered_module_class_takes_the_default_hooks():
 
     model = create_model("resnet20", attention=partial(Gain, gain=2.0))
     assert [m.gain for m in attn_modules(model, Gain)] == [2.0] * 9  # "block", all stages
-    with pytest.raises(ValueError, match=r"module class or a functools\.partial"):
+    with pytest.raises(ValueError, match=r"nn\.Module class or a functools\.partial"):
         create_model("resnet20", attention=len)
     with pytest.raises(ValueError, match=r"an nn\.Module class or a functools\.partial of one"):
         create_model("resnet20", attention=int)
 
 
-def test_backbone_keywords_go_to_the_backbone():
-    plain = create_model("mobilenetv2_cifar", drop_rate=0.2)
+def test_backbone_options_go_to_the_backbone():
+    plain = create_model("mobilenetv2_cifar", model_options={"drop_rate": 0.2})
     assert plain.dropout.p == 0.2
-    with_attention = create_model("mobilenetv2_cifar", attention="se", drop_rate=0.3)
+    with_attention = create_model(
+        "mobilenetv2_cifar", attention="se", model_options={"drop_rate": 0.3}
+    )
     assert with_attention.dropout.p == 0.3
-    with pytest.raises(ValueError, match=r"\['pretend'\] given without an attention.*drop_rate"):
-        create_model("mobilenetv2_cifar", pretend=True)
+    with pytest.raises(ValueError, match=r"unknown model option\(s\) \['pretend'\].*drop_rate"):
+        create_model("mobilenetv2_cifar", model_options={"pretend": True})
 
 
 def test_options_are_checked_at_the_real_width():
     # hidden = max(C / 32, 32): 32 at 64 channels, 64 at 2048; gsa_groups=64 fits only the latter,
     # so a throwaway 64-channel module would have refused it.
-    model = create_model("resnet50", attention="ba2m", stages=(4,), gsa_groups=64)
+    model = create_model("resnet50", attention=("ba2m", {"gsa_groups": 64}), stages=(4,))
     assert len(attn_modules(model, BA2M)) == 1
     with pytest.raises(ValueError, match=r"ba2m at 256 channels: BA2M: gsa_groups=64"):
-        create_model("resnet50", attention="ba2m", stages=(1,), gsa_groups=64)
+        create_model("resnet50", attention=("ba2m", {"gsa_groups": 64}), stages=(1,))

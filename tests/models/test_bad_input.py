@@ -35,19 +35,19 @@ def test_unknown_attention_inside_a_list():
 
 def test_bad_option_value_is_named():
     with pytest.raises(ValueError, match=r"sar='foo'.*'sample'.*'spatial'"):
-        create_model("resnet20", attention="ba2m", sar="foo")
+        create_model("resnet20", attention=("ba2m", {"sar": "foo"}))
     with pytest.raises(ValueError, match="tau"):
-        create_model("resnet20", attention="ba2m", tau=0.0)
+        create_model("resnet20", attention=("ba2m", {"tau": 0.0}))
     with pytest.raises(ValueError, match=r"form='nope'"):
-        create_model("resnet20", attention="bam", form="nope")
+        create_model("resnet20", attention=("bam", {"form": "nope"}))
 
 
 def test_unknown_option_is_named():
     with pytest.raises(ValueError, match=r"unknown option.*colour.*valid options:.*tau") as info:
-        create_model("resnet20", attention="ba2m", colour="red")
+        create_model("resnet20", attention=("ba2m", {"colour": "red"}))
     assert "ba2m" in str(info.value)
     with pytest.raises(ValueError, match=r"unknown option.*tau"):
-        create_model("resnet20", attention="se", tau=0.5)
+        create_model("resnet20", attention=("se", {"tau": 0.5}))
 
 
 def test_bad_option_inside_a_pair_is_named():
@@ -57,15 +57,20 @@ def test_bad_option_inside_a_pair_is_named():
         create_model("resnet20", attention=["se", ("ba2m", {"sar": "foo"})])
 
 
-def test_options_with_a_list_explain_the_pair_form():
+def test_placement_with_a_list_explains_the_pair_form():
     with pytest.raises(ValueError, match=r"\(name, options\) pair") as info:
-        create_model("resnet20", attention=["se", "ba2m"], tau=0.5)
-    assert "tau" in str(info.value)
+        create_model("resnet20", attention=["se", "ba2m"], placement="stage")
+    assert "placement" in str(info.value)
+    with pytest.raises(ValueError, match=r"\(name, options\) pair"):
+        create_model("resnet20", attention="se+ba2m", stages=(2,))
 
 
-def test_options_without_attention():
-    with pytest.raises(ValueError, match=r"tau.*without an attention"):
-        create_model("resnet20", tau=0.5)
+def test_module_options_are_not_create_model_keywords():
+    # No routing by signature: module options go in the spec, backbone options in model_options.
+    with pytest.raises(TypeError, match="tau"):
+        create_model("resnet20", attention="ba2m", tau=0.5)
+    with pytest.raises(ValueError, match=r"stages.*without an attention"):
+        create_model("resnet20", stages=(2,))
 
 
 @pytest.mark.parametrize("name", ["resnet20", "resnet50"])
@@ -131,13 +136,13 @@ def test_batch_of_one_in_training_through_ba2m_is_the_identity():
         assert all(p.grad is None for p in module.parameters())
 
 
-def test_keyword_options_beside_a_pair_are_refused_not_dropped():
-    with pytest.raises(ValueError, match=r"\['sar'\] go with a single attention name"):
-        create_model("resnet20", attention=("ba2m", {"tau": 0.5}), sar="spatial")
-    with pytest.raises(ValueError, match="colour"):
-        create_model("resnet20", attention=("ba2m", {"tau": 0.5}), colour="red")
+def test_keyword_placement_beside_a_pair_is_refused_twice_not_dropped():
+    with pytest.raises(ValueError, match=r"\['placement'\] given both in the spec and as keywords"):
+        create_model("resnet20", attention=("ba2m", {"placement": "stage"}), placement="block")
     model = create_model("resnet20", attention=("ba2m", {"tau": 0.5, "sar": "spatial"}))
     assert all(m.sar == "spatial" and m.tau == 0.5 for m in model.stage_attn)
+    inside = create_model("resnet20", attention=("ba2m", {"tau": 0.5}), placement="block")
+    assert [m.tau for m in inside.modules() if isinstance(m, BA2M)] == [0.5] * 9
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -180,11 +182,11 @@ def test_options_per_module():
     train_step(model, batch(model))
 
 
-def test_single_pair_and_keyword_options():
+def test_single_pair_and_partial_options():
     pair = create_model("resnet20", attention=("ba2m", {"tau": 0.25}))
-    keyword = create_model("resnet20", attention="ba2m", tau=0.25)
-    assert [a.tau for a in pair.stage_attn] == [a.tau for a in keyword.stage_attn] == [0.25] * 3
-    se = create_model("resnet20", attention="se", reduction=4)
+    bound = create_model("resnet20", attention=partial(BA2M, tau=0.25))
+    assert [a.tau for a in pair.stage_attn] == [a.tau for a in bound.stage_attn] == [0.25] * 3
+    se = create_model("resnet20", attention=("se", {"reduction": 4}))
     assert [b.attn.fc1.out_channels for b in blocks(se)] == [4] * 3 + [8] * 3 + [16] * 3
 
 

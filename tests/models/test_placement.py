@@ -61,7 +61,9 @@ def test_ba2m_inside_every_block_table_vii():
 
 
 def test_block_modules_after_stages_and_stage_modules_in_blocks():
-    model = create_model("resnet20", attention=[("se", "stage"), ("bam", "block")])
+    model = create_model(
+        "resnet20", attention=[("se", {"placement": "stage"}), ("bam", {"placement": "block"})]
+    )
     assert kinds(model) == ["SE", "SE", "SE"]
     assert all(isinstance(b.attn, BAM) for b in blocks(model))
 
@@ -136,15 +138,17 @@ def test_a_module_refusing_a_placement(monkeypatch):
 def test_placement_without_attention_or_beside_a_list():
     with pytest.raises(ValueError, match=r"\['placement'\] given without an attention"):
         create_model("resnet20", placement="stage")
-    with pytest.raises(ValueError, match=r"go with a single attention name"):
+    with pytest.raises(ValueError, match=r"the keywords place one module"):
         create_model("resnet20", attention=["se", "ba2m"], stages=(1,))
 
 
-def test_a_name_and_a_placement_word_are_a_pair_not_two_modules():
-    model = create_model("resnet20", attention=("ba2m", "block"))
+def test_a_name_and_a_placement_word_are_refused_not_two_modules():
+    with pytest.raises(ValueError, match=r"\('ba2m', 'block'\) is none of the forms.*\(name, "):
+        create_model("resnet20", attention=("ba2m", "block"))
+    model = create_model("resnet20", attention=("ba2m", {"placement": "block"}))
     assert all(isinstance(b.attn, BA2M) for b in blocks(model))
     with pytest.raises(ValueError, match="unknown placement 'blok'"):
-        create_model("resnet20", attention=[("ba2m", "blok")])
+        create_model("resnet20", attention=[("ba2m", {"placement": "blok"})])
 
 
 class Sided(ConvAttentionModule):
@@ -177,7 +181,7 @@ class Sided(ConvAttentionModule):
 )
 def test_conv_modules_are_told_the_side_of_their_map(name, options, size, sides):
     """The side told at construction is the side each module then sees at that input size."""
-    model = create_model(name, attention=Sided, **options).eval()
+    model = create_model(name, attention=Sided, model_options=options).eval()
     told = [[m.side for m in stage.modules() if isinstance(m, Sided)] for stage in model.stages]
     assert [set(t) for t in told] == [{s} for s in sides]
     with torch.no_grad():
@@ -186,7 +190,7 @@ def test_conv_modules_are_told_the_side_of_their_map(name, options, size, sides)
 
 
 def test_a_given_feature_size_option_wins():
-    model = create_model("resnet50", attention=Sided, side=9)
+    model = create_model("resnet50", attention=(Sided, {"side": 9}))
     assert {m.side for m in model.modules() if isinstance(m, Sided)} == {9}
     with pytest.raises(ValueError, match="input_size must be a positive int"):
-        create_model("resnet50", attention=Sided, input_size=0)
+        create_model("resnet50", attention=Sided, model_options={"input_size": 0})

@@ -18,7 +18,6 @@ from .ge import GE
 from .iebn import IEBN, replace_batchnorm
 from .losses import aux_loss
 from .registry import (
-    attention_options,
     build_attention,
     get_attention_class,
     list_attention,
@@ -48,7 +47,6 @@ __all__ = [
     "SRM",
     "AttentionModule",
     "ConvAttentionModule",
-    "attention_options",
     "aux_loss",
     "build_attention",
     "fast_paths",

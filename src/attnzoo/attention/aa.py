@@ -145,7 +145,7 @@ class AA(ConvAttentionModule):
             raise ValueError(
                 f"AA: relative embeddings were built for maps up to max_size={self.max_size}; "
                 f"got {h}x{w}. Build the layer with a larger max_size (in a backbone: "
-                f"create_model(..., input_size=N) for inputs up to N x N)."
+                f"create_model(..., model_options={{'input_size': N}}) for inputs up to N x N)."
             )
         q, k, v = self.qkv(x).split([self.dk, self.dk, self.dv], 1)
         # (N, heads * d, H, W) -> (N * heads, d, HW): one batch entry per head, tokens last.

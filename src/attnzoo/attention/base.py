@@ -97,9 +97,6 @@ class ConvAttentionModule(AttentionModule):
         self.channels, self.stride, self.groups = channels, stride, groups
 
 
-AttentionFactory = type[nn.Module] | functools.partial
-
-
 def module_class(factory: Callable[..., nn.Module]) -> type[nn.Module]:
     """The class that ``factory`` (a class, or a ``functools.partial`` of one) builds."""
     while isinstance(factory, functools.partial):
@@ -112,9 +109,9 @@ def module_class(factory: Callable[..., nn.Module]) -> type[nn.Module]:
     return factory
 
 
-def hooks(factory: Callable[..., nn.Module]) -> type[AttentionModule]:
-    """Where to read the class hooks of ``factory``: its class, or the defaults for a module
-    that does not derive from :class:`AttentionModule`."""
+def hook_class(factory: Callable[..., nn.Module]) -> type[AttentionModule]:
+    """The class whose attributes are ``factory``'s class hooks: its own, or
+    :class:`AttentionModule` (the defaults) for a module that does not derive from it."""
     cls = module_class(factory)
     return cls if issubclass(cls, AttentionModule) else AttentionModule
 

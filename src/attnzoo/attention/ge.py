@@ -22,7 +22,7 @@ Deviation (global GE-θ): the authors' kernel fits only the map size it was buil
 its channels; widths a mapping leaves out get the default k = 7), and a map of another size is
 first average-pooled to k x k (adaptive pooling), so any input size works; at H = W = k this is
 the authors' operator exactly. The authors' ResNet-50 / 101 at 224 px:
-``create_model("resnet50", attention="ge", param=True, feat_size=RESNET50_FEAT_SIZE)``.
+``create_model("resnet50", attention=("ge", {"param": True, "feat_size": RESNET50_FEAT_SIZE}))``.
 
 Parameters added to ResNet-50 (25.557M; the 16 blocks' widths C sum to 15104): GE-θ⁻ none;
 GE-θ with extent e: 11 C per halving (e = 2, 4, 8: +0.166M, +0.332M, +0.498M); global GE-θ:

@@ -49,11 +49,6 @@ def get_attention_class(name: str) -> type[nn.Module]:
         ) from None
 
 
-def attention_options(name: str) -> list[str]:
-    """Keyword options accepted by the module registered as ``name``."""
-    return option_names(get_attention_class(name))
-
-
 def build_attention(name: str, channels: int, **options) -> nn.Module:
     """Build the attention module ``name`` for feature maps with ``channels`` channels.
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from ..attention import list_attention
+from ..attention.spec import AttentionSpec
 from ..markdown import table
 from ..models import create_model, list_models
 from .complexity import complexity
@@ -68,11 +69,15 @@ class Row:
         lacking = [n for n in names if n not in list_attention()]
         return lacking + ([self.model] if self.model not in list_models() else [])
 
+    def spec(self) -> AttentionSpec:
+        """The row's attention as ``create_model`` takes it: with options, a (name, options)
+        pair."""
+        return (self.attention, self.options) if self.options else self.attention
+
     def build_call(self) -> str:
         args = [repr(self.model), str(self.num_classes)]
         if self.attention:
-            args.append(f"attention={self.attention!r}")
-        args += [f"{k}={v!r}" for k, v in self.options.items()]
+            args.append(f"attention={self.spec()!r}")
         if self.model_options:
             args.append(f"model_options={self.model_options!r}")
         return f"create_model({', '.join(args)})"
@@ -128,9 +133,8 @@ def measure(row: Row, count_flops: bool = True) -> Measured:
         model = create_model(
             row.model,
             row.num_classes,
-            attention=row.attention,
+            attention=row.spec(),
             model_options=row.model_options,
-            **row.options,
         )
     except ValueError as err:
         return Measured(row, None, None, error=str(err))

@@ -10,7 +10,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..attention.spec import parse_options
 from ..io import atomic_write_text
 from . import (
     batch_eval,
@@ -36,7 +35,6 @@ COMMANDS = (
 )  # fmt: skip
 __all__ = [
     "atomic_write_text", "build_parser", "config_from_args", "config_values", "main",
-    "parse_options",
 ]  # fmt: skip
 
 

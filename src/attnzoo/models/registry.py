@@ -11,7 +11,8 @@ from typing import Any
 from torch import nn
 
 from ..attention.base import module_class
-from .placement import AttentionPlan, AttentionSpec, plan_attention, single_module_options
+from ..attention.spec import AttentionSpec
+from .placement import AttentionPlan, plan_attention
 from .pretrained import load_pretrained
 
 # A model entry builds the network from (num_classes, in_chans, attention plan).
@@ -60,22 +61,6 @@ def check_model_options(name: str, model_options: dict[str, Any]) -> None:
         )
 
 
-def _route_options(
-    name: str, attention: AttentionSpec, options: dict[str, Any], model_options: dict[str, Any]
-) -> dict[str, Any]:
-    """Move the keywords that backbone ``name`` takes (and a single attention module does not)
-    into ``model_options``; return the rest, for the attention."""
-    backbone = set(model_option_names(name)) - set(single_module_options(attention))
-    model_options.update({k: v for k, v in options.items() if k in backbone})
-    rest = {k: v for k, v in options.items() if k not in backbone}
-    if rest and (attention is None or attention == "none"):
-        raise ValueError(
-            f"{name}: option(s) {sorted(rest)} given without an attention, and the backbone does "
-            f"not take them (its options: {', '.join(model_option_names(name)) or 'none'})"
-        )
-    return rest
-
-
 def create_model(
     name: str,
     num_classes: int | None = None,
@@ -85,22 +70,20 @@ def create_model(
     in_chans: int = 3,
     attention: AttentionSpec = None,
     placement: str | None = None,
-    stages: Sequence[int] | int | None = None,
+    stages: Sequence[int] | int | str | None = None,
     model_options: dict[str, Any] | None = None,
-    **options: Any,
 ) -> nn.Module:
     """Build backbone ``name`` with attention modules.
 
-    ``attention`` is None, a module name (``"ba2m"``), a module class or ``functools.partial`` of
-    one (``partial(BA2M, tau=0.5)``), or a list of them and of ``(module, options)`` and
-    ``(module, placement)`` pairs (``["se", "ba2m"]``); see :mod:`attnzoo.models.placement`.
-    ``placement`` (``"block"``, ``"stage"`` or ``"conv"``), ``stages`` (1-based stage numbers) and
-    the module's keyword options go to a single module; without them it goes where its class
-    says. ``num_classes`` defaults to 1000 for ImageNet backbones and 10 for CIFAR ones.
+    ``attention`` is a spec in the grammar documented in :mod:`attnzoo.attention.spec`
+    (``"se+ba2m"``, ``["se", ("ba2m", {"tau": 0.5})]``, ...), module options included.
+    ``placement`` (``"block"``, ``"stage"`` or ``"conv"``) and ``stages`` (1-based stage
+    numbers) place a spec of one module; without them a module goes where its class says.
     Backbone options (``drop_rate``: Wide ResNet's in-block dropout, MobileNetV2's and
     EfficientNet's classifier dropout; ``stride_in_1x1``: the ResNet v1 layout of bottleneck
-    networks; ...) go in ``model_options`` or as keywords; a keyword both take goes to the
-    attention module. An option neither takes is an error that lists what each takes.
+    networks; ``input_size``: the input side a conv module is sized for; ...) go in
+    ``model_options``; an option the backbone does not take is an error that lists those it
+    takes. ``num_classes`` defaults to 1000 for ImageNet backbones and 10 for CIFAR ones.
     ``pretrained``: ``"timm:NAME[.TAG]"`` or ``"torchvision:NAME[.WEIGHTS]"`` (published ImageNet
     weights from the local caches of those libraries, ``attnzoo list --pretrained``), a weights
     file in their layout, or a run directory or checkpoint that ``attnzoo train`` wrote (attnzoo
@@ -120,9 +103,8 @@ def create_model(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
     model_options = dict(model_options or {})
-    attention_options = _route_options(name, attention, options, model_options)
     check_model_options(name, model_options)
-    plan: AttentionPlan = plan_attention(attention, placement, stages, **attention_options)
+    plan: AttentionPlan = plan_attention(attention, placement, stages)
     model = builder(
         num_classes=num_classes, in_chans=in_chans, attention=plan, name=name, **model_options
     )

@@ -42,7 +42,7 @@ def sknet(
             f"{name} already has selective kernels in place of its block convolutions; "
             f"{taken[0]} cannot replace them too (put it in a ResNeXt, e.g. resnext50_32x4d)"
         )
-    plan = AttentionPlan(user.entries + plan_attention("sk", **SKNET_OPTIONS).entries)
+    plan = AttentionPlan(user.entries + plan_attention(("sk", SKNET_OPTIONS)).entries)
     return ResNet(
         Bottleneck, layers, IMAGENET_WIDTHS, num_classes=num_classes, in_chans=in_chans,
         attention=plan, name=name, groups=32, base_width=4, stride_in_1x1=stride_in_1x1,
