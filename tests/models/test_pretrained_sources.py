@@ -71,14 +71,16 @@ def logits(model):
         return model.eval()(X)
 
 
+D, T = {"stem": "deep", "shortcut": "avg"}, {"stem": "tiered", "shortcut": "avg"}
+
+
 @pytest.mark.parametrize(
     ("source", "model", "options"),
     [
         ("seresnet50.a1_in1k", "resnet50", {"attention": "se"}),
-        ("ecaresnet26t.ra2_in1k", "resnet26", dict(stem="tiered", shortcut="avg", attention="eca")),
-        ("resnet26d.bt_in1k", "resnet26", dict(stem="deep", shortcut="avg")),
-        ("seresnext26d_32x4d.bt_in1k", "resnext26_32x4d", dict(stem="deep", shortcut="avg",
-                                                               attention="se")),
+        ("ecaresnet26t.ra2_in1k", "resnet26", dict(model_options=T, attention="eca")),
+        ("resnet26d.bt_in1k", "resnet26", dict(model_options=D)),
+        ("seresnext26d_32x4d.bt_in1k", "resnext26_32x4d", dict(model_options=D, attention="se")),
     ],
 )  # fmt: skip
 def test_timm_weights_load_whole(caches, monkeypatch, source, model, options):

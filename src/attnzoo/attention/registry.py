@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from torch import nn
 
-from .base import check_option_names, hooks, option_names
+from .base import check_option_names, hook_class, option_names
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
 
@@ -74,7 +74,7 @@ def describe_options(name: str) -> list[OptionDoc]:
     signature, and its meaning as the class declares it in ``option_help``; one source for
     ``attnzoo list MODULE`` and docs/modules.md's options tables."""
     cls = get_attention_class(name)
-    meanings = hooks(cls).option_help
+    meanings = hook_class(cls).option_help
     params = inspect.signature(cls.__init__).parameters
     out = []
     for option in option_names(cls):

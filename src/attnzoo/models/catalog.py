@@ -3,7 +3,8 @@
 A timm name is read as timm names its ResNets: ``[se|eca]`` + ``resnet|resnext|wide_resnet`` +
 depth + variant (``c``: deep stem; ``d``: deep stem and average-pool shortcuts, ResNet-D; ``t``:
 the tiered deep stem and average-pool shortcuts) + width (``_32x4d``, ``_2``), e.g.
-``ecaresnet50t`` = ``create_model("resnet50", stem="tiered", shortcut="avg", attention="eca")``.
+``ecaresnet50t`` = ``create_model("resnet50", model_options={"stem": "tiered", "shortcut":
+"avg"}, attention="eca")``.
 A source loads whole into the call :func:`recipe` gives (the same tensors and logits:
 ``scripts/pretrained_sources.py`` checks each); into that call with another ``attention`` it loads
 as a backbone (the attention and a new head fresh). Sources of other layouts say why not.
@@ -59,7 +60,7 @@ class Recipe:
 
     def kwargs(self) -> dict[str, Any]:
         attention = (self.attention, self.attention_options) if self.attention_options else None
-        return {**self.options, "attention": attention or self.attention}
+        return {"model_options": self.options, "attention": attention or self.attention}
 
     def call(self, source: str) -> str:
         args = [repr(self.model), *(f"{k}={v!r}" for k, v in self.kwargs().items() if v)]
