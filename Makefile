@@ -15,10 +15,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # pytest exits 5 when it collects no test; make treats any non-zero exit as a failure.
+# Two xdist workers, one per core of CI's two (not -n auto: a bigger machine would start more
+# workers than the Slurm node and the 2-rank DDP tests are sized for, each repeating the
+# session fixtures). loadgroup keeps the tests marked xdist_group (Slurm jobs, the wheel, the
+# analysis runs) together on one worker. A plain `pytest FILE` stays serial.
 test: $(STAMP) slurm
 	$(PY) -m ruff check src tests
 	$(PY) -m ruff format --check src tests
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # A one-node Slurm for tests/engine/test_slurm.py. Where it cannot start (not root, no apt), the
 # script says why in one line and those tests skip with the same line.

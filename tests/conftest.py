@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.fixtures import write_cifar10
+
+# `make test` runs the suite on two pytest-xdist workers, one per core of CI's two. Each worker then
+# computes on one thread, and so do the processes its tests start that do not set their own: two
+# workers at two threads each would ask four threads of two cores.
+THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
+if THREADS == 1:
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +26,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("ATTNZOO_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "xdg-data"))
     monkeypatch.setenv("ATTNZOO_DATA_MIRROR", "http://127.0.0.1:9/no-downloads-in-tests/")
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
 
 
 @pytest.fixture

@@ -17,6 +17,9 @@ import pytest
 
 from tests.fixtures import BUNDLED_CIFAR10
 
+# One worker builds the wheel and its venv (the module fixture) for both tests.
+pytestmark = pytest.mark.xdist_group("wheel")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -9,6 +9,9 @@ from attnzoo.data import load_dataset, normalize
 from attnzoo.engine import load_checkpoint
 from attnzoo.engine.evaluate import model_from_checkpoint
 
+# One worker trains the session fixture `runs` (conftest.py) for the whole folder.
+pytestmark = pytest.mark.xdist_group("analysis")
+
 
 def whole_test_set_predictions(checkpoint, data, eval_mode):
     """One forward over every test image in file order: the softmax over a batch does not

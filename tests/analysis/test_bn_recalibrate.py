@@ -17,6 +17,9 @@ from attnzoo.cli.main import main
 from attnzoo.data import load_dataset, normalize
 from attnzoo.engine import load_checkpoint
 
+# One worker trains the session fixture `runs` (conftest.py) for the whole folder.
+pytestmark = pytest.mark.xdist_group("analysis")
+
 
 def _net(scale: str = "none") -> nn.Sequential:
     torch.manual_seed(0)

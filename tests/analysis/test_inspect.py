@@ -19,6 +19,9 @@ from attnzoo.data import load_dataset, normalize
 from attnzoo.engine import load_checkpoint
 from attnzoo.engine.evaluate import model_from_checkpoint
 
+# One worker trains the session fixture `runs` (conftest.py) for the whole folder.
+pytestmark = pytest.mark.xdist_group("analysis")
+
 MODULES = ["stage_attn.0", "stage_attn.1", "stage_attn.2"]  # resnet20 + ba2m: after each stage
 PER_CLASS, BATCH, SHOWN = 4, 10, 3
 

@@ -11,6 +11,9 @@ from attnzoo import create_model
 from attnzoo.analysis import class_separation, penultimate_features
 from attnzoo.cli.main import main
 
+# One worker trains the session fixture `runs` (conftest.py) for the whole folder.
+pytestmark = pytest.mark.xdist_group("analysis")
+
 
 def test_two_checkpoints_two_panels(runs, tmp_path, capsys):
     out = tmp_path / "tsne.png"

@@ -32,6 +32,9 @@ from attnzoo.engine.sweep import plan_sweep, run_sweep, run_sweep_slurm, sweep_s
 from attnzoo.report import markdown, read_summaries
 from attnzoo.report.document import sweep_rows
 
+# One worker submits these in turn: the node's 2 CPUs fit one test's jobs (the DDP job takes both).
+pytestmark = pytest.mark.xdist_group("slurm")
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "slurm-local.sh"
 OPTIONS = SlurmOptions(cpus_per_run=1, time_min=60, signal_delay_s=30)
 
