@@ -186,9 +186,14 @@ def printed(capsys: pytest.CaptureFixture[str]) -> tuple[str, float]:
 
 def test_cli_exports_a_trained_checkpoint(tiny_cifar10, tmp_path, capsys, monkeypatch):
     config = TrainConfig(
-        model="resnet20", data=str(tiny_cifar10), epochs=1, batch_size=20, eval_batch_size=50,
-        out_dir=str(tmp_path / "run"), tensorboard=False,
-    )  # fmt: skip
+        model="resnet20",
+        data=str(tiny_cifar10),
+        epochs=1,
+        batch_size=20,
+        eval_batch_size=50,
+        out_dir=str(tmp_path / "run"),
+        tensorboard=False,
+    )
     train(config, progress=False)
     checkpoint = tmp_path / "run" / "checkpoint.safetensors"
     capsys.readouterr()

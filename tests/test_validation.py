@@ -10,11 +10,19 @@ from attnzoo.validation import AttnzooError, coerce, fits
 @pytest.mark.parametrize(
     ("value", "hint"),
     [
-        (3, float), (3.0, float), (3, int), (True, bool), (None, int | None), ("a", str),
-        ("x", Literal["x", "y"]), ([1, 2], list[int]), ((1, 2), tuple[int, ...]),
-        ({"a": 0.5}, dict[str, float]), (object(), Any),
+        (3, float),
+        (3.0, float),
+        (3, int),
+        (True, bool),
+        (None, int | None),
+        ("a", str),
+        ("x", Literal["x", "y"]),
+        ([1, 2], list[int]),
+        ((1, 2), tuple[int, ...]),
+        ({"a": 0.5}, dict[str, float]),
+        (object(), Any),
     ],
-)  # fmt: skip
+)
 def test_values_of_the_declared_type_fit(value, hint):
     assert fits(value, hint)
     assert coerce(value, hint) == value
@@ -23,10 +31,17 @@ def test_values_of_the_declared_type_fit(value, hint):
 @pytest.mark.parametrize(
     ("value", "hint"),
     [
-        (True, int), (True, float), (1.5, int), ("1", int), (None, int), ("z", Literal["x"]),
-        ([1, "a"], list[int]), ({"a": "b"}, dict[str, float]), ("ab", list[str]),
+        (True, int),
+        (True, float),
+        (1.5, int),
+        ("1", int),
+        (None, int),
+        ("z", Literal["x"]),
+        ([1, "a"], list[int]),
+        ({"a": "b"}, dict[str, float]),
+        ("ab", list[str]),
     ],
-)  # fmt: skip
+)
 def test_values_of_another_type_do_not(value, hint):
     assert not fits(value, hint)
 

@@ -34,22 +34,48 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("wheel")
     dist = root / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(dist), str(REPO)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = dist.glob("attnzoo-*.whl")
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
-    own = Path(run([str(python), "-c", "import site; print(site.getsitepackages()[0])"], root, {})
-               .strip())  # fmt: skip
+    own = Path(
+        run([str(python), "-c", "import site; print(site.getsitepackages()[0])"], root, {}).strip()
+    )
     clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no attnzoo but the wheel
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-         "--no-index", "-q", str(wheel)],
-        check=True, capture_output=True, timeout=300, env=clean,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env=clean,
+    )
     # After the install: pip would otherwise see the clone's editable attnzoo as installed.
     (own / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     env = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(root), "OMP_NUM_THREADS": "1"}
@@ -70,20 +96,40 @@ def test_the_wheel_works_outside_the_clone(installed, tmp_path):
     table = run([*attnzoo, "complexity", "--paper", "--table", "BA2M Table XI"], work, env)
     assert "BA2M Table XI" in table and "|" in table
     run(
-        [*attnzoo, "train", "--config", "cifar10-smoke", "--epochs", "1", "--train-per-class",
-         "8", "--test-per-class", "4", "--batch-size", "16", "--no-tensorboard", "--quiet",
-         "--out-dir", "run"],
-        work, env,
-    )  # fmt: skip
+        [
+            *attnzoo,
+            "train",
+            "--config",
+            "cifar10-smoke",
+            "--epochs",
+            "1",
+            "--train-per-class",
+            "8",
+            "--test-per-class",
+            "4",
+            "--batch-size",
+            "16",
+            "--no-tensorboard",
+            "--quiet",
+            "--out-dir",
+            "run",
+        ],
+        work,
+        env,
+    )
     assert (work / "run" / "summary.json").is_file()
     compared = run([*attnzoo, "compare", "run", "--published", "ba2m-table11"], work, env)
     assert "resnet20" in compared
     loaded = run(
-        [str(python), "-c",
-         "import json, attnzoo; model, config = attnzoo.load_run('run'); "
-         "print(json.dumps([type(model).__name__, model.training, config.model]))"],
-        work, env,
-    )  # fmt: skip
+        [
+            str(python),
+            "-c",
+            "import json, attnzoo; model, config = attnzoo.load_run('run'); "
+            "print(json.dumps([type(model).__name__, model.training, config.model]))",
+        ],
+        work,
+        env,
+    )
     name, training, model = json.loads(loaded.strip().splitlines()[-1])
     assert not training and model == "resnet20" and name
 

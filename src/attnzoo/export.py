@@ -84,9 +84,15 @@ def export_onnx(
     model, example = _prepare(model, input_shape)
     try:
         program = torch.onnx.export(
-            model, (example,), input_names=["image"], output_names=["logits"],
-            dynamic_shapes=_dynamic_batch(), opset_version=opset, dynamo=True, verbose=False,
-        )  # fmt: skip
+            model,
+            (example,),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_shapes=_dynamic_batch(),
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+        )
     except torch.onnx.OnnxExporterError as err:
         raise ValueError(
             f"ONNX cannot express this {type(model).__name__}: {_root_cause(err)}; "

@@ -25,10 +25,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.set_num_threads(1)  # set up before the function-scoped _one_thread
     root = tmp_path_factory.mktemp("analysis")
     data = write_cifar10(root)
-    common = {"model": "resnet20", "data": str(data), "train_per_class": 10, "batch_size": 20,
-              "eval_batch_size": 50, "tensorboard": False}  # fmt: skip
+    common = {
+        "model": "resnet20",
+        "data": str(data),
+        "train_per_class": 10,
+        "batch_size": 20,
+        "eval_batch_size": 50,
+        "tensorboard": False,
+    }
     ba2m, none = root / "ba2m", root / "none"
-    train(TrainConfig(attention=["ba2m"], epochs=2, keep_every=1, out_dir=str(ba2m), **common),
-          progress=False)  # fmt: skip
+    train(
+        TrainConfig(attention=["ba2m"], epochs=2, keep_every=1, out_dir=str(ba2m), **common),
+        progress=False,
+    )
     train(TrainConfig(epochs=1, out_dir=str(none), **common), progress=False)
     return {"data": data, "ba2m": ba2m, "none": none}

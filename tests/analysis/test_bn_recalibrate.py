@@ -45,8 +45,9 @@ def test_statistics_are_the_batch_average_with_ba2m_as_the_identity():
 def test_a_network_without_attention_gets_what_update_bn_gives():
     """Without modules that differ between modes, this is torch's own update_bn."""
     torch.manual_seed(1)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 1),
-                        nn.BatchNorm2d(4))  # fmt: skip
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)
+    )
     reference = copy.deepcopy(net)
     batches = [torch.randn(5, 3, 6, 6) for _ in range(3)]
     recalibrate_batchnorm(net, batches)

@@ -41,8 +41,18 @@ def png_size(path):
 def inspected(runs, tmp_path_factory):
     """`attnzoo inspect` on the BA2M run: (output folder, what it printed)."""
     out = tmp_path_factory.mktemp("inspect")
-    argv = ["inspect", str(runs["ba2m"]), "--out", str(out), "--per-class", str(PER_CLASS),
-            "--batch-size", str(BATCH), "--images", str(SHOWN)]  # fmt: skip
+    argv = [
+        "inspect",
+        str(runs["ba2m"]),
+        "--out",
+        str(out),
+        "--per-class",
+        str(PER_CLASS),
+        "--batch-size",
+        str(BATCH),
+        "--images",
+        str(SHOWN),
+    ]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert main(argv) == 0
@@ -158,8 +168,10 @@ def test_training_forward_leaves_the_model_as_it_was():
 def test_global_sync_is_the_local_softmax_in_one_process():
     x, y = tiny_batch()
     local, global_ = TinyNet("local"), TinyNet("global")
-    assert torch.equal(weights_and_losses(global_, [(x, y)])[0]["ba2m"],
-                       weights_and_losses(local, [(x, y)])[0]["ba2m"])  # fmt: skip
+    assert torch.equal(
+        weights_and_losses(global_, [(x, y)])[0]["ba2m"],
+        weights_and_losses(local, [(x, y)])[0]["ba2m"],
+    )
     assert global_.ba2m.sync == "global"
 
 
@@ -197,9 +209,11 @@ def test_snapshots_in_epoch_order(tmp_path):
     for name in names:
         (tmp_path / name).touch()
     assert [p.name for p in find_snapshots(tmp_path)] == [
-        "epoch-002.safetensors", "epoch-010.safetensors", "epoch-1000.safetensors",
+        "epoch-002.safetensors",
+        "epoch-010.safetensors",
+        "epoch-1000.safetensors",
         "checkpoint.safetensors",
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,9 @@ from attnzoo.models.resnet import BasicBlock, Bottleneck, PreActBlock, PreActBot
 from attnzoo.models.shufflenetv2 import ShuffleNetV2
 from attnzoo.models.sknet import sknet
 
-CONV_MODULES = [n for n in list_attention() if "conv" in getattr(get_attention_class(n),
-                "placements", ())]  # fmt: skip
+CONV_MODULES = [
+    n for n in list_attention() if "conv" in getattr(get_attention_class(n), "placements", ())
+]
 # Every module that goes inside blocks or after stages: they stack in one network.
 STACKED = [n for n in list_attention() if n not in CONV_MODULES]
 
@@ -122,27 +123,57 @@ def _resnet(block, layers, widths, **kw):
 # One small network per backbone family and block type of attnzoo.models (every registered
 # backbone is one of these at another depth or width), with the conv-placed module each takes.
 FAMILIES = {
-    "resnet_cifar_A": (_resnet(BasicBlock, (1, 1, 1), (16, 32, 64), stem="cifar", shortcut="A"),
-                       None),
+    "resnet_cifar_A": (
+        _resnet(BasicBlock, (1, 1, 1), (16, 32, 64), stem="cifar", shortcut="A"),
+        None,
+    ),
     "resnet_bottleneck": (_resnet(Bottleneck, (1, 1, 1, 1), (8, 16, 32, 64)), "aa"),
     "resnet_bottleneck_cifar_B": (
-        _resnet(Bottleneck, (1, 1, 1), (16, 32, 64), stem="cifar", shortcut="B"), "sasa"),
-    "preresnet_A": (_resnet(PreActBlock, (1, 1, 1), (16, 32, 64), stem="cifar", shortcut="A"),
-                    None),
-    "preresnet_bottleneck": (_resnet(PreActBottleneck, (1, 1, 1), (16, 32, 64), stem="cifar",
-                                     shortcut="conv"), "aa"),
-    "wide_resnet": (_resnet(PreActBlock, (1, 1, 1), (32, 64, 128), stem_width=16, stem="cifar",
-                            shortcut="conv", dropout=0.3), None),
-    "resnext": (_resnet(Bottleneck, (1, 1, 1), (64, 128, 256), stem="cifar", groups=8,
-                        base_width=8), "sk"),
+        _resnet(Bottleneck, (1, 1, 1), (16, 32, 64), stem="cifar", shortcut="B"),
+        "sasa",
+    ),
+    "preresnet_A": (
+        _resnet(PreActBlock, (1, 1, 1), (16, 32, 64), stem="cifar", shortcut="A"),
+        None,
+    ),
+    "preresnet_bottleneck": (
+        _resnet(PreActBottleneck, (1, 1, 1), (16, 32, 64), stem="cifar", shortcut="conv"),
+        "aa",
+    ),
+    "wide_resnet": (
+        _resnet(
+            PreActBlock,
+            (1, 1, 1),
+            (32, 64, 128),
+            stem_width=16,
+            stem="cifar",
+            shortcut="conv",
+            dropout=0.3,
+        ),
+        None,
+    ),
+    "resnext": (
+        _resnet(Bottleneck, (1, 1, 1), (64, 128, 256), stem="cifar", groups=8, base_width=8),
+        "sk",
+    ),
     "sknet": (partial(sknet, (1, 1, 1, 1)), None),
     "densenet": (partial(DenseNet, (2, 2, 2), 12, 0.5), None),
     "shufflenetv2": (partial(ShuffleNetV2, (24, 48, 96), (1, 1, 1), 128), None),
-    "mobilenetv2": (partial(InvertedResidualNet, tuple(g[:1] for g in MOBILENET),
-                            activation=torch.nn.ReLU6), None),
-    "efficientnet": (partial(InvertedResidualNet, tuple(g[:1] for g in EFFICIENTNET),
-                             activation=torch.nn.SiLU, se_ratio=0.25, drop_rate=0.2), None),
-}  # fmt: skip
+    "mobilenetv2": (
+        partial(InvertedResidualNet, tuple(g[:1] for g in MOBILENET), activation=torch.nn.ReLU6),
+        None,
+    ),
+    "efficientnet": (
+        partial(
+            InvertedResidualNet,
+            tuple(g[:1] for g in EFFICIENTNET),
+            activation=torch.nn.SiLU,
+            se_ratio=0.25,
+            drop_rate=0.2,
+        ),
+        None,
+    ),
+}
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])

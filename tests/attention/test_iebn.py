@@ -81,8 +81,15 @@ def test_cumulative_average_without_momentum_and_without_running_stats():
     stateless = IEBN(C, track_running_stats=False).double().eval()
     assert stateless.running_mean is None
     mean, biased, _ = batch_stats(xs[0])
-    expected = iebn_reference(xs[0], mean, biased, 1e-5, *(stateless.weight, stateless.bias),
-                              stateless.gate_weight, stateless.gate_bias)  # fmt: skip
+    expected = iebn_reference(
+        xs[0],
+        mean,
+        biased,
+        1e-5,
+        *(stateless.weight, stateless.bias),
+        stateless.gate_weight,
+        stateless.gate_bias,
+    )
     assert_close(stateless(xs[0]), expected)  # batch statistics even in eval mode, as BatchNorm
 
 

@@ -55,9 +55,11 @@ def expected_shape(case) -> tuple[int, ...]:
 @pytest.mark.parametrize("name", list_attention())
 def test_random_inputs_work_or_fail_clearly(name):
     @settings(
-        max_examples=30, deadline=None, derandomize=True,
+        max_examples=30,
+        deadline=None,
+        derandomize=True,
         suppress_health_check=[HealthCheck.too_slow],
-    )  # fmt: skip
+    )
     @given(case=inputs(name))
     def check(case):
         torch.manual_seed(case["seed"])

@@ -107,8 +107,15 @@ def test_cli_peers_adds_a_peer_row_after_each_variant_that_has_one(tmp_path, cap
     assert main([*argv, "--repeats", "1", "--no-memory", "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
     assert [r["attention"] for r in rows] == [
-        "none", "se", "se (peer)", "srm", "srm (peer)", peerless, "se+ba2m", "se+ba2m (peer)",
-    ]  # fmt: skip
+        "none",
+        "se",
+        "se (peer)",
+        "srm",
+        "srm (peer)",
+        peerless,
+        "se+ba2m",
+        "se+ba2m (peer)",
+    ]
     peer, own = rows[2], rows[1]
     assert peer["params_m"] == own["params_m"] and peer["train_gmacs"] == own["train_gmacs"]
     # Each peer's row carries its module's comparison with it; one round: one ratio's range.

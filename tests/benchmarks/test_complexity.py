@@ -116,9 +116,15 @@ def test_cli_complexity_needs_a_model_or_paper(capsys):
 
 @pytest.mark.parametrize(
     ("published", "ours", "match"),
-    [(0.05, 0.045, True), (0.03, 0.0349, True), (0.03, 0.0351, False), (3.86, 3.97, True),
-     (3.86, 4.089, False), (1.814, 1.815, True)],
-)  # fmt: skip
+    [
+        (0.05, 0.045, True),
+        (0.03, 0.0349, True),
+        (0.03, 0.0351, False),
+        (3.86, 3.97, True),
+        (3.86, 4.089, False),
+        (1.814, 1.815, True),
+    ],
+)
 def test_macs_match_within_3_percent_or_the_published_rounding(published, ours, match):
     row = dataclasses.replace(load_published()[0], flops=published)
     assert Measured(row, None, ours).flops_match() is match

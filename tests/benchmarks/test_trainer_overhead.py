@@ -26,9 +26,13 @@ def test_one_round_reports_both_epochs_and_their_ratios(tiny_cifar10):
 
 def test_subsets_and_warm_up_rounds(tiny_cifar10):
     r = run_overhead(
-        data=str(tiny_cifar10), batch_size=8, train_per_class=3, test_per_class=1,
-        warmup=1, repeats=1,
-    )  # fmt: skip
+        data=str(tiny_cifar10),
+        batch_size=8,
+        train_per_class=3,
+        test_per_class=1,
+        warmup=1,
+        repeats=1,
+    )
     assert (r.train_images, r.test_images, r.steps) == (30, 10, 3)
 
 

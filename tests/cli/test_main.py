@@ -97,9 +97,21 @@ def test_config_file_then_flags(tmp_path):
         "attention_options: {se: {reduction: 8}}\nsweep: {seeds: 3}\n"
     )
     args = build_parser().parse_args(
-        ["train", "--config", str(path), "--lr", "0.05", "--option", "reduction=4",
-         "--no-norm-bias-decay", "--amp", "bf16", "--model-option", "foo=1"]
-    )  # fmt: skip
+        [
+            "train",
+            "--config",
+            str(path),
+            "--lr",
+            "0.05",
+            "--option",
+            "reduction=4",
+            "--no-norm-bias-decay",
+            "--amp",
+            "bf16",
+            "--model-option",
+            "foo=1",
+        ]
+    )
     config = config_from_args(args)
     assert (config.model, config.epochs, config.lr) == ("resnet32", 7, 0.05)
     assert config.attention == ["se"] and config.attention_options == {"se": {"reduction": 4}}
@@ -118,8 +130,18 @@ def test_bad_flag_values_are_rejected_by_name(capsys):
 
 def test_train_into_a_run_refuses_then_restart_moves_it_aside(tiny_cifar10, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["train", "--data", str(tiny_cifar10), "--epochs", "1", "--batch-size", "20",
-            "--quiet", "--out-dir", str(out)]  # fmt: skip
+    argv = [
+        "train",
+        "--data",
+        str(tiny_cifar10),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--quiet",
+        "--out-dir",
+        str(out),
+    ]
     assert main(argv) == 0
     first = (out / "summary.json").read_text()
     capsys.readouterr()

@@ -98,8 +98,11 @@ def test_same_strings_same_models_in_train_sweep_bench_complexity(tmp_path, caps
 
     sweep = plan_sweep(
         {"attention_options": {"se": {"reduction": 8}}},
-        models=["resnet20"], attention=parse_settings(SETTINGS), seeds=1, root=tmp_path,
-    )  # fmt: skip
+        models=["resnet20"],
+        attention=parse_settings(SETTINGS),
+        seeds=1,
+        root=tmp_path,
+    )
     bench_args = build_parser().parse_args(["bench", "modules", "--attention", SETTINGS])
     bench_settings = [list(v) for v in parse_settings(bench_args.attention)]
     assert bench_cli.normalize_argv(["bench", "--attention", SETTINGS])[:2] == ["bench", "modules"]

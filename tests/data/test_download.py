@@ -225,8 +225,18 @@ def test_cli_no_download_is_one_line_and_fetches_nothing(
     server, data_dir, monkeypatch, tmp_path, capsys
 ):
     _serve_cifar10(server, monkeypatch, tmp_path)
-    argv = ["train", "--data", "cifar10", "--no-download", "--epochs", "1", "--quiet",
-            "--no-tensorboard", "--out-dir", str(tmp_path / "run")]  # fmt: skip
+    argv = [
+        "train",
+        "--data",
+        "cifar10",
+        "--no-download",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--no-tensorboard",
+        "--out-dir",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("attnzoo train: error: dataset not found: built-in 'cifar10'")
@@ -236,8 +246,19 @@ def test_cli_no_download_is_one_line_and_fetches_nothing(
 
 def test_cli_downloads_by_default(server, data_dir, monkeypatch, tmp_path, capsys):
     _serve_cifar10(server, monkeypatch, tmp_path)
-    argv = ["train", "--data", "cifar10", "--epochs", "1", "--batch-size", "10", "--quiet",
-            "--no-tensorboard", "--out-dir", str(tmp_path / "run")]  # fmt: skip
+    argv = [
+        "train",
+        "--data",
+        "cifar10",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "10",
+        "--quiet",
+        "--no-tensorboard",
+        "--out-dir",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 0
     assert server.requests == ["cifar-10-python.tar.gz"]
     assert (tmp_path / "run" / "summary.json").is_file()

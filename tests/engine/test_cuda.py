@@ -20,9 +20,14 @@ def epochs_logged(run_dir) -> list[int]:
 
 def test_bf16_channels_last_compiled_training_on_the_device(tiny_cifar10, tmp_path):
     config = small_config(
-        tiny_cifar10, tmp_path / "run", attention=["se", "ba2m"], device="cuda", amp="bf16",
-        channels_last=True, compile=True,
-    )  # fmt: skip
+        tiny_cifar10,
+        tmp_path / "run",
+        attention=["se", "ba2m"],
+        device="cuda",
+        amp="bf16",
+        channels_last=True,
+        compile=True,
+    )
     summary = train(config, progress=False)
     assert summary["machine"]["gpu"] and 0 <= summary["top1"] <= 100
     assert torch.isfinite(torch.tensor(summary["train_loss"]))
@@ -53,8 +58,12 @@ def test_bench_measures_cuda_time_and_memory():
 
 def test_reduce_overhead_compiles_batchnorm_and_ba2m_with_cuda_graphs(tiny_cifar10, tmp_path):
     config = small_config(
-        tiny_cifar10, tmp_path / "run", attention=["se", "ba2m"], device="cuda", compile=True,
+        tiny_cifar10,
+        tmp_path / "run",
+        attention=["se", "ba2m"],
+        device="cuda",
+        compile=True,
         compile_mode="reduce-overhead",
-    )  # fmt: skip
+    )
     summary = train(config, progress=False)
     assert torch.isfinite(torch.tensor(summary["train_loss"])) and 0 <= summary["top1"] <= 100

@@ -29,9 +29,13 @@ def free_port() -> int:
 
 def worker(rank: int, world: int, port: int, values: dict) -> None:
     os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-        WORLD_SIZE=str(world), LOCAL_RANK=str(rank), OMP_NUM_THREADS="1",
-    )  # fmt: skip
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        OMP_NUM_THREADS="1",
+    )
     torch.set_num_threads(1)
     train(TrainConfig(**values), progress=False)
 
@@ -39,10 +43,18 @@ def worker(rank: int, world: int, port: int, values: dict) -> None:
 # A small lr: five steps of float32 training then amplify rounding differences little.
 def config(data, out_dir, **overrides) -> dict:
     values = dict(
-        model="resnet20", data=str(data), epochs=1, batch_size=40, eval_batch_size=50,
-        lr=0.001, schedule="constant", seed=0, out_dir=str(out_dir), tensorboard=False,
+        model="resnet20",
+        data=str(data),
+        epochs=1,
+        batch_size=40,
+        eval_batch_size=50,
+        lr=0.001,
+        schedule="constant",
+        seed=0,
+        out_dir=str(out_dir),
+        tensorboard=False,
         device="cpu",
-    )  # fmt: skip
+    )
     return {**values, **overrides}
 
 
@@ -75,9 +87,13 @@ def test_ba2m_global_batch_softmax_across_processes(tiny_cifar10, tmp_path):
     ba2m = {"attention": ["ba2m"], "sync_bn": True}
     single = one_process(config(tiny_cifar10, tmp_path / "one", attention=["ba2m"]))
     synced = two_processes(
-        config(tiny_cifar10, tmp_path / "global", **ba2m,
-               attention_options={"ba2m": {"sync": "global"}})
-    )  # fmt: skip
+        config(
+            tiny_cifar10,
+            tmp_path / "global",
+            **ba2m,
+            attention_options={"ba2m": {"sync": "global"}},
+        )
+    )
     local = two_processes(config(tiny_cifar10, tmp_path / "local", **ba2m))
     assert max_difference(single, synced) < 1e-4
     # Per-process softmaxes train another model: their difference is well above the rounding

@@ -34,17 +34,25 @@ def test_each_concurrent_run_gets_its_own_gpus():
 
 def step(**extra):
     return {
-        "SLURM_STEP_ID": "0", "SLURM_NTASKS": "4", "SLURM_PROCID": "3", "SLURM_LOCALID": "1",
-        "SLURM_JOB_ID": "1234", "SLURM_JOB_NODELIST": "localhost", **extra,
-    }  # fmt: skip
+        "SLURM_STEP_ID": "0",
+        "SLURM_NTASKS": "4",
+        "SLURM_PROCID": "3",
+        "SLURM_LOCALID": "1",
+        "SLURM_JOB_ID": "1234",
+        "SLURM_JOB_NODELIST": "localhost",
+        **extra,
+    }
 
 
 def test_slurm_task_variables_become_torchruns(monkeypatch):
     env = slurm_environment(step())
     assert env == {
-        "RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "MASTER_ADDR": "localhost",
+        "RANK": "3",
+        "WORLD_SIZE": "4",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "localhost",
         "MASTER_PORT": "21234",
-    }  # fmt: skip
+    }
     assert slurm_environment(step(MASTER_PORT="29500"))["MASTER_PORT"] == "29500"
     assert slurm_environment(step(WORLD_SIZE="4")) == {}  # torchrun inside Slurm: torchrun's
     assert slurm_environment(step(SLURM_NTASKS="1")) == {}  # one task: no process group
@@ -78,15 +86,31 @@ def test_local_config_error_is_not_retried(tiny_cifar10, tmp_path):
 def test_pending_reasons_that_never_start_are_told_from_those_that_wait():
     # Slurm's job_reason_codes.html: a limit of the partition, account or QOS the job exceeds.
     never = [
-        "PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints",
-        "InvalidQOS", "InvalidAccount", "QOSMaxCpuPerJobLimit", "AssocMaxWallDurationPerJobLimit",
-        "QOSMinGRES", "ReqNodeNotAvail, UnavailableNodes:",
-    ]  # fmt: skip
+        "PartitionConfig",
+        "PartitionNodeLimit",
+        "PartitionTimeLimit",
+        "BadConstraints",
+        "InvalidQOS",
+        "InvalidAccount",
+        "QOSMaxCpuPerJobLimit",
+        "AssocMaxWallDurationPerJobLimit",
+        "QOSMinGRES",
+        "ReqNodeNotAvail, UnavailableNodes:",
+    ]
     waits = [
-        "Resources", "Priority", "None", "BeginTime", "Dependency", "JobHeldUser",
-        "QOSGrpCpuLimit", "AssocGrpJobsLimit", "QOSMaxJobsPerUserLimit", "AssocMaxJobsLimit",
-        "ReqNodeNotAvail, UnavailableNodes:node3", "ReqNodeNotAvail, Reserved for maintenance",
-    ]  # fmt: skip
+        "Resources",
+        "Priority",
+        "None",
+        "BeginTime",
+        "Dependency",
+        "JobHeldUser",
+        "QOSGrpCpuLimit",
+        "AssocGrpJobsLimit",
+        "QOSMaxJobsPerUserLimit",
+        "AssocMaxJobsLimit",
+        "ReqNodeNotAvail, UnavailableNodes:node3",
+        "ReqNodeNotAvail, Reserved for maintenance",
+    ]
     assert [r for r in never if never_starts(r) is None] == []
     assert [r for r in waits if never_starts(r) is not None] == []
     # What to change is named by the option of SlurmOptions, never by a command-line flag.
@@ -115,8 +139,12 @@ def test_default_cpus_fit_the_partition_from_sinfo(monkeypatch, tmp_path):
     sinfo.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     assert [partition_cpus(p) for p in (None, "debug", "big", "mixed", "nope")] == [
-        2, 2, 64, 16, None,
-    ]  # fmt: skip
+        2,
+        2,
+        64,
+        16,
+        None,
+    ]
     assert fit_partition(SlurmOptions()).cpus_per_run == 2  # the default partition: 2 < 4
     assert fit_partition(SlurmOptions(partition="big")).cpus_per_run == DEFAULT_CPUS
     assert fit_partition(SlurmOptions(partition="big", tasks_per_node=32)).cpus_per_run == 2
@@ -140,8 +168,11 @@ def test_fresh_moves_the_sweep_aside_and_records_it(tmp_path):
     assert tables == []  # no finished run: no table
     record = json.loads((root / SWEEP_FILE).read_text())
     assert record == {
-        "config": "tiny", "description": "d", "published": None, "command": "attnzoo sweep tiny",
-    }  # fmt: skip
+        "config": "tiny",
+        "description": "d",
+        "published": None,
+        "command": "attnzoo sweep tiny",
+    }
     execute_sweep(sweep, command="attnzoo sweep tiny --jobs 2")  # trains again: appended
     assert json.loads((root / SWEEP_FILE).read_text())["command"] == (
         "attnzoo sweep tiny, then attnzoo sweep tiny --jobs 2"

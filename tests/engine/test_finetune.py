@@ -57,8 +57,9 @@ def published():
 
 def smoke_config(out_dir, **overrides) -> TrainConfig:
     values = read_config_file("finetune-cifar10-smoke")
-    return TrainConfig.from_dict({**values, "out_dir": str(out_dir), "tensorboard": False,
-                                  **overrides})  # fmt: skip
+    return TrainConfig.from_dict(
+        {**values, "out_dir": str(out_dir), "tensorboard": False, **overrides}
+    )
 
 
 def backbone_pairs(model: nn.Module, published: dict[str, torch.Tensor]):
@@ -178,8 +179,18 @@ def test_a_bad_pretrained_source_is_one_line_before_any_work(
     caches, tiny_cifar10, capsys, pretrained, message
 ):
     out = caches / "run"
-    argv = ["train", "--pretrained", pretrained, "--model", "resnet18", "--data",
-            str(tiny_cifar10), "--out-dir", str(out), "--quiet"]  # fmt: skip
+    argv = [
+        "train",
+        "--pretrained",
+        pretrained,
+        "--model",
+        "resnet18",
+        "--data",
+        str(tiny_cifar10),
+        "--out-dir",
+        str(out),
+        "--quiet",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
@@ -219,9 +230,12 @@ def test_streamed_data_takes_the_sources_size_resize_and_interpolation(caches):
     tv = TrainConfig(model="resnet50", augment="imagenet", pretrained="torchvision:resnet50")
     # torchvision's IMAGENET1K_V2 transforms(): resize 232, crop 224, bilinear.
     assert stream_preprocessing(tv) == {
-        "image_size": 224, "resize_size": 232, "interpolation": "bilinear",
-        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-    }  # fmt: skip
+        "image_size": 224,
+        "resize_size": 232,
+        "interpolation": "bilinear",
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+    }
     timm_config = TrainConfig(model="resnet18", augment="imagenet", pretrained=SOURCE)
     # timm's resnet18.a1_in1k: 224 at crop_pct 0.95 -> floor(224 / 0.95) = 235, bicubic.
     got = stream_preprocessing(timm_config)
@@ -237,9 +251,15 @@ def test_a_resized_run_is_evaluated_at_its_size(tiny_cifar10, tmp_path, capsys, 
     """CIFAR at another size (as for 224 px ImageNet weights): the checkpoint says so, and
     attnzoo eval resizes the test images as the run did."""
     config = TrainConfig(
-        model="resnet20", data=str(tiny_cifar10), epochs=1, batch_size=20, eval_batch_size=50,
-        resize=48, out_dir=str(tmp_path / "run"), tensorboard=False,
-    )  # fmt: skip
+        model="resnet20",
+        data=str(tiny_cifar10),
+        epochs=1,
+        batch_size=20,
+        eval_batch_size=50,
+        resize=48,
+        out_dir=str(tmp_path / "run"),
+        tensorboard=False,
+    )
     summary = train(config, progress=False)
     assert (summary["data"]["image_size"], summary["data"]["resize"]) == (48, 48)
     capsys.readouterr()

@@ -12,9 +12,16 @@ from attnzoo.engine.evaluate import evaluate_checkpoint
 @pytest.fixture
 def trained_run(tiny_cifar10, tmp_path):
     config = TrainConfig(
-        model="resnet20", attention=["ba2m"], data=str(tiny_cifar10), epochs=1, batch_size=20,
-        eval_batch_size=50, lr=0.05, out_dir=str(tmp_path / "run"), tensorboard=False,
-    )  # fmt: skip
+        model="resnet20",
+        attention=["ba2m"],
+        data=str(tiny_cifar10),
+        epochs=1,
+        batch_size=20,
+        eval_batch_size=50,
+        lr=0.05,
+        out_dir=str(tmp_path / "run"),
+        tensorboard=False,
+    )
     summary = train(config, progress=False)
     return tmp_path / "run", config, summary
 

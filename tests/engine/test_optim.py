@@ -22,9 +22,12 @@ def _groups(config: TrainConfig, model) -> dict[str, tuple[float, float]]:
 def test_backbone_scaled_new_modules_at_full_rate_and_frozen_stem():
     model = create_model("resnet20", 10, attention="se")
     config = TrainConfig(
-        lr=0.1, weight_decay=1e-4, norm_bias_decay=False, freeze=["stem.*"],
+        lr=0.1,
+        weight_decay=1e-4,
+        norm_bias_decay=False,
+        freeze=["stem.*"],
         lr_scales={"*.attn.*": 1.0, "stages.*": 0.1},
-    )  # fmt: skip
+    )
     groups = _groups(config, model)
     for name, param in model.named_parameters():
         if name.startswith("stem."):
@@ -40,8 +43,9 @@ def test_backbone_scaled_new_modules_at_full_rate_and_frozen_stem():
 def test_frozen_parameters_do_not_move_and_scaled_ones_move_less():
     torch.manual_seed(0)
     model = create_model("resnet20", 10)
-    config = TrainConfig(lr=0.1, momentum=0.0, weight_decay=0.0, freeze=["stem.*"],
-                         lr_scales={"stages.0.*": 0.5})  # fmt: skip
+    config = TrainConfig(
+        lr=0.1, momentum=0.0, weight_decay=0.0, freeze=["stem.*"], lr_scales={"stages.0.*": 0.5}
+    )
     optimizer = build_optimizer(model, config)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     model(torch.randn(4, 3, 32, 32)).square().mean().backward()

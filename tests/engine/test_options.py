@@ -99,9 +99,15 @@ def test_imagenet_layout_trains_streamed_and_evaluates(tmp_path):
     for split in ("train", "val"):
         write_split(tmp_path / "data" / split)
     config = small_config(
-        tmp_path / "data", tmp_path / "run", augment="imagenet", image_size=16, workers=1,
-        batch_size=3, eval_batch_size=4, epochs=1,
-    )  # fmt: skip
+        tmp_path / "data",
+        tmp_path / "run",
+        augment="imagenet",
+        image_size=16,
+        workers=1,
+        batch_size=3,
+        eval_batch_size=4,
+        epochs=1,
+    )
     summary = train(config, progress=False)
     assert summary["data"]["classes"] == ["ant", "bee", "cat"]
     assert summary["data"]["train_images"] == 9
@@ -119,9 +125,13 @@ def test_compiled_training_matches_eager_closely(tiny_cifar10, tmp_path):
     for compile in (False, True):
         out_dir = tmp_path / str(compile)
         config = small_config(
-            tiny_cifar10, out_dir, epochs=1, attention=["ba2m"], train_per_class=2,
+            tiny_cifar10,
+            out_dir,
+            epochs=1,
+            attention=["ba2m"],
+            train_per_class=2,
             compile=compile,
-        )  # fmt: skip
+        )
         runs[compile] = (
             train(config, progress=False)["train_loss"],
             load_checkpoint(out_dir / "checkpoint.safetensors")["model"],

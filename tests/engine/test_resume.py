@@ -49,10 +49,19 @@ def weights(run_dir):
 @pytest.mark.parametrize("save_every", [0, 1])
 def test_killed_and_resumed_runs_end_bit_identical(tiny_cifar10, tmp_path, save_every):
     config = dict(
-        model="resnet20", attention=["ba2m"], data=str(tiny_cifar10), epochs=3, batch_size=20,
-        eval_batch_size=50, lr=0.05, schedule="cosine", seed=3, save_every=save_every,
-        resume="auto", tensorboard=False,
-    )  # fmt: skip
+        model="resnet20",
+        attention=["ba2m"],
+        data=str(tiny_cifar10),
+        epochs=3,
+        batch_size=20,
+        eval_batch_size=50,
+        lr=0.05,
+        schedule="cosine",
+        seed=3,
+        save_every=save_every,
+        resume="auto",
+        tensorboard=False,
+    )
     reference = tmp_path / "reference"
     duration = finish({**config, "out_dir": str(reference)})
 

@@ -10,9 +10,15 @@ from attnzoo.engine.rundir import claim_run_dir, run_files
 
 def config(data, out_dir, **overrides):
     values = dict(
-        model="resnet20", data=str(data), epochs=1, batch_size=20, eval_batch_size=50,
-        lr=0.05, out_dir=str(out_dir), tensorboard=False,
-    )  # fmt: skip
+        model="resnet20",
+        data=str(data),
+        epochs=1,
+        batch_size=20,
+        eval_batch_size=50,
+        lr=0.05,
+        out_dir=str(out_dir),
+        tensorboard=False,
+    )
     return TrainConfig(**{**values, **overrides})
 
 

@@ -50,9 +50,14 @@ def slurm_cluster() -> None:
 
 def base(data: Path) -> dict:
     return dict(
-        data=str(data), epochs=1, batch_size=20, eval_batch_size=50, lr=0.05, tensorboard=False,
+        data=str(data),
+        epochs=1,
+        batch_size=20,
+        eval_batch_size=50,
+        lr=0.05,
+        tensorboard=False,
         device="cpu",
-    )  # fmt: skip
+    )
 
 
 def table(root: Path, runs) -> list[str]:
@@ -107,14 +112,19 @@ def test_two_task_ddp_job_with_global_ba2m_matches_one_process(
         pytest.skip(f"the Slurm node has {cpus} CPU; two tasks need 2")
     # BA2M's sync="global" softmax over the batch all-gathers over the job's process group.
     values = {
-        **base(tiny_cifar10), "batch_size": 40, "lr": 0.001, "schedule": "constant",
+        **base(tiny_cifar10),
+        "batch_size": 40,
+        "lr": 0.001,
+        "schedule": "constant",
         "attention": ["ba2m"],
-    }  # fmt: skip
+    }
     train(TrainConfig(**values, out_dir=str(tmp_path / "one")), progress=False)
     config = TrainConfig(
-        **{**values, "batch_size": 20}, sync_bn=True, out_dir=str(tmp_path / "ddp"),
+        **{**values, "batch_size": 20},
+        sync_bn=True,
+        out_dir=str(tmp_path / "ddp"),
         attention_options={"ba2m": {"sync": "global"}},
-    )  # fmt: skip
+    )
     job_id = submit_training(config, SlurmOptions(cpus_per_run=1, tasks_per_node=2))
     wait([job_id])
     log = (tmp_path / "ddp" / "slurm.log").read_text()

@@ -84,9 +84,16 @@ class ToyRegression(Task):
 
 
 CONFIG = dict(
-    task="toy-regression", epochs=4, batch_size=8, eval_batch_size=64, lr=0.01,
-    schedule="cosine", seed=5, resume="auto", tensorboard=False,
-)  # fmt: skip
+    task="toy-regression",
+    epochs=4,
+    batch_size=8,
+    eval_batch_size=64,
+    lr=0.01,
+    schedule="cosine",
+    seed=5,
+    resume="auto",
+    tensorboard=False,
+)
 
 
 def test_a_task_defined_outside_the_engine_trains_and_evaluates(tmp_path):

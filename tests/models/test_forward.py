@@ -32,14 +32,21 @@ TINY_RESNETS = {
         block=Bottleneck, layers=(1, 1), widths=(32, 64), stem="cifar", groups=4, base_width=16
     ),
     "preact": dict(
-        block=PreActBlock, layers=(1, 1, 1), widths=(8, 16, 32), stem="cifar", shortcut="conv",
+        block=PreActBlock,
+        layers=(1, 1, 1),
+        widths=(8, 16, 32),
+        stem="cifar",
+        shortcut="conv",
         dropout=0.1,
     ),
     "preact-bottleneck": dict(
-        block=PreActBottleneck, layers=(1, 1, 1), widths=(16, 32, 64), stem="cifar",
+        block=PreActBottleneck,
+        layers=(1, 1, 1),
+        widths=(16, 32, 64),
+        stem="cifar",
         shortcut="conv",
     ),
-}  # fmt: skip
+}
 # ResNet variants: their blocks are the tiny ones.
 FAMILIES = ("resn", "wrn", "wide_resn", "preres", "sknet")
 LIGHTWEIGHT = [name for name in list_models() if not name.startswith(FAMILIES)]

@@ -49,8 +49,15 @@ def shufflenetv2(classes: int) -> int:
 
 def mobilenetv2(classes: int) -> int:
     total, cin = 27 * 32 + 2 * 32, 32
-    for t, c, n in ((1, 16, 1), (6, 24, 2), (6, 32, 3), (6, 64, 4), (6, 96, 3), (6, 160, 3),
-                    (6, 320, 1)):  # fmt: skip
+    for t, c, n in (
+        (1, 16, 1),
+        (6, 24, 2),
+        (6, 32, 3),
+        (6, 64, 4),
+        (6, 96, 3),
+        (6, 160, 3),
+        (6, 320, 1),
+    ):
         for _ in range(n):
             h = cin * t
             expand = cin * h + 2 * h if t != 1 else 0
@@ -61,8 +68,15 @@ def mobilenetv2(classes: int) -> int:
 
 def efficientnet_b0(classes: int) -> int:
     total, cin = 27 * 32 + 2 * 32, 32
-    for t, c, n, k in ((1, 16, 1, 3), (6, 24, 2, 3), (6, 40, 2, 5), (6, 80, 3, 3), (6, 112, 3, 5),
-                       (6, 192, 4, 5), (6, 320, 1, 3)):  # fmt: skip
+    for t, c, n, k in (
+        (1, 16, 1, 3),
+        (6, 24, 2, 3),
+        (6, 40, 2, 5),
+        (6, 80, 3, 3),
+        (6, 112, 3, 5),
+        (6, 192, 4, 5),
+        (6, 320, 1, 3),
+    ):
         for _ in range(n):
             h, s = cin * t, cin // 4  # SE to a quarter of the block's input width, with biases
             expand = cin * h + 2 * h if t != 1 else 0

@@ -82,7 +82,7 @@ D, T = {"stem": "deep", "shortcut": "avg"}, {"stem": "tiered", "shortcut": "avg"
         ("resnet26d.bt_in1k", "resnet26", dict(model_options=D)),
         ("seresnext26d_32x4d.bt_in1k", "resnext26_32x4d", dict(model_options=D, attention="se")),
     ],
-)  # fmt: skip
+)
 def test_timm_weights_load_whole(caches, monkeypatch, source, model, options):
     reference = timm_reference(caches, monkeypatch, source)
     ours = create_model(model, pretrained=f"timm:{source}", **options)
@@ -93,8 +93,9 @@ def test_timm_weights_load_whole(caches, monkeypatch, source, model, options):
         assert ours.pretrained_cfg[key] == cfg[key], key
 
 
-@pytest.mark.parametrize(("arch", "weights"), [("resnet18", "IMAGENET1K_V1"),
-                                               ("resnext50_32x4d", "IMAGENET1K_V2")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("arch", "weights"), [("resnet18", "IMAGENET1K_V1"), ("resnext50_32x4d", "IMAGENET1K_V2")]
+)
 def test_torchvision_weights_load_whole(caches, arch, weights):
     enum = torchvision.models.get_model_weights(arch)[weights]
     reference = randomized(torchvision.models.get_model(arch))
@@ -156,8 +157,12 @@ def test_strict_refuses_unplaced_source_tensors(caches, monkeypatch):
     assert all(".se." in k for k in model.pretrained_report.ignored)
     assert len(model.pretrained_report.ignored) == 16 * 4  # 16 blocks, fc1/fc2 weight and bias
     with pytest.raises(ValueError, match=r"have no place in resnet50 with pretrained_strict") as e:
-        create_model("resnet50", attention="cbam", pretrained="timm:seresnet50.a1_in1k",
-                     pretrained_strict=True)  # fmt: skip
+        create_model(
+            "resnet50",
+            attention="cbam",
+            pretrained="timm:seresnet50.a1_in1k",
+            pretrained_strict=True,
+        )
     assert "\n" not in str(e.value)
 
 
@@ -185,37 +190,61 @@ def one_line_error(kind, call, match):
 def test_bad_sources_are_one_line(caches, tmp_path):
     with open(tmp_path / "evil.pth", "wb") as f:
         pickle.dump({"conv1.weight": Payload()}, f, protocol=2)
-    one_line_error(ValueError, lambda: create_model("resnet18", pretrained=tmp_path / "evil.pth"),
-                   r"not a plain tensor file; torch.load\(weights_only=True\) refused")  # fmt: skip
-    one_line_error(FileNotFoundError, lambda: create_model("resnet18", pretrained="hub:x"),
-                   r"no run directory .* not a source timm:NAME")  # fmt: skip
-    one_line_error(ValueError, lambda: create_model("resnet18", pretrained="torchvision:resnet9"),
-                   r"torchvision has no weights 'resnet9'")  # fmt: skip
+    one_line_error(
+        ValueError,
+        lambda: create_model("resnet18", pretrained=tmp_path / "evil.pth"),
+        r"not a plain tensor file; torch.load\(weights_only=True\) refused",
+    )
+    one_line_error(
+        FileNotFoundError,
+        lambda: create_model("resnet18", pretrained="hub:x"),
+        r"no run directory .* not a source timm:NAME",
+    )
+    one_line_error(
+        ValueError,
+        lambda: create_model("resnet18", pretrained="torchvision:resnet9"),
+        r"torchvision has no weights 'resnet9'",
+    )
     url = torchvision.models.ResNet50_Weights.IMAGENET1K_V2.url
     expected = str(caches / "torch" / "hub" / "checkpoints" / url.rsplit("/", 1)[1])
-    one_line_error(FileNotFoundError,
-                   lambda: create_model("resnet50", pretrained="torchvision:resnet50"),
-                   rf"no weights at {expected}; fetch them once online with: "
-                   r"python -c")  # fmt: skip
+    one_line_error(
+        FileNotFoundError,
+        lambda: create_model("resnet50", pretrained="torchvision:resnet50"),
+        rf"no weights at {expected}; fetch them once online with: "
+        r"python -c",
+    )
     torch_hub(caches, url, randomized(torchvision.models.resnet50()).state_dict())
-    one_line_error(ValueError, lambda: create_model("resnet18", pretrained="torchvision:resnet50"),
-                   r"does not fit resnet18: .*wrong shape: layer1.0.conv1.weight")  # fmt: skip
-    one_line_error(ValueError, lambda: create_model("resnet50_cifar",
-                                                    pretrained="torchvision:resnet50"),
-                   r"does not fit resnet50_cifar")  # fmt: skip
-    one_line_error(ValueError, lambda: create_model("mobilenetv2_cifar",
-                                                    pretrained="torchvision:resnet50"),
-                   r"load into the post-activation ImageNet ResNets")  # fmt: skip
+    one_line_error(
+        ValueError,
+        lambda: create_model("resnet18", pretrained="torchvision:resnet50"),
+        r"does not fit resnet18: .*wrong shape: layer1.0.conv1.weight",
+    )
+    one_line_error(
+        ValueError,
+        lambda: create_model("resnet50_cifar", pretrained="torchvision:resnet50"),
+        r"does not fit resnet50_cifar",
+    )
+    one_line_error(
+        ValueError,
+        lambda: create_model("mobilenetv2_cifar", pretrained="torchvision:resnet50"),
+        r"load into the post-activation ImageNet ResNets",
+    )
 
 
 def test_timm_missing_file_names_the_hf_cache(caches):
     pytest.importorskip("timm")
     expected = caches / "hf" / "models--timm--resnet50.a1_in1k" / "snapshots"
-    one_line_error(FileNotFoundError, lambda: create_model("resnet50", pretrained="timm:resnet50"),
-                   rf"no weights at {expected}/<refs/main>/model.safetensors "
-                   r".*timm.create_model")  # fmt: skip
-    one_line_error(ValueError, lambda: create_model("resnet50", pretrained="timm:resnet50.nope"),
-                   r"Invalid pretrained tag")  # fmt: skip
+    one_line_error(
+        FileNotFoundError,
+        lambda: create_model("resnet50", pretrained="timm:resnet50"),
+        rf"no weights at {expected}/<refs/main>/model.safetensors "
+        r".*timm.create_model",
+    )
+    one_line_error(
+        ValueError,
+        lambda: create_model("resnet50", pretrained="timm:resnet50.nope"),
+        r"Invalid pretrained tag",
+    )
 
 
 def test_cache_weights_writes_what_huggingface_hub_reads(caches):

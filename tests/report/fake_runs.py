@@ -43,10 +43,14 @@ def write_run(
             record = {
                 "epoch": epoch,
                 "lr": 0.1 * (1 - progress),
-                "train": {"loss": 2 - progress, "top1": top1 * progress, "images_per_s": 100.0,
-                          "seconds": 1.0},
+                "train": {
+                    "loss": 2 - progress,
+                    "top1": top1 * progress,
+                    "images_per_s": 100.0,
+                    "seconds": 1.0,
+                },
                 "test": {"loss": 2.1 - progress, "top1": top1 * progress, "top5": top5 * progress},
-            }  # fmt: skip
+            }
             f.write(json.dumps(record) + "\n")
     if summary:
         result = {

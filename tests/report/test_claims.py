@@ -25,9 +25,11 @@ def _sweep(root: Path, accuracies: dict[str, list[float]], machine=None) -> Path
     for attention, values in accuracies.items():
         for seed, top1 in enumerate(values):
             run = write_run(
-                root / "resnet20" / attention / f"s{seed}", seed=seed, top1=top1,
+                root / "resnet20" / attention / f"s{seed}",
+                seed=seed,
+                top1=top1,
                 attention=() if attention == "none" else (attention,),
-            )  # fmt: skip
+            )
             if machine is not None:
                 summary = json.loads((run / "summary.json").read_text())
                 summary["machine"] = machine(attention, seed)
@@ -40,8 +42,13 @@ def _pair(a: str, b: str = "none") -> dict:
 
 
 def _claims(path: Path, pairs, paper="lower", setting=BIGGER, correction="holm") -> Path:
-    claim = {"claim": "attention improves on the baseline", "source": "a paper", "paper": paper,
-             "setting": setting, "compare": pairs}  # fmt: skip
+    claim = {
+        "claim": "attention improves on the baseline",
+        "source": "a paper",
+        "paper": paper,
+        "setting": setting,
+        "compare": pairs,
+    }
     family = {"family": "f", "correction": correction, "seeds": 3, "claims": [claim]}
     path.write_text(yaml.safe_dump([family]))
     return path
@@ -49,8 +56,9 @@ def _claims(path: Path, pairs, paper="lower", setting=BIGGER, correction="holm")
 
 def _evaluate(tmp_path, accuracies, pairs, **claim):
     root = _sweep(tmp_path / "study", accuracies)
-    return evaluate_claims(read_claims(_claims(tmp_path / "c.yaml", pairs, **claim)),
-                           [read_sweep(root)])  # fmt: skip
+    return evaluate_claims(
+        read_claims(_claims(tmp_path / "c.yaml", pairs, **claim)), [read_sweep(root)]
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,8 +74,9 @@ def _evaluate(tmp_path, accuracies, pairs, **claim):
     ],
 )
 def test_each_comparison_gets_the_rule_s_verdict(tmp_path, accuracies, paper, setting, expected):
-    [c] = _evaluate(tmp_path, {"none": BASE, "se": accuracies}, [_pair("se")], paper=paper,
-                    setting=setting)  # fmt: skip
+    [c] = _evaluate(
+        tmp_path, {"none": BASE, "se": accuracies}, [_pair("se")], paper=paper, setting=setting
+    )
     a, b = [100 - v for v in accuracies], [100 - v for v in BASE]
     ref = sps.ttest_ind(a, b, equal_var=False)
     assert (c.difference.low, c.difference.high) == pytest.approx(ref.confidence_interval(0.95))
@@ -89,8 +98,12 @@ def _holm_by_hand(ps):
 
 
 def test_a_family_is_corrected_by_holm_or_benjamini_hochberg(tmp_path):
-    accuracies = {"none": BASE, "se": [85.0, 86.0, 85.5], "cbam": [83.0, 84.5, 83.0],
-                  "bam": [81.0, 84.0, 82.0]}  # fmt: skip
+    accuracies = {
+        "none": BASE,
+        "se": [85.0, 86.0, 85.5],
+        "cbam": [83.0, 84.5, 83.0],
+        "bam": [81.0, 84.0, 82.0],
+    }
     pairs = [_pair(name) for name in ("se", "cbam", "bam")]
     holm = _evaluate(tmp_path / "h", accuracies, pairs, setting=THEIRS)
     raw = [c.difference.p for c in holm]
@@ -111,8 +124,9 @@ def test_seeds_beyond_the_confirmatory_ones_never_enter_a_verdict(tmp_path):
     """Optional stopping: three seeds a side undecided, three more seeds added after looking
     would decide; the verdict reads the three planned seeds only, the rest is exploratory."""
     late = [83.0, 86.0, 82.5, 85.0, 85.2, 85.1]
-    [c] = _evaluate(tmp_path, {"none": [*BASE, 82.0, 82.1, 81.9], "se": late}, [_pair("se")],
-                    setting=THEIRS)  # fmt: skip
+    [c] = _evaluate(
+        tmp_path, {"none": [*BASE, 82.0, 82.1, 81.9], "se": late}, [_pair("se")], setting=THEIRS
+    )
     assert (c.a.seeds, c.b.seeds) == ((0, 1, 2), (0, 1, 2))
     assert c.verdict == "undecided"
     a, b, everything = c.exploratory
@@ -198,9 +212,11 @@ def test_bad_claims_are_named(tmp_path, capsys, edit, message):
 
 @pytest.mark.parametrize(
     ("edit", "message"),
-    [({"correction": "bonferroni"}, "correction is one of holm, bh"),
-     ({"seeds": 1}, "seeds is the confirmatory seed count")],
-)  # fmt: skip
+    [
+        ({"correction": "bonferroni"}, "correction is one of holm, bh"),
+        ({"seeds": 1}, "seeds is the confirmatory seed count"),
+    ],
+)
 def test_bad_families_are_named(tmp_path, edit, message):
     path = _claims(tmp_path / "c.yaml", [_pair("se")])
     path.write_text(yaml.safe_dump([{**yaml.safe_load(path.read_text())[0], **edit}]))
@@ -236,8 +252,9 @@ def test_the_committed_claims_plan_the_seeds_their_sweeps_planned():
     """A family's confirmatory seed count is what each sweep config it reads planned
     (``sweep: seeds:``): raising either after the results exist is caught here."""
     roots, claims, comparisons = _committed()
-    used = {r.run_dirs[0].split("/results/")[-1].split("/")[0]
-            for c in comparisons for r in (c.a, c.b)}  # fmt: skip
+    used = {
+        r.run_dirs[0].split("/results/")[-1].split("/")[0] for c in comparisons for r in (c.a, c.b)
+    }
     assert used and used <= {r.name for r in roots}
     for name in used:
         config = json.loads((REPO / "results" / name / "sweep.json").read_text())["config"]

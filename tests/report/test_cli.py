@@ -14,10 +14,13 @@ def sweep(tmp_path):
     for attention, top1 in (("none", 78.0), ("bam", 80.0)):
         for seed in range(2):
             write_run(
-                root / "resnet50_cifar" / attention / f"s{seed}", model="resnet50_cifar",
-                attention=() if attention == "none" else (attention,), seed=seed,
-                top1=top1 + seed, data="cifar100",
-            )  # fmt: skip
+                root / "resnet50_cifar" / attention / f"s{seed}",
+                model="resnet50_cifar",
+                attention=() if attention == "none" else (attention,),
+                seed=seed,
+                top1=top1 + seed,
+                data="cifar100",
+            )
     return root
 
 

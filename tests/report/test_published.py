@@ -95,10 +95,14 @@ def _runs_of(values: list[float], want: list[float]) -> bool:
         ("CBAM", "ResNet50 [5] + CBAM\t", "CBAM Table 4", ("resnet50", "cbam")),
         ("BA2M", "+BM (ours) | 34.78 |", "BA2M Table XI", ("resnext29_8x64d", "ba2m")),
         ("BA2M", "SKNet-101 [4] |", "BA2M Table XII", ("sknet101", "none")),
-        ("SPEM", "| ResNet326 + SPEM(ours) | CIFAR100 |", "SPEM Table 2 (CIFAR-100)",
-         ("resnet326", "spem")),
+        (
+            "SPEM",
+            "| ResNet326 + SPEM(ours) | CIFAR100 |",
+            "SPEM Table 2 (CIFAR-100)",
+            ("resnet326", "spem"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_entries_as_the_paper_prints_them(paper, prefix, table, key):
     line = next(line for line in paper_lines(paper) if line.startswith(prefix))
     if paper == "SPEM":  # params, then top-1 accuracy

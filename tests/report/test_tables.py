@@ -21,9 +21,14 @@ def sweep(tmp_path):
     root = tmp_path / "sweep"
     for seed, (top1, top5, wall) in enumerate(zip(SE_TOP1, SE_TOP5, SE_WALL, strict=True)):
         write_run(
-            root / "resnet20" / "se" / f"s{seed}", attention=("se",), seed=seed, top1=top1,
-            top5=top5, wall_seconds=wall, params=290_000,
-        )  # fmt: skip
+            root / "resnet20" / "se" / f"s{seed}",
+            attention=("se",),
+            seed=seed,
+            top1=top1,
+            top5=top5,
+            wall_seconds=wall,
+            params=290_000,
+        )
     write_run(root / "resnet20" / "none" / "s0", top1=82.4, top5=96.3)
     return root
 
@@ -55,9 +60,13 @@ def test_runs_that_differ_beyond_the_seed_are_refused_or_split(tmp_path):
     # Copied off another machine: out_dir no longer says where the runs are.
     a = write_run(tmp_path / "a", attention=("se",), out_dir="/gpu/a")
     b = write_run(
-        tmp_path / "b", attention=("se",), seed=1, lr=0.05, out_dir="/gpu/b",
+        tmp_path / "b",
+        attention=("se",),
+        seed=1,
+        lr=0.05,
+        out_dir="/gpu/b",
         attention_options={"se": {"reduction": 8}},
-    )  # fmt: skip
+    )
     summaries = read_summaries([a, b])
     with pytest.raises(ValueError) as err:
         aggregate(summaries)
@@ -149,9 +158,7 @@ def test_markdown_and_csv(sweep):
 
 def _seeds(root, attention, accuracies, **config):
     for seed, top1 in enumerate(accuracies):
-        write_run(
-            root / f"s{seed}", attention=attention, seed=seed, top1=top1, **config
-        )  # fmt: skip
+        write_run(root / f"s{seed}", attention=attention, seed=seed, top1=top1, **config)
 
 
 def test_every_row_is_compared_with_the_baseline_of_its_config(tmp_path):
@@ -162,9 +169,11 @@ def test_every_row_is_compared_with_the_baseline_of_its_config(tmp_path):
     _seeds(tmp_path / "main" / "ba2m", ("ba2m",), ba2m)
     _seeds(tmp_path / "copy" / "none", (), base[:2])  # seeds 0-1 again, as an ablation copies them
     _seeds(
-        tmp_path / "r8" / "ba2m", ("ba2m",), [81.0, 82.0],
+        tmp_path / "r8" / "ba2m",
+        ("ba2m",),
+        [81.0, 82.0],
         attention_options={"ba2m": {"reduction": 8}},
-    )  # fmt: skip
+    )
     _seeds(tmp_path / "lr" / "ba2m", ("ba2m",), ba2m, lr=0.05)
     sweeps = ("copy", "main/ba2m", "r8", "lr")
     none, main_ba2m, r8, other_lr = (

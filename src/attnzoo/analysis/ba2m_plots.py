@@ -29,8 +29,9 @@ def plot_correlations(
     trend.axhline(0, color="grey", linewidth=0.8)
     trend.set_ylim(-1.05, 1.05)
     trend.xaxis.get_major_locator().set_params(integer=True)
-    trend.set(xlabel="epoch", ylabel="Spearman(weight, loss)",
-              title="above 0: hard samples up-weighted")  # fmt: skip
+    trend.set(
+        xlabel="epoch", ylabel="Spearman(weight, loss)", title="above 0: hard samples up-weighted"
+    )
     trend.legend(fontsize="small")
     final = rows[-1]["epoch"]
     for ax, module in zip(scatters, modules, strict=True):
@@ -38,8 +39,11 @@ def plot_correlations(
         ax.scatter([s["loss"] for s in mine], [s["weight"] for s in mine], s=6, alpha=0.6)
         ax.axhline(1, color="grey", linewidth=0.8)  # the mean weight of every batch
         [row] = [r for r in rows if r["module"] == module and r["epoch"] == final]
-        ax.set(xlabel="loss (cross-entropy)", ylabel="weight (N softmax)",
-               title=f"{module}, epoch {final}: Spearman {row['spearman']:+.2f}")  # fmt: skip
+        ax.set(
+            xlabel="loss (cross-entropy)",
+            ylabel="weight (N softmax)",
+            title=f"{module}, epoch {final}: Spearman {row['spearman']:+.2f}",
+        )
     save(out_png)
 
 

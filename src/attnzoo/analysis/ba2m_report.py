@@ -102,11 +102,19 @@ def inspect_run(
     out_dir = Path(out_dir)
     atomic_write_text(out_dir / "samples.csv", run.samples)
     atomic_write_text(out_dir / "correlation.csv", _csv(run.rows))
-    write_json(out_dir / "correlation.json", {
-        "run": str(run_dir), "data": data or first.config.data, "split": "train",
-        "per_class": per_class, "images": index.numel(), "batch_size": index.shape[1],
-        "seed": seed, "rows": run.rows,
-    })  # fmt: skip
+    write_json(
+        out_dir / "correlation.json",
+        {
+            "run": str(run_dir),
+            "data": data or first.config.data,
+            "split": "train",
+            "per_class": per_class,
+            "images": index.numel(),
+            "batch_size": index.shape[1],
+            "seed": seed,
+            "rows": run.rows,
+        },
+    )
     plot_correlations(run.rows, run.last, out_dir / "weights_vs_loss.png")
     _plot_maps(run, dataset, index[0], images, out_dir / "sar_maps.png")
     return run.rows
@@ -181,11 +189,17 @@ def _correlation_row(
 ) -> dict[str, Any]:
     w, loss = weights.numpy(), losses.numpy()
     return {
-        "epoch": epoch, "module": module, "channels": channels, "samples": len(w),
-        "spearman": spearman(w, loss), "pearson": pearson(w, loss),
-        "weight_std": float(w.std()), "weight_min": float(w.min()),
-        "weight_max": float(w.max()), "mean_loss": float(loss.mean()),
-    }  # fmt: skip
+        "epoch": epoch,
+        "module": module,
+        "channels": channels,
+        "samples": len(w),
+        "spearman": spearman(w, loss),
+        "pearson": pearson(w, loss),
+        "weight_std": float(w.std()),
+        "weight_min": float(w.min()),
+        "weight_max": float(w.max()),
+        "mean_loss": float(loss.mean()),
+    }
 
 
 def _sample_rows(

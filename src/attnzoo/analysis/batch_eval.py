@@ -56,9 +56,13 @@ def batch_softmax_effect(
 
     def loader(batch_size: int) -> BatchLoader:
         return BatchLoader(
-            dataset, batch_size, shuffle=True, drop_last=False, seed=seed,
+            dataset,
+            batch_size,
+            shuffle=True,
+            drop_last=False,
+            seed=seed,
             transform=eval_transform(trained.state["data"]),
-        )  # fmt: skip
+        )
 
     reference, labels = _predict(identity_model, loader(max(batch_sizes)))
     rows = []
@@ -80,11 +84,23 @@ def batch_softmax_effect(
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    head = ("checkpoint", "test images", "batch size", "top-1 identity (%)",
-            "top-1 batch softmax (%)", "predictions changed (%)")  # fmt: skip
+    head = (
+        "checkpoint",
+        "test images",
+        "batch size",
+        "top-1 identity (%)",
+        "top-1 batch softmax (%)",
+        "predictions changed (%)",
+    )
     body = [
-        (r["checkpoint"], r["images"], r["batch_size"], f"{r['top1_identity']:.2f}",
-         f"{r['top1_batch']:.2f}", f"{r['changed']:.2f}")
+        (
+            r["checkpoint"],
+            r["images"],
+            r["batch_size"],
+            f"{r['top1_identity']:.2f}",
+            f"{r['top1_batch']:.2f}",
+            f"{r['changed']:.2f}",
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
     return table(head, body, "lrrrrr")

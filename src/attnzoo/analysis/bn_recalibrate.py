@@ -74,9 +74,13 @@ def recalibrated_model(
     model = trained.model_with(attention_options or {})
     train = trained.images(data, "train", trained.config.train_per_class, download)
     loader = BatchLoader(
-        train, trained.config.batch_size, shuffle=True, drop_last=False, seed=seed,
+        train,
+        trained.config.batch_size,
+        shuffle=True,
+        drop_last=False,
+        seed=seed,
         transform=eval_transform(trained.state["data"]),
-    )  # fmt: skip
+    )
     loader.set_epoch(0)
     return model, recalibrate_batchnorm(model, (images for images, _ in loader))
 
@@ -95,8 +99,10 @@ def evaluate_recalibrated(
     model, seen = recalibrated_model(path, attention_options, data=data, download=download)
     trained = load_trained(path)
     test = BatchLoader(
-        trained.images(data, "test", per_class, download), batch_size, shuffle=False,
+        trained.images(data, "test", per_class, download),
+        batch_size,
+        shuffle=False,
         drop_last=False,
         transform=eval_transform(trained.state["data"]),
-    )  # fmt: skip
+    )
     return {"checkpoint": str(path), **evaluate(model, test), "recalibrated_on": seen}

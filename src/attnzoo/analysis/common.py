@@ -91,9 +91,15 @@ def load_trained(path: str | os.PathLike) -> Trained:
         )
     info = state["data"]
     return Trained(
-        path, model_from_checkpoint(state, path), config, int(state["epoch"]),
-        list(info["mean"]), list(info["std"]), len(info["classes"]), state,
-    )  # fmt: skip
+        path,
+        model_from_checkpoint(state, path),
+        config,
+        int(state["epoch"]),
+        list(info["mean"]),
+        list(info["std"]),
+        len(info["classes"]),
+        state,
+    )
 
 
 def figure(figsize: tuple[float, float]) -> tuple[Any, Callable[[str | os.PathLike], Path]]:

@@ -117,11 +117,16 @@ def plot_tsne(
         tsne = manifold.TSNE(perplexity=perplexity, init="pca", random_state=seed)
         panels.append((tsne.fit_transform(features), labels, dataset.classes))
         result = {
-            "checkpoint": str(path), "label": trained.label, "epoch": trained.epoch,
-            "final_top1": _final_top1(path, trained.epoch), "split": split,
-            "images": len(dataset), "features": features.shape[1], "k": k,
+            "checkpoint": str(path),
+            "label": trained.label,
+            "epoch": trained.epoch,
+            "final_top1": _final_top1(path, trained.epoch),
+            "split": split,
+            "images": len(dataset),
+            "features": features.shape[1],
+            "k": k,
             **class_separation(features, labels, k),
-        }  # fmt: skip
+        }
         results.append(result)
     _draw(panels, results, Path(out_png))
     write_json(Path(out_png).with_suffix(".json"), results)

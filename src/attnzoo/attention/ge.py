@@ -57,9 +57,14 @@ RESNET50_FEAT_SIZE = {256: 56, 512: 28, 1024: 14, 2048: 7}
 
 def _depthwise(channels: int, kernel_size: int, stride: int) -> nn.Conv2d:
     conv = nn.Conv2d(
-        channels, channels, kernel_size, stride, kernel_size // 2 if stride > 1 else 0,
-        groups=channels, bias=False,
-    )  # fmt: skip
+        channels,
+        channels,
+        kernel_size,
+        stride,
+        kernel_size // 2 if stride > 1 else 0,
+        groups=channels,
+        bias=False,
+    )
     nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")  # Caffe's "msra" filler (fan in)
     return conv
 

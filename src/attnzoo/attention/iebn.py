@@ -79,9 +79,15 @@ class IEBN(AttentionModule):
             if self.momentum is None:  # cumulative average, as nn.BatchNorm2d
                 factor = 1.0 / float(self.num_batches_tracked)
         x_hat = F.batch_norm(
-            x, self.running_mean, self.running_var, None, None,
-            self.training or self.running_mean is None, factor, self.eps,
-        )  # fmt: skip
+            x,
+            self.running_mean,
+            self.running_var,
+            None,
+            None,
+            self.training or self.running_mean is None,
+            factor,
+            self.eps,
+        )
 
         def per_channel(t: torch.Tensor) -> torch.Tensor:
             return t.view(1, -1, 1, 1)

@@ -248,17 +248,37 @@ def markdown(results: Sequence[BenchResult]) -> str:
     def ratio(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
-    head = ("model", "attention", "params (M)", "train GMACs", "step (ms)", "train img/s",
-            "step ratio", "infer img/s", "infer ratio", "peak mem (MiB)", "mem ratio",
-            "MACs ratio")  # fmt: skip
+    head = (
+        "model",
+        "attention",
+        "params (M)",
+        "train GMACs",
+        "step (ms)",
+        "train img/s",
+        "step ratio",
+        "infer img/s",
+        "infer ratio",
+        "peak mem (MiB)",
+        "mem ratio",
+        "MACs ratio",
+    )
     body = [
-        (r.model, r.attention, f"{r.params_m:.2f}", f"{r.train_gmacs:.3f}",
-         f"{r.train_step_ms:.0f}", f"{r.train_img_s:.1f}", f"{r.train_ratio:.2f}",
-         f"{r.infer_img_s:.1f}", f"{r.infer_ratio:.2f}",
-         "-" if r.peak_mem_mb is None else f"{r.peak_mem_mb:.0f}", ratio(r.mem_ratio),
-         f"{r.macs_ratio:.2f}")
+        (
+            r.model,
+            r.attention,
+            f"{r.params_m:.2f}",
+            f"{r.train_gmacs:.3f}",
+            f"{r.train_step_ms:.0f}",
+            f"{r.train_img_s:.1f}",
+            f"{r.train_ratio:.2f}",
+            f"{r.infer_img_s:.1f}",
+            f"{r.infer_ratio:.2f}",
+            "-" if r.peak_mem_mb is None else f"{r.peak_mem_mb:.0f}",
+            ratio(r.mem_ratio),
+            f"{r.macs_ratio:.2f}",
+        )
         for r in results
-    ]  # fmt: skip
+    ]
     return table(head, body, "ll" + "r" * 10) + _twin_table(results)
 
 
@@ -270,10 +290,16 @@ def _twin_table(results: Sequence[BenchResult]) -> str:
         return ""
     head = ("model", "against", "module's step / this step", "interval", "coverage", "verdict")
     body = [
-        (r.model, r.attention, f"{v.median:.3f}", f"[{v.low:.3f}, {v.high:.3f}]",
-         f"{v.coverage:.1%}", v.verdict())
+        (
+            r.model,
+            r.attention,
+            f"{v.median:.3f}",
+            f"[{v.low:.3f}, {v.high:.3f}]",
+            f"{v.coverage:.1%}",
+            v.verdict(),
+        )
         for r, v in compared
-    ]  # fmt: skip
+    ]
     return "\n\n" + table(head, body, "llrrrl")
 
 

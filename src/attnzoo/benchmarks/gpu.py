@@ -66,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             skipped.append(tag)
             continue
         began = time.perf_counter()
-        results = run_bench(group, warmup=args.warmup, repeats=args.repeats,
-                            memory=group[0].device != "cpu")  # fmt: skip
+        results = run_bench(
+            group, warmup=args.warmup, repeats=args.repeats, memory=group[0].device != "cpu"
+        )
         slowest = max(slowest, time.perf_counter() - began)
         rows += [dict(dataclasses.asdict(r), mode=mode) for r in results]
         print(f"{tag}: {time.perf_counter() - began:.0f} s", flush=True)
@@ -76,12 +77,22 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import BenchResult
 
         fields = {f.name for f in dataclasses.fields(BenchResult)}
-        results = [BenchResult(**{k: v for k, v in r.items() if k in fields}) for r in rows
-                   if r["mode"] == mode]  # fmt: skip
+        results = [
+            BenchResult(**{k: v for k, v in r.items() if k in fields})
+            for r in rows
+            if r["mode"] == mode
+        ]
         tables.append(f"### {mode}\n\n{markdown(results)}\n")
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "bench.json", {"machine": describe(), "args": vars(args) | {
-        "out": str(args.out)}, "rows": rows, "skipped": skipped})  # fmt: skip
+    write_json(
+        args.out / "bench.json",
+        {
+            "machine": describe(),
+            "args": vars(args) | {"out": str(args.out)},
+            "rows": rows,
+            "skipped": skipped,
+        },
+    )
     atomic_write_text(args.out / "bench.md", "\n".join(tables))
     atomic_write_text(args.out / "skipped.txt", "".join(f"{t}\n" for t in skipped))
     print(f"done in {time.perf_counter() - start:.0f} s; {len(skipped)} groups skipped")

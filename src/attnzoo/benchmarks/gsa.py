@@ -151,12 +151,29 @@ def markdown(results: Sequence[GsaResult]) -> str:
     def value(v: float | None, spec: str) -> str:
         return "-" if v is None else format(v, spec)
 
-    head = ("order", "C", "size", "batch", "attention matrix (MiB)", "fwd+bwd (ms)",
-            "time ratio", "peak mem (MiB)", "mem ratio")  # fmt: skip
+    head = (
+        "order",
+        "C",
+        "size",
+        "batch",
+        "attention matrix (MiB)",
+        "fwd+bwd (ms)",
+        "time ratio",
+        "peak mem (MiB)",
+        "mem ratio",
+    )
     body = [
-        (r.impl, r.channels, r.input_size, r.batch_size, f"{r.attn_matrix_mb:.0f}",
-         f"{r.step_ms:.0f}", f"{r.time_ratio:.2f}", value(r.peak_mem_mb, ".0f"),
-         value(r.mem_ratio, ".2f"))
+        (
+            r.impl,
+            r.channels,
+            r.input_size,
+            r.batch_size,
+            f"{r.attn_matrix_mb:.0f}",
+            f"{r.step_ms:.0f}",
+            f"{r.time_ratio:.2f}",
+            value(r.peak_mem_mb, ".0f"),
+            value(r.mem_ratio, ".2f"),
+        )
         for r in results
-    ]  # fmt: skip
+    ]
     return table(head, body, "lrrrrrrrr")

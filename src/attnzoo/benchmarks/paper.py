@@ -193,8 +193,16 @@ def render_markdown(measured: list[Measured]) -> str:
     return "\n".join(out)
 
 
-HEAD = ("Architecture", "Params (M) paper", "ours", "diff", "MACs (G) paper", "ours", "diff",
-        "attnzoo call / note")  # fmt: skip
+HEAD = (
+    "Architecture",
+    "Params (M) paper",
+    "ours",
+    "diff",
+    "MACs (G) paper",
+    "ours",
+    "diff",
+    "attnzoo call / note",
+)
 
 
 def _cells(m: Measured) -> tuple[str, ...]:
@@ -208,7 +216,12 @@ def _cells(m: Measured) -> tuple[str, ...]:
         note = f"`{r.build_call()}`" + (f"<br>{r.note}" if r.note else "")
     digits = 3 if r.flops is not None and round(r.flops, 2) != r.flops else 2
     return (
-        r.label, _figure(r.params, 2), _figure(m.params, 3),
-        _difference(m.params, r.params, m.params_match()), _figure(r.flops, digits),
-        _figure(m.flops, 3), _difference(m.flops, r.flops, m.flops_match()), note,
-    )  # fmt: skip
+        r.label,
+        _figure(r.params, 2),
+        _figure(m.params, 3),
+        _difference(m.params, r.params, m.params_match()),
+        _figure(r.flops, digits),
+        _figure(m.flops, 3),
+        _difference(m.flops, r.flops, m.flops_match()),
+        note,
+    )

@@ -90,13 +90,30 @@ def run_profile(
 
 
 def markdown(results: Sequence[ProfileResult]) -> str:
-    head = ("model", "attention", "step (ms)", "conv (ms)", "other (ms)", "extra conv (ms)",
-            "extra other (ms)", "extra / baseline conv", "largest growth (ms)")  # fmt: skip
+    head = (
+        "model",
+        "attention",
+        "step (ms)",
+        "conv (ms)",
+        "other (ms)",
+        "extra conv (ms)",
+        "extra other (ms)",
+        "extra / baseline conv",
+        "largest growth (ms)",
+    )
     base_conv = results[0].conv_ms
     body = [
-        (r.model, r.attention, f"{r.step_ms:.0f}", f"{r.conv_ms:.0f}", f"{r.other_ms:.0f}",
-         f"{r.extra_conv_ms:.0f}", f"{r.extra_other_ms:.0f}",
-         f"{(r.extra_conv_ms + r.extra_other_ms) / base_conv:.2f}", r.top_extra or "-")
+        (
+            r.model,
+            r.attention,
+            f"{r.step_ms:.0f}",
+            f"{r.conv_ms:.0f}",
+            f"{r.other_ms:.0f}",
+            f"{r.extra_conv_ms:.0f}",
+            f"{r.extra_other_ms:.0f}",
+            f"{(r.extra_conv_ms + r.extra_other_ms) / base_conv:.2f}",
+            r.top_extra or "-",
+        )
         for r in results
-    ]  # fmt: skip
+    ]
     return table(head, body, "llrrrrrrl")

@@ -81,9 +81,11 @@ def _bare_round(
     torch.manual_seed(config.seed)
     model = create_model(config.model, num_classes, in_chans=train_split.images.shape[1]).to(device)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum,
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
         weight_decay=config.weight_decay,
-    )  # fmt: skip
+    )
     model.train()
     images, labels, size = train_split.images, train_split.labels, config.batch_size
     start = time.perf_counter()
@@ -128,9 +130,14 @@ def run_overhead(
     """Trainer and bare loop, alternating, ``warmup`` untimed rounds then ``repeats`` timed."""
     say = progress or (lambda message: None)
     config = TrainConfig(
-        model=model, data=data, epochs=1, batch_size=batch_size, seed=seed,
-        train_per_class=train_per_class, test_per_class=test_per_class,
-    )  # fmt: skip
+        model=model,
+        data=data,
+        epochs=1,
+        batch_size=batch_size,
+        seed=seed,
+        train_per_class=train_per_class,
+        test_per_class=test_per_class,
+    )
     # The trainer's default device: CUDA when there is one.
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     train_split, test_split, num_classes = _load(config, device)
@@ -161,13 +168,33 @@ def run_overhead(
 
 
 def markdown(results: list[OverheadResult]) -> str:
-    head = ("model", "train images", "test images", "batch", "steps", "trainer epoch (s)",
-            "bare epoch (s)", "train ratio", "trainer run (s)", "bare epoch + eval (s)",
-            "run ratio")  # fmt: skip
+    head = (
+        "model",
+        "train images",
+        "test images",
+        "batch",
+        "steps",
+        "trainer epoch (s)",
+        "bare epoch (s)",
+        "train ratio",
+        "trainer run (s)",
+        "bare epoch + eval (s)",
+        "run ratio",
+    )
     body = [
-        (r.model, r.train_images, r.test_images, r.batch_size, r.steps,
-         f"{r.trainer_train_s:.2f}", f"{r.bare_train_s:.2f}", f"{r.train_ratio:.3f}",
-         f"{r.trainer_run_s:.2f}", f"{r.bare_run_s:.2f}", f"{r.run_ratio:.3f}")
+        (
+            r.model,
+            r.train_images,
+            r.test_images,
+            r.batch_size,
+            r.steps,
+            f"{r.trainer_train_s:.2f}",
+            f"{r.bare_train_s:.2f}",
+            f"{r.train_ratio:.3f}",
+            f"{r.trainer_run_s:.2f}",
+            f"{r.bare_run_s:.2f}",
+            f"{r.run_ratio:.3f}",
+        )
         for r in results
-    ]  # fmt: skip
+    ]
     return table(head, body, "l" + "r" * 10)

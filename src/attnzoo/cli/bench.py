@@ -44,19 +44,21 @@ def _timing(parser: argparse.ArgumentParser, cpu_time: bool = True) -> None:
     if cpu_time:
         parser.add_argument("--device", default="cpu")
         parser.add_argument(
-            "--cpu-time", action="store_true",
+            "--cpu-time",
+            action="store_true",
             help="time by this process's CPU time, not wall-clock: steadier on a shared "
             "machine, meant with OMP_NUM_THREADS=1",
-        )  # fmt: skip
+        )
 
 
 def _models(parser: argparse.ArgumentParser, name: str, help: str) -> None:
     mode = parser.add_parser(name, help=help, description=help)
     mode.add_argument("--models", default="resnet50_cifar", help="comma-separated backbones")
     mode.add_argument(
-        "--attention", default="none,se,cbam,bam,spem,ba2m",
+        "--attention",
+        default="none,se,cbam,bam,spem,ba2m",
         help="settings separated by ',', modules combined by '+'; the baseline is always measured",
-    )  # fmt: skip
+    )
     mode.add_argument("--input-size", type=int, default=32)
     mode.add_argument("--batch-size", type=int, default=64)
     mode.add_argument("--num-classes", type=int, default=None)
@@ -64,19 +66,23 @@ def _models(parser: argparse.ArgumentParser, name: str, help: str) -> None:
     mode.add_argument("--amp", action="store_true", help="bfloat16 autocast")
     mode.add_argument("--compile", action="store_true", help="torch.compile (warm-up compiles)")
     mode.add_argument(
-        "--compile-mode", default="default", choices=COMPILE_MODES,
+        "--compile-mode",
+        default="default",
+        choices=COMPILE_MODES,
         help="with --compile: torch.compile's mode (reduce-overhead: CUDA graphs) [default]",
-    )  # fmt: skip
+    )
     mode.add_argument(
-        "--peers", action="store_true",
+        "--peers",
+        action="store_true",
         help="also measure each setting with its modules written as plain PyTorch, timm's way "
         "(a 'peer' row after it; every built-in module has a peer)",
-    )  # fmt: skip
+    )
     mode.add_argument(
-        "--plain", action="store_true",
+        "--plain",
+        action="store_true",
         help="also measure each setting with the library's fast paths off (a 'plain' row after "
         "it; ATTNZOO_FAST_PATHS=0)",
-    )  # fmt: skip
+    )
     mode.add_argument("--no-memory", action="store_true", help="skip peak-memory measurements")
     _timing(mode)
     mode.set_defaults(func=_run_models, profile=name == "profile")
@@ -89,9 +95,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     modes = parser.add_subparsers(dest="mode", required=True, metavar="|".join(MODES))
     _models(modes, "modules", "attention modules in a backbone against the plain backbone")
     _models(
-        modes, "profile", "torch.profiler over one training step per setting: time in "
+        modes,
+        "profile",
+        "torch.profiler over one training step per setting: time in "
         "convolutions and in the rest, and the operators each adds to the baseline's",
-    )  # fmt: skip
+    )
     gsa = modes.add_parser("gsa", help="BA2M's GSA branch alone: sdpa, folded (CPU), explicit")
     gsa.add_argument("--channels", type=int, default=256, help="input channels")
     gsa.add_argument("--input-size", type=int, default=56)
@@ -119,10 +127,16 @@ def _run_gsa(args: argparse.Namespace) -> int:
     from ..benchmarks.gsa import markdown, run_gsa_bench
 
     results = run_gsa_bench(
-        args.channels, args.input_size, args.batch_size, device=args.device,
-        warmup=args.warmup, repeats=args.repeats, memory=not args.no_memory, clock=_clock(args),
+        args.channels,
+        args.input_size,
+        args.batch_size,
+        device=args.device,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        memory=not args.no_memory,
+        clock=_clock(args),
         progress=say,
-    )  # fmt: skip
+    )
     return _write(args, results, markdown(results))
 
 
@@ -131,13 +145,17 @@ def _run_overhead(args: argparse.Namespace) -> int:
 
     results = [
         run_overhead(
-            model, data=args.data, batch_size=args.batch_size,
-            train_per_class=args.train_per_class, test_per_class=args.test_per_class,
-            warmup=args.warmup, repeats=args.repeats,
+            model,
+            data=args.data,
+            batch_size=args.batch_size,
+            train_per_class=args.train_per_class,
+            test_per_class=args.test_per_class,
+            warmup=args.warmup,
+            repeats=args.repeats,
             progress=lambda message, model=model: say(f"{model}: {message}"),
         )
         for model in args.models.split(",")
-    ]  # fmt: skip
+    ]
     return _write(args, results, markdown(results))
 
 
@@ -170,12 +188,22 @@ def _run_models(args: argparse.Namespace) -> int:
     for model in args.models.split(","):
         configs = [
             BenchConfig(
-                model, v, args.input_size, args.batch_size, args.num_classes, args.device,
-                args.channels_last, args.amp, args.compile, args.compile_mode, peer, fast,
+                model,
+                v,
+                args.input_size,
+                args.batch_size,
+                args.num_classes,
+                args.device,
+                args.channels_last,
+                args.amp,
+                args.compile,
+                args.compile_mode,
+                peer,
+                fast,
             )
             for v in variants
             for peer, fast in _twins(args, v)
-        ]  # fmt: skip
+        ]
 
         def progress(message: str, model: str = model) -> None:
             say(f"{model}: {message}")
@@ -186,9 +214,13 @@ def _run_models(args: argparse.Namespace) -> int:
             )
         else:
             results += bench.run_bench(
-                configs, warmup=args.warmup, repeats=args.repeats,
-                memory=not args.no_memory, clock=_clock(args), progress=progress,
-            )  # fmt: skip
+                configs,
+                warmup=args.warmup,
+                repeats=args.repeats,
+                memory=not args.no_memory,
+                clock=_clock(args),
+                progress=progress,
+            )
     return _write(args, results, (profile.markdown if args.profile else bench.markdown)(results))
 
 

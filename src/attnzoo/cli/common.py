@@ -57,9 +57,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=_typed(f.name, hint), choices=choices, **common)
     add_spec_arguments(parser, "one attention setting: a name, or names joined by '+' (se+ba2m)")
     parser.add_argument(
-        "--model-option", action="append", default=[], metavar="KEY=VALUE",
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="backbone option, repeatable (e.g. drop_rate=0.3)",
-    )  # fmt: skip
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -77,9 +80,12 @@ def add_spec_arguments(
     """``--attention`` and ``--option`` in the spec grammar (see attnzoo.attention.spec)."""
     parser.add_argument("--attention", default=default, help=f"{help} [none]")
     parser.add_argument(
-        "--option", action="append", default=[], metavar="[MODULE.]KEY=VALUE",
+        "--option",
+        action="append",
+        default=[],
+        metavar="[MODULE.]KEY=VALUE",
         help="attention option, repeatable (e.g. tau=0.5, or ba2m.tau=0.5 with several modules)",
-    )  # fmt: skip
+    )
 
 
 def config_values(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,14 +18,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-class", type=int, default=None, help="first K images of each class")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument(
-        "--option", action="append", default=[], metavar="[MODULE.]KEY=VALUE",
+        "--option",
+        action="append",
+        default=[],
+        metavar="[MODULE.]KEY=VALUE",
         help="override an attention option at test time (e.g. ba2m.eval_mode=batch)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--recalibrate-bn", action="store_true",
+        "--recalibrate-bn",
+        action="store_true",
         help="first re-estimate the BatchNorm statistics on the run's training images, with the "
         "attention as at test time (e.g. BA2M off)",
-    )  # fmt: skip
+    )
     add_download_argument(parser)
     parser.set_defaults(func=run)
 
@@ -42,14 +46,23 @@ def run(args: argparse.Namespace) -> int:
         if args.split != "test":
             raise ValueError("--recalibrate-bn evaluates the test split")
         result = evaluate_recalibrated(
-            args.checkpoint, options, data=args.data, per_class=args.per_class,
-            batch_size=args.batch_size, download=args.download,
-        )  # fmt: skip
+            args.checkpoint,
+            options,
+            data=args.data,
+            per_class=args.per_class,
+            batch_size=args.batch_size,
+            download=args.download,
+        )
     else:
         result = evaluate_checkpoint(
-            args.checkpoint, data=args.data, split=args.split, per_class=args.per_class,
-            batch_size=args.batch_size, attention_options=options, state=state,
+            args.checkpoint,
+            data=args.data,
+            split=args.split,
+            per_class=args.per_class,
+            batch_size=args.batch_size,
+            attention_options=options,
+            state=state,
             download=args.download,
-        )  # fmt: skip
+        )
     print(json.dumps(result, indent=2))
     return 0

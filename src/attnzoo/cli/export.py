@@ -12,18 +12,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("checkpoint", type=Path, help="a .safetensors checkpoint of attnzoo train")
     parser.add_argument(
-        "--format", default="onnx", choices=("onnx", "export", "torchscript"),
+        "--format",
+        default="onnx",
+        choices=("onnx", "export", "torchscript"),
         help="onnx; export: a torch.export program (.pt2), for networks ONNX cannot express "
         "(BA2M with eval_mode=batch); torchscript: traced, deprecated by torch [onnx]",
-    )  # fmt: skip
+    )
     parser.add_argument("--output", type=Path, help="default: the checkpoint, suffix of the format")
     parser.add_argument(
         "--input-size", type=int, help="image height and width (default: the run's, else 32)"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=4,
+        "--batch-size",
+        type=int,
+        default=4,
         help="random images the export is checked on; its batch axis is dynamic [4]",
-    )  # fmt: skip
+    )
     parser.add_argument("--no-verify", action="store_true", help="skip the check against PyTorch")
     parser.set_defaults(func=run)
 

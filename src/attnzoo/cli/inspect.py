@@ -28,9 +28,14 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis import inspect_run
 
     rows = inspect_run(
-        args.run_dir, args.out, data=args.data, per_class=args.per_class,
-        batch_size=args.batch_size, images=args.images, seed=args.seed,
-    )  # fmt: skip
+        args.run_dir,
+        args.out,
+        data=args.data,
+        per_class=args.per_class,
+        batch_size=args.batch_size,
+        images=args.images,
+        seed=args.seed,
+    )
     print(f"{'epoch':>5}  {'module':<20} {'spearman':>8} {'pearson':>8} {'weight std':>10}")
     for r in rows:
         print(

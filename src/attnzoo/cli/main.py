@@ -30,12 +30,28 @@ from . import list as list_
 from .common import config_from_args, config_values
 
 COMMANDS = (
-    train, sweep, submit, report, eval, compare, plot, complexity, bench, export, tsne, inspect,
-    batch_eval, list_,
-)  # fmt: skip
+    train,
+    sweep,
+    submit,
+    report,
+    eval,
+    compare,
+    plot,
+    complexity,
+    bench,
+    export,
+    tsne,
+    inspect,
+    batch_eval,
+    list_,
+)
 __all__ = [
-    "atomic_write_text", "build_parser", "config_from_args", "config_values", "main",
-]  # fmt: skip
+    "atomic_write_text",
+    "build_parser",
+    "config_from_args",
+    "config_values",
+    "main",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,9 +14,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("roots", nargs="+", type=Path, help="sweep directories (results/<config>)")
     parser.add_argument("--out", type=Path, help="write the Markdown here (default: print it)")
     parser.add_argument(
-        "--claims", type=Path, metavar="YAML",
+        "--claims",
+        type=Path,
+        metavar="YAML",
         help="instead: each claim's comparisons and verdicts (docs/claims.yaml)",
-    )  # fmt: skip
+    )
     parser.set_defaults(func=run)
 
 

@@ -15,9 +15,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(parser)
     parser.add_argument("--nodes", type=int, default=1, help="nodes of the job [1]")
     parser.add_argument(
-        "--gpus-per-node", type=int, default=0,
+        "--gpus-per-node",
+        type=int,
+        default=0,
         help="GPUs of each node, one process each; 0: one CPU process per node [0]",
-    )  # fmt: skip
+    )
     add_slurm_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -29,9 +31,12 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     check_config(config)  # before anything is queued
     options = slurm_options(
-        args, args.config, nodes=args.nodes, gpus_per_run=args.gpus_per_node,
+        args,
+        args.config,
+        nodes=args.nodes,
+        gpus_per_run=args.gpus_per_node,
         tasks_per_node=max(1, args.gpus_per_node),
-    )  # fmt: skip
+    )
     job_id = submit_training(config, options)
     say(f"submitted job {job_id}: {args.nodes} node(s) x {options.tasks_per_node} task(s)")
     print(f"{job_id} {config.out_dir}")

@@ -11,10 +11,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("train", help="train a model and write metrics, checkpoint, summary")
     add_config_arguments(parser)
     parser.add_argument(
-        "--restart", action="store_true",
+        "--restart",
+        action="store_true",
         help="the run directory holds a run: move it aside to <dir>.old-<time> and start over "
         "(--resume auto continues it instead)",
-    )  # fmt: skip
+    )
     parser.set_defaults(func=run)
 
 

@@ -28,9 +28,14 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis import plot_tsne
 
     results = plot_tsne(
-        args.checkpoints, args.out, data=args.data, split=args.split,
-        per_class=args.per_class, perplexity=args.perplexity, seed=args.seed,
-    )  # fmt: skip
+        args.checkpoints,
+        args.out,
+        data=args.data,
+        split=args.split,
+        per_class=args.per_class,
+        perplexity=args.perplexity,
+        seed=args.seed,
+    )
     for r in results:
         print(
             f"{r['label']}, epoch {r['epoch']}: silhouette {r['silhouette']:.3f}  "

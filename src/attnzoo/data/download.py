@@ -94,9 +94,15 @@ def _progress_bar(total: int | None, label: str, show: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(
-        total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
-        file=sys.stderr, disable=not show,
-    )  # fmt: skip
+        total=total,
+        desc=label,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        leave=False,
+        file=sys.stderr,
+        disable=not show,
+    )
 
 
 def _copy(response: BinaryIO, out: BinaryIO, digest: Any, bar: Any) -> int:

@@ -74,9 +74,13 @@ class Classification(Task):
     ) -> tuple[torch.Tensor, int, dict[str, float]]:
         labels = batch[1]
         loss = classification_loss(
-            output.float(), labels, kind=config.loss, label_smoothing=config.label_smoothing,
-            focal_gamma=config.focal_gamma, ohem_fraction=config.ohem_fraction,
-        )  # fmt: skip
+            output.float(),
+            labels,
+            kind=config.loss,
+            label_smoothing=config.label_smoothing,
+            focal_gamma=config.focal_gamma,
+            ohem_fraction=config.ohem_fraction,
+        )
         correct = int((output.argmax(1) == labels).sum())
         return loss, len(labels), {"top1": 100.0 * correct}
 
@@ -104,11 +108,17 @@ class Classification(Task):
         if config.augment == "imagenet":
             samples, classes = open_stream(source, split)
             loader = StreamLoader(
-                samples, classes, batch_size, train=False, num_workers=config.workers,
-                image_size=info["image_size"], resize_size=info.get("resize_size"),
-                interpolation=info.get("interpolation", "bilinear"), mean=info["mean"],
+                samples,
+                classes,
+                batch_size,
+                train=False,
+                num_workers=config.workers,
+                image_size=info["image_size"],
+                resize_size=info.get("resize_size"),
+                interpolation=info.get("interpolation", "bilinear"),
+                mean=info["mean"],
                 std=info["std"],
-            )  # fmt: skip
+            )
             num_classes, size = len(classes), len(samples)
         else:
             dataset = load_dataset(source, split, download, max_per_class=per_class)

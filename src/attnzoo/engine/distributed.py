@@ -199,9 +199,12 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
     for name, child in model.named_children():
         if type(child) in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):
             synced = GlobalBatchNorm(
-                child.num_features, child.eps, child.momentum, child.affine,
+                child.num_features,
+                child.eps,
+                child.momentum,
+                child.affine,
                 child.track_running_stats,
-            )  # fmt: skip
+            )
             reference = next(iter(child.state_dict().values()), None)
             if reference is not None:  # same device and dtype as the layer it replaces
                 synced = synced.to(reference.device, reference.dtype)

@@ -60,9 +60,14 @@ def evaluate_checkpoint(
     config = TrainConfig.from_dict(state["config"])
     task, source = get_task(config.task), data or config.data
     loader, size = task.eval_loader(
-        config, state["data"], source=source, split=split, per_class=per_class,
-        batch_size=batch_size, download=download,
-    )  # fmt: skip
+        config,
+        state["data"],
+        source=source,
+        split=split,
+        per_class=per_class,
+        batch_size=batch_size,
+        download=download,
+    )
     model = model_from_checkpoint(state, path, attention_options)
     return {
         "checkpoint": str(path),

@@ -63,9 +63,13 @@ def execute(out_dir: Path, env: dict[str, str], retries: int) -> tuple[bool, str
 
 
 def run_local(
-    configs: Sequence, jobs: int, retries: int, threads: int | None, gpus_per_run: int | None,
+    configs: Sequence,
+    jobs: int,
+    retries: int,
+    threads: int | None,
+    gpus_per_run: int | None,
     done: Callable[[int, bool, str], None],
-) -> None:  # fmt: skip
+) -> None:
     """Run ``configs`` (TrainConfigs), ``jobs`` at a time, calling ``done(index, ok, detail)``."""
     if jobs < 1:
         raise ValueError(f"sweep: jobs must be at least 1, got {jobs}")

@@ -19,9 +19,10 @@ RUN_FILES = (CHECKPOINT, "checkpoint.prev.safetensors", "summary.json", "metrics
 def run_files(out_dir: Path) -> list[str]:
     """The files in ``out_dir`` that make it a run (an empty metrics log does not)."""
     return [
-        name for name in RUN_FILES
+        name
+        for name in RUN_FILES
         if (out_dir / name).is_file() and (out_dir / name).stat().st_size > 0
-    ]  # fmt: skip
+    ]
 
 
 def move_aside(out_dir: Path) -> Path:

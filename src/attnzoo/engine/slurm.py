@@ -95,13 +95,20 @@ class SlurmOptions:
     def parameters(self) -> dict[str, Any]:
         """submitit.SlurmExecutor's parameters."""
         values = {
-            "partition": self.partition, "account": self.account, "qos": self.qos,
-            "constraint": self.constraint, "time": self.time_min, "nodes": self.nodes,
-            "ntasks_per_node": self.tasks_per_node, "cpus_per_task": self.cpus_per_run,
-            "gpus_per_node": self.gpus_per_run or None, "array_parallelism": self.parallelism,
-            "signal_delay_s": self.signal_delay_s, "stderr_to_stdout": True,
+            "partition": self.partition,
+            "account": self.account,
+            "qos": self.qos,
+            "constraint": self.constraint,
+            "time": self.time_min,
+            "nodes": self.nodes,
+            "ntasks_per_node": self.tasks_per_node,
+            "cpus_per_task": self.cpus_per_run,
+            "gpus_per_node": self.gpus_per_run or None,
+            "array_parallelism": self.parallelism,
+            "signal_delay_s": self.signal_delay_s,
+            "stderr_to_stdout": True,
             "mem": f"{round(self.mem_gb * 1024)}MB" if self.mem_gb else None,
-        }  # fmt: skip
+        }
         return {k: v for k, v in values.items() if v is not None}
 
 

@@ -40,9 +40,11 @@ class DenseLayer(nn.Module):
         super().__init__()
         width = 4 * growth_rate
         self.branch = nn.Sequential(
-            *bn_relu(inplanes), conv(inplanes, width, 1), *bn_relu(width),
+            *bn_relu(inplanes),
+            conv(inplanes, width, 1),
+            *bn_relu(width),
             conv(width, growth_rate, 3),
-        )  # fmt: skip
+        )
         self.attn = attn_layer(growth_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,6 +104,11 @@ def densenet100_bc(
 ) -> DenseNet:
     """Depth 100: 3 blocks x 16 layers x 2 convolutions, the stem, 2 transitions, the classifier."""
     return DenseNet(
-        (16, 16, 16), 12, 0.5, num_classes=num_classes, in_chans=in_chans, attention=attention,
+        (16, 16, 16),
+        12,
+        0.5,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
         name=name,
-    )  # fmt: skip
+    )

@@ -27,8 +27,10 @@ class FrozenBatchNorm2d(nn.Module):
     def __init__(self, bn: nn.BatchNorm2d) -> None:
         super().__init__()
         if not (bn.affine and bn.track_running_stats):
-            raise ValueError("FrozenBatchNorm2d needs a BatchNorm2d with affine parameters and "
-                             "running statistics")  # fmt: skip
+            raise ValueError(
+                "FrozenBatchNorm2d needs a BatchNorm2d with affine parameters and "
+                "running statistics"
+            )
         self.num_features, self.eps = bn.num_features, bn.eps
         self.weight, self.bias = bn.weight, bn.bias
         self.weight.requires_grad_(False)

@@ -23,9 +23,13 @@ Settings = Sequence[Sequence[tuple[int, int, int, int, int]]]
 
 
 def conv_bn_act(
-    cin: int, cout: int, kernel_size: int, activation: type[nn.Module], stride: int = 1,
+    cin: int,
+    cout: int,
+    kernel_size: int,
+    activation: type[nn.Module],
+    stride: int = 1,
     groups: int = 1,
-) -> list[nn.Module]:  # fmt: skip
+) -> list[nn.Module]:
     return [conv(cin, cout, kernel_size, stride, groups), nn.BatchNorm2d(cout), activation(True)]
 
 
@@ -67,9 +71,12 @@ class InvertedResidual(nn.Module):
         expand = conv_bn_act(inplanes, hidden, 1, activation) if expansion != 1 else []
         se = [SqueezeExcite(hidden, max(1, int(inplanes * se_ratio)))] if se_ratio else []
         self.branch = nn.Sequential(
-            *expand, *conv_bn_act(hidden, hidden, kernel_size, activation, stride, groups=hidden),
-            *se, conv(hidden, planes, 1), nn.BatchNorm2d(planes),
-        )  # fmt: skip
+            *expand,
+            *conv_bn_act(hidden, hidden, kernel_size, activation, stride, groups=hidden),
+            *se,
+            conv(hidden, planes, 1),
+            nn.BatchNorm2d(planes),
+        )
         self.attn = attn_layer(planes)
         self.residual = stride == 1 and inplanes == planes
 
@@ -103,10 +110,16 @@ class InvertedResidualNet(StagedNet):
                 for i in range(depth):
                     blocks.append(
                         InvertedResidual(
-                            inplanes, planes, stride if i == 0 else 1, expansion, block_attn,
-                            kernel_size, activation, se_ratio,
+                            inplanes,
+                            planes,
+                            stride if i == 0 else 1,
+                            expansion,
+                            block_attn,
+                            kernel_size,
+                            activation,
+                            se_ratio,
                         )
-                    )  # fmt: skip
+                    )
                     inplanes = planes
             stages.append(nn.Sequential(*blocks))
             stage_channels.append(inplanes)

@@ -113,9 +113,11 @@ class BasicBlock(PostActivationBlock):
     ) -> None:
         super().__init__()
         self.residual = nn.Sequential(
-            conv(inplanes, planes, 3, stride), *bn_relu(planes), conv(planes, planes, 3),
+            conv(inplanes, planes, 3, stride),
+            *bn_relu(planes),
+            conv(planes, planes, 3),
             nn.BatchNorm2d(planes),
-        )  # fmt: skip
+        )
         self.attn = attn_layer(planes)
         self.shortcut = _shortcut(shortcut, inplanes, planes, stride)
 
@@ -152,9 +154,13 @@ class Bottleneck(PostActivationBlock):
         done = isinstance(spatial, AttentionModule) and spatial.ends_with_bn_relu
         post = [] if done else bn_relu(width)
         self.residual = nn.Sequential(
-            conv(inplanes, width, 1, stride_1x1), *bn_relu(width), spatial, *post,
-            conv(width, out, 1), nn.BatchNorm2d(out),
-        )  # fmt: skip
+            conv(inplanes, width, 1, stride_1x1),
+            *bn_relu(width),
+            spatial,
+            *post,
+            conv(width, out, 1),
+            nn.BatchNorm2d(out),
+        )
         self.attn = attn_layer(out)
         self.shortcut = _shortcut(shortcut, inplanes, out, stride)
 
@@ -174,9 +180,11 @@ class PreActBlock(PreActivationBlock):
         super().__init__()
         self.preact = bn_relu(inplanes)
         self.residual = nn.Sequential(
-            conv(inplanes, planes, 3, stride), *bn_relu(planes),
-            nn.Dropout(dropout) if dropout > 0 else nn.Identity(), conv(planes, planes, 3),
-        )  # fmt: skip
+            conv(inplanes, planes, 3, stride),
+            *bn_relu(planes),
+            nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
+            conv(planes, planes, 3),
+        )
         self.attn = attn_layer(planes)
         self.shortcut = _shortcut(shortcut, inplanes, planes, stride)
 
@@ -203,9 +211,12 @@ class PreActBottleneck(PreActivationBlock):
         self.preact = bn_relu(inplanes)
         spatial = (conv_layer or _conv3x3)(planes, planes, stride, 1)
         self.residual = nn.Sequential(
-            conv(inplanes, planes, 1), *bn_relu(planes), spatial, *bn_relu(planes),
+            conv(inplanes, planes, 1),
+            *bn_relu(planes),
+            spatial,
+            *bn_relu(planes),
             conv(planes, out, 1),
-        )  # fmt: skip
+        )
         self.attn = attn_layer(out)
         self.shortcut = _shortcut(shortcut, inplanes, out, stride)
 
@@ -345,7 +356,12 @@ def _stem(kind: str, in_chans: int, width: int, pre_activation: bool) -> list[nn
     if kind in DEEP_STEMS:
         first, second = DEEP_STEMS[kind]
         return [
-            conv(in_chans, first, 3, 2), *bn_relu(first), conv(first, second, 3),
-            *bn_relu(second), conv(second, width, 3), *bn_relu(width), pool,
-        ]  # fmt: skip
+            conv(in_chans, first, 3, 2),
+            *bn_relu(first),
+            conv(first, second, 3),
+            *bn_relu(second),
+            conv(second, width, 3),
+            *bn_relu(width),
+            pool,
+        ]
     return [conv(in_chans, width, 3)] + ([] if pre_activation else list(bn_relu(width)))

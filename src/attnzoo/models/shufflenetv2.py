@@ -41,9 +41,13 @@ def channel_shuffle(x: torch.Tensor) -> torch.Tensor:
 def branch(inplanes: int, planes: int, stride: int) -> nn.Sequential:
     """1x1-BN-ReLU, 3x3 depthwise (strided)-BN, 1x1-BN-ReLU."""
     return nn.Sequential(
-        conv(inplanes, planes, 1), *bn_relu(planes), conv(planes, planes, 3, stride, planes),
-        nn.BatchNorm2d(planes), conv(planes, planes, 1), *bn_relu(planes),
-    )  # fmt: skip
+        conv(inplanes, planes, 1),
+        *bn_relu(planes),
+        conv(planes, planes, 3, stride, planes),
+        nn.BatchNorm2d(planes),
+        conv(planes, planes, 1),
+        *bn_relu(planes),
+    )
 
 
 class ShuffleUnit(nn.Module):
@@ -66,9 +70,11 @@ class ShuffleDownUnit(nn.Module):
         super().__init__()
         half = planes // 2
         self.left = nn.Sequential(
-            conv(inplanes, inplanes, 3, 2, inplanes), nn.BatchNorm2d(inplanes),
-            conv(inplanes, half, 1), *bn_relu(half),
-        )  # fmt: skip
+            conv(inplanes, inplanes, 3, 2, inplanes),
+            nn.BatchNorm2d(inplanes),
+            conv(inplanes, half, 1),
+            *bn_relu(half),
+        )
         self.branch = branch(inplanes, half, 2)
         self.attn = attn_layer(half)
 

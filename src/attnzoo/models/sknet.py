@@ -44,9 +44,17 @@ def sknet(
         )
     plan = AttentionPlan(user.entries + plan_attention(("sk", SKNET_OPTIONS)).entries)
     return ResNet(
-        Bottleneck, layers, IMAGENET_WIDTHS, num_classes=num_classes, in_chans=in_chans,
-        attention=plan, name=name, groups=32, base_width=4, stride_in_1x1=stride_in_1x1,
-    )  # fmt: skip
+        Bottleneck,
+        layers,
+        IMAGENET_WIDTHS,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=plan,
+        name=name,
+        groups=32,
+        base_width=4,
+        stride_in_1x1=stride_in_1x1,
+    )
 
 
 for depth, layers in {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}.items():

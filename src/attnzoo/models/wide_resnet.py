@@ -27,10 +27,18 @@ def _wrn28(
     drop_rate: float = 0.0,
 ) -> ResNet:
     return ResNet(
-        PreActBlock, (4, 4, 4), (16 * k, 32 * k, 64 * k), stem_width=16, stem="cifar",
-        shortcut="conv", dropout=drop_rate, num_classes=num_classes, in_chans=in_chans,
-        attention=attention, name=name,
-    )  # fmt: skip
+        PreActBlock,
+        (4, 4, 4),
+        (16 * k, 32 * k, 64 * k),
+        stem_width=16,
+        stem="cifar",
+        shortcut="conv",
+        dropout=drop_rate,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        name=name,
+    )
 
 
 for k in (8, 10):

@@ -143,18 +143,22 @@ def confirmatory(row: Row, seeds: int, summaries: Mapping[str, Mapping[str, Any]
         return tuple(v for v, k in zip(values, keep, strict=True) if k)
 
     return dataclasses.replace(
-        row, run_dirs=pick(row.run_dirs), seeds=pick(row.seeds),
+        row,
+        run_dirs=pick(row.run_dirs),
+        seeds=pick(row.seeds),
         primary=summarize(pick(row.primary.values)),
         secondary=None if row.secondary is None else summarize(pick(row.secondary.values)),
-    )  # fmt: skip
+    )
 
 
 def scale(row: Row, paper: Mapping[str, Any], summaries: Mapping[str, Mapping[str, Any]]) -> Scale:
     """``row``'s setting (its first run's model, data, epochs and training images) against the
     paper's ``setting``; a field the paper leaves null counts as differing."""
     run = summaries[row.run_dirs[0]]
-    ours = {**{k: run["config"][k] for k in ("model", "data", "epochs")},
-            "train_images": run["data"]["train_images"]}  # fmt: skip
+    ours = {
+        **{k: run["config"][k] for k in ("model", "data", "epochs")},
+        "train_images": run["data"]["train_images"],
+    }
     differs = tuple(k for k in SETTING_KEYS if paper[k] is None or paper[k] != ours[k])
     visits = None
     if paper["epochs"] is not None and paper["train_images"] is not None:
@@ -222,8 +226,21 @@ def evaluate_claims(
         # A confounded difference may be the machine's or the code's: it supports no verdict.
         said = "confounded" if mixed else verdict(d, claim["paper"], adjusted[i], sc.papers)
         out.append(
-            Comparison(i + 1, family["family"], family["correction"], claim["claim"],
-                       claim["source"], claim["paper"], a, b, d, adjusted[i], sc, mixed, said,
-                       extra)
-        )  # fmt: skip
+            Comparison(
+                i + 1,
+                family["family"],
+                family["correction"],
+                claim["claim"],
+                claim["source"],
+                claim["paper"],
+                a,
+                b,
+                d,
+                adjusted[i],
+                sc,
+                mixed,
+                said,
+                extra,
+            )
+        )
     return out

@@ -61,8 +61,15 @@ def plot_curves(run_dirs: Iterable[str | os.PathLike], out_png: str | os.PathLik
         epochs = [r["epoch"] for r in records]
         for ax, (section, key, _) in zip(axes, CURVES, strict=True):
             values = [(r[section] if section else r)[key] for r in records]
-            ax.plot(epochs, values, style, color=colour, marker="o", markersize=3,
-                    label=f"{setting}{seed}")  # fmt: skip
+            ax.plot(
+                epochs,
+                values,
+                style,
+                color=colour,
+                marker="o",
+                markersize=3,
+                label=f"{setting}{seed}",
+            )
     for ax, (*_, title) in zip(axes, CURVES, strict=True):
         ax.set_title(title)
         ax.grid(alpha=0.3)

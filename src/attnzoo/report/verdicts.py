@@ -51,11 +51,21 @@ def claims_table(comparisons: Sequence[Comparison]) -> str:
         said = "" if c.claim == last else f"{c.claim} ({c.source})"
         last = c.claim
         body.append(
-            [str(c.number), said, _versus(c), f"{c.a.n} vs {c.b.n}", scale_cell(c.scale),
-             _interval(c.difference), f"{c.a.primary.median:.2f}, {c.b.primary.median:.2f}",
-             _fmt(c.difference.p, ".3f"), _fmt(c.p_adjusted, ".3f"),
-             _fmt(c.difference.detectable, ".2f"), c.confound, c.verdict]
-        )  # fmt: skip
+            [
+                str(c.number),
+                said,
+                _versus(c),
+                f"{c.a.n} vs {c.b.n}",
+                scale_cell(c.scale),
+                _interval(c.difference),
+                f"{c.a.primary.median:.2f}, {c.b.primary.median:.2f}",
+                _fmt(c.difference.p, ".3f"),
+                _fmt(c.p_adjusted, ".3f"),
+                _fmt(c.difference.detectable, ".2f"),
+                c.confound,
+                c.verdict,
+            ]
+        )
     return table(head, body)
 
 
@@ -69,12 +79,22 @@ def exploratory_table(comparisons: Sequence[Comparison]) -> str:
         if c.exploratory is None:
             continue
         a, b, d = c.exploratory
-        beyond = [f"{row_name(row)} " + ", ".join(f"s{s}" for s in row.seeds if s not in mine.seeds)
-                  for row, mine in ((a, c.a), (b, c.b)) if row.n > mine.n]  # fmt: skip
+        beyond = [
+            f"{row_name(row)} " + ", ".join(f"s{s}" for s in row.seeds if s not in mine.seeds)
+            for row, mine in ((a, c.a), (b, c.b))
+            if row.n > mine.n
+        ]
         body.append(
-            [str(c.number), _versus(c), f"{a.n} vs {b.n}", "; ".join(beyond), _interval(d),
-             f"{a.primary.median:.2f}, {b.primary.median:.2f}", _fmt(d.p, ".3f")]
-        )  # fmt: skip
+            [
+                str(c.number),
+                _versus(c),
+                f"{a.n} vs {b.n}",
+                "; ".join(beyond),
+                _interval(d),
+                f"{a.primary.median:.2f}, {b.primary.median:.2f}",
+                _fmt(d.p, ".3f"),
+            ]
+        )
     return table(head, body) if body else ""
 
 
@@ -102,7 +122,11 @@ def claims_document(path: str | os.PathLike, roots: Sequence[str | os.PathLike])
             "confirmatory ones (added after results were seen). Not corrected, not a verdict.",
             exploratory,
         ]
-    read = {d for c in comparisons for row in (c.a, c.b, *(c.exploratory or ())[:2])
-            for d in row.run_dirs}  # fmt: skip
+    read = {
+        d
+        for c in comparisons
+        for row in (c.a, c.b, *(c.exploratory or ())[:2])
+        for d in row.run_dirs
+    }
     summaries = [s for sweep in sweeps for s in sweep.summaries if s["run_dir"] in read]
     return "\n\n".join([*parts, provenance_sentence(summaries)])

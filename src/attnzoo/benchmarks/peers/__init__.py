@@ -29,10 +29,21 @@ from .gates import ECAPeer, GCPeer, GEPeer, IEBNPeer, SEPeer, SPEMPeer, SRMPeer
 from .maps import BA2MPeer, BAMPeer, CBAMPeer, SGEPeer
 
 PEERS: dict[type[nn.Module], type[nn.Module]] = {
-    SE: SEPeer, CBAM: CBAMPeer, BAM: BAMPeer, SPEM: SPEMPeer, ECA: ECAPeer, GC: GCPeer,
-    BA2M: BA2MPeer, SRM: SRMPeer, SGE: SGEPeer, GE: GEPeer, IEBN: IEBNPeer, SK: SKPeer,
-    AA: AAPeer, SASA: SASAPeer,
-}  # fmt: skip
+    SE: SEPeer,
+    CBAM: CBAMPeer,
+    BAM: BAMPeer,
+    SPEM: SPEMPeer,
+    ECA: ECAPeer,
+    GC: GCPeer,
+    BA2M: BA2MPeer,
+    SRM: SRMPeer,
+    SGE: SGEPeer,
+    GE: GEPeer,
+    IEBN: IEBNPeer,
+    SK: SKPeer,
+    AA: AAPeer,
+    SASA: SASAPeer,
+}
 
 
 def peer_names() -> tuple[str, ...]:
@@ -62,7 +73,23 @@ def with_peers(model: nn.Module) -> nn.Module:
 
 
 __all__ = [
-    "PEERS", "PEER_NAMES", "AAPeer", "BA2MPeer", "BAMPeer", "CBAMPeer", "ECAPeer", "GCPeer",
-    "GEPeer", "IEBNPeer", "SASAPeer", "SEPeer", "SGEPeer", "SKPeer", "SPEMPeer", "SRMPeer",
-    "peer", "peer_names", "with_peers",
-]  # fmt: skip
+    "PEERS",
+    "PEER_NAMES",
+    "AAPeer",
+    "BA2MPeer",
+    "BAMPeer",
+    "CBAMPeer",
+    "ECAPeer",
+    "GCPeer",
+    "GEPeer",
+    "IEBNPeer",
+    "SASAPeer",
+    "SEPeer",
+    "SGEPeer",
+    "SKPeer",
+    "SPEMPeer",
+    "SRMPeer",
+    "peer",
+    "peer_names",
+    "with_peers",
+]

@@ -113,9 +113,12 @@ class IEBNPeer(Peer):
     def __init__(self, module: IEBN) -> None:
         super().__init__(module)
         self.bn = nn.BatchNorm2d(
-            module.channels, module.eps, module.momentum, affine=False,
+            module.channels,
+            module.eps,
+            module.momentum,
+            affine=False,
             track_running_stats=module.track_running_stats,
-        ).to(module.weight.device, module.weight.dtype)  # fmt: skip
+        ).to(module.weight.device, module.weight.dtype)
         if module.track_running_stats:
             self.bn.load_state_dict(module.state_dict(), strict=False)  # the statistics only
 
