@@ -89,7 +89,8 @@ def test_corrupt_checkpoint(tmp_path, capsys):
 
 def test_config_file_then_flags(tmp_path):
     """Defaults < the --config file < flags given on the command line."""
-    from attnzoo.cli.main import build_parser, config_from_args
+    from attnzoo.cli.common import config_from_args
+    from attnzoo.cli.main import build_parser
 
     path = tmp_path / "exp.yaml"
     path.write_text(

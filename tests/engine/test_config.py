@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from attnzoo.cli.main import build_parser, config_from_args
+from attnzoo.cli.common import config_from_args
+from attnzoo.cli.main import build_parser
 from attnzoo.engine.config import TrainConfig, config_fields
 
 

@@ -10,7 +10,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..io import atomic_write_text
 from . import (
     batch_eval,
     bench,
@@ -27,7 +26,6 @@ from . import (
     tsne,
 )
 from . import list as list_
-from .common import config_from_args, config_values
 
 COMMANDS = (
     train,
@@ -45,13 +43,7 @@ COMMANDS = (
     batch_eval,
     list_,
 )
-__all__ = [
-    "atomic_write_text",
-    "build_parser",
-    "config_from_args",
-    "config_values",
-    "main",
-]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
