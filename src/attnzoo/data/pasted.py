@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .registry import load_dataset
 from .places import user_data_dir
+from .registry import load_dataset
 
 NAME = "cifar10-pasted"
 CLASSES = ("airplane", "automobile", "frog")  # few, distinct classes: learnable in minutes

@@ -10,7 +10,8 @@ Backbone conventions are torchvision's (docs/detection.md): with ``pretrained``,
 frozen (``trainable_stages`` 3) and, with ``freeze_bn``, the loaded BatchNorm layers frozen
 (statistics and affine parameters); from scratch, everything trains. MMDetection, the BA2M paper's
 framework, freezes the same stages but keeps training the BatchNorm scales and shifts
-(``norm_eval=True``, ``requires_grad=True``); its box losses are L1 where torchvision's are smooth L1.
+(``norm_eval=True``, ``requires_grad=True``); its box losses are L1 where torchvision's are
+smooth L1.
 
 BA2M in the backbone scores the images of the padded batch that the detector's transform builds
 (its softmax runs over the step's N images; ``sync: global`` over all processes' images). At test
