@@ -166,6 +166,19 @@ class TrainConfig:
         True, "write TensorBoard event files (extra attnzoo[tensorboard]; warns when missing)"
     )
     out_dir: str = _field("", "run directory (default runs/<model>-<attention>-s<seed>)")
+    detector: str = _field(
+        "faster_rcnn",
+        "detection task: faster_rcnn or retinanet (instance-segmentation: Mask R-CNN)",
+        choices=("faster_rcnn", "retinanet"),
+    )
+    min_size: int = _field(800, "detection: resize the shorter image side to this (COCO: 800)")
+    max_size: int = _field(1333, "detection: longest image side at most (COCO: 1333)")
+    trainable_stages: int | None = _field(
+        None,
+        "detection: trained stages counted from the top, the stem last (torchvision's "
+        "trainable_backbone_layers; default 3 with pretrained, all without)",
+    )
+    fpn_channels: int = _field(256, "detection: channels of the feature pyramid")
 
     def __post_init__(self) -> None:
         if not self.out_dir:

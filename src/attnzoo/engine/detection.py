@@ -1,0 +1,233 @@
+"""The detection (Faster R-CNN, RetinaNet) and instance-segmentation (Mask R-CNN) tasks.
+
+torchvision's detectors over an attnzoo backbone with its attention (:mod:`attnzoo.models.detector`)
+on COCO-format data (:mod:`attnzoo.data.coco`), trained by the shared loop. The training loss is the
+sum of the detector's loss terms (torchvision's, unweighted), each term also reported as a training
+statistic. Evaluation is COCO's: pycocotools' ``COCOeval`` over the predictions of every process,
+box AP, AP50, AP75 and AP for small, medium and large objects (and the same for masks), in %.
+
+Backbone conventions are torchvision's (docs/detection.md): with ``pretrained``, stem and stage 1
+frozen (``trainable_stages`` 3) and, with ``freeze_bn``, the loaded BatchNorm layers frozen
+(statistics and affine parameters); from scratch, everything trains. MMDetection, the BA2M paper's
+framework, freezes the same stages but keeps training the BatchNorm scales and shifts
+(``norm_eval=True``, ``requires_grad=True``); its box losses are L1 where torchvision's are
+smooth L1.
+
+BA2M in the backbone scores the images of the padded batch that the detector's transform builds
+(its softmax runs over the step's N images; ``sync: global`` over all processes' images). At test
+time it follows its ``eval_mode``: ``identity`` (the default) returns its input, ``batch`` takes the
+softmax over the evaluation batch, and a batch of one image is returned unchanged either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..data import IMAGENET_MEAN, IMAGENET_STD
+from ..data.coco import SPLITS, CocoDetection, DetectionLoader, find_coco
+from ..models import create_model
+from ..models.detector import build_detector, freeze_stages
+from ..models.frozen_bn import freeze_pretrained_batchnorm
+from ..models.pretrained import find_pretrained
+from .config import TrainConfig
+from .data import source_preprocessing
+from .distributed import World
+from .task import Loader, Loaders, Task, register_task
+
+# COCOeval's first six statistics, in its order.
+STATS = ("ap", "ap50", "ap75", "ap_s", "ap_m", "ap_l")
+
+
+def _detections(output: dict[str, torch.Tensor], image_id: int, category_ids: list[int]) -> list:
+    """One image's predictions as COCO result records (boxes x, y, w, h; RLE masks)."""
+    boxes = output["boxes"].float().cpu()
+    boxes[:, 2:] -= boxes[:, :2]
+    records = [
+        {"image_id": image_id, "category_id": category_ids[label - 1], "bbox": box, "score": score}
+        for box, label, score in zip(
+            boxes.tolist(), output["labels"].tolist(), output["scores"].tolist(), strict=True
+        )
+    ]
+    if "masks" in output:
+        from pycocotools import mask as mask_utils
+
+        binary = (output["masks"][:, 0] > 0.5).cpu().numpy().astype(np.uint8)
+        for record, mask in zip(records, binary, strict=True):
+            record["segmentation"] = mask_utils.encode(np.asfortranarray(mask))
+    return records
+
+
+def coco_metrics(gt: Any, results: list[dict], image_ids: list[int], kind: str) -> dict:
+    """COCOeval's AP, AP50, AP75, APs, APm, APl (in %) of ``results`` against ``gt`` for ``kind``
+    (``bbox`` or ``segm``), named ``box_*``/``mask_*``; a size range without objects is left out."""
+    from pycocotools.cocoeval import COCOeval
+
+    prefix = {"bbox": "box", "segm": "mask"}[kind]
+    if not results:
+        return {f"{prefix}_{name}": 0.0 for name in STATS}
+    with contextlib.redirect_stdout(io.StringIO()):  # COCOeval prints its progress and table
+        evaluator = COCOeval(gt, gt.loadRes(results), kind)
+        evaluator.params.imgIds = image_ids
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    stats = evaluator.stats[: len(STATS)]
+    return {f"{prefix}_{n}": 100 * float(v) for n, v in zip(STATS, stats, strict=True) if v >= 0}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Loader, world: World | None, masks: bool) -> dict:
+    """COCO box (and mask) metrics of ``model`` over ``loader``'s dataset, predictions of every
+    process gathered before ``COCOeval`` runs (on each process: the metrics are the same)."""
+    model.eval()
+    dataset: CocoDetection = loader.dataset
+    results: list[dict] = []
+    loader.set_epoch(0)
+    for images, targets in loader:
+        for output, target in zip(model(images), targets, strict=True):
+            results += _detections(output, int(target["image_id"]), dataset.category_ids)
+    if world is not None and world.size > 1:
+        gathered: list[Any] = [None] * world.size
+        dist.all_gather_object(gathered, results)
+        results = [r for part in gathered for r in part]
+    metrics = coco_metrics(dataset.coco, results, dataset.ids, "bbox")
+    if masks:
+        metrics |= coco_metrics(dataset.coco, results, dataset.ids, "segm")
+    return metrics
+
+
+@register_task
+class Detection(Task):
+    """Boxes on COCO-format data: Faster R-CNN (default) or RetinaNet (``detector``)."""
+
+    name = "detection"
+    primary_metric = "box_ap"
+    higher_is_better = True
+    masks = False
+
+    def detector(self, config: TrainConfig) -> str:
+        return config.detector
+
+    def check(self, config: TrainConfig) -> None:
+        def need(ok: bool, key: str, what: str) -> None:
+            if not ok:
+                raise ValueError(f"config: {key}={getattr(config, key)!r} {what}")
+
+        need(config.detector in ("faster_rcnn", "retinanet"), "detector",
+             "must be faster_rcnn or retinanet")  # fmt: skip
+        need(config.min_size >= 32, "min_size", "must be at least 32")
+        need(config.max_size >= config.min_size, "max_size", "must be at least min_size")
+        need(config.fpn_channels >= 1, "fpn_channels", "must be positive")
+        need(config.trainable_stages is None or config.trainable_stages >= 0,
+             "trainable_stages", "must be non-negative")  # fmt: skip
+        if config.pretrained:
+            find_pretrained(config.pretrained)
+
+    def build_loaders(self, config: TrainConfig, world: World) -> Loaders:
+        train_files, test_files = (find_coco(config.data, SPLITS[s]) for s in ("train", "test"))
+        train_set = CocoDetection(*train_files, train=True, masks=self.masks)
+        test_set = CocoDetection(*test_files, train=False, masks=False)
+        if train_set.classes != test_set.classes:
+            raise ValueError(f"{config.data}: the training and test splits' categories differ")
+        shard = {"rank": world.rank, "world_size": world.size, "device": world.device}
+        train = DetectionLoader(train_set, config.batch_size, shuffle=True, drop_last=True,
+                                flip=True, seed=config.seed, **shard)  # fmt: skip
+        test = DetectionLoader(test_set, config.eval_batch_size, shuffle=False, drop_last=False,
+                               flip=False, **shard)  # fmt: skip
+        source = source_preprocessing(config)
+        info = {
+            "train_images": len(train_set),
+            "test_images": len(test_set),
+            "classes": train_set.classes,
+            "category_ids": train_set.category_ids,
+            "in_chans": 3,
+            "mean": list(source["mean"]) if source else list(IMAGENET_MEAN),
+            "std": list(source["std"]) if source else list(IMAGENET_STD),
+        }
+        return Loaders(train, test, info)
+
+    def build_model(self, config: TrainConfig, info: dict[str, Any]) -> nn.Module:
+        net = create_model(
+            config.model, 1, in_chans=info["in_chans"], attention=config.attention_spec(),
+            model_options=config.model_options, pretrained=config.pretrained or False,
+            pretrained_strict=config.pretrained_strict,
+        )  # fmt: skip
+        report = getattr(net, "pretrained_report", None)
+        if config.freeze_bn:
+            freeze_pretrained_batchnorm(net)
+        trainable = config.trainable_stages
+        if trainable is None:
+            trainable = 3 if config.pretrained else len(net.stages) + 1
+        freeze_stages(net, trainable)
+        model = build_detector(
+            self.detector(config), net, len(info["classes"]), min_size=config.min_size,
+            max_size=config.max_size, fpn_channels=config.fpn_channels, mean=info["mean"],
+            std=info["std"],
+        )  # fmt: skip
+        if report is not None:  # pretrained_lr_scale finds the loaded tensors by these names
+            loaded = tuple(f"backbone.body.{n}" for n in report.loaded)
+            model.pretrained_report = dataclasses.replace(report, loaded=loaded)
+        return model
+
+    def forward(self, model: nn.Module, batch: Any) -> Any:
+        images, targets = batch
+        return model(images, targets)
+
+    def loss(
+        self, output: dict[str, torch.Tensor], batch: Any, config: TrainConfig
+    ) -> tuple[torch.Tensor, int, dict[str, float]]:
+        count = len(batch[0])
+        stats = {name: float(value.detach()) * count for name, value in output.items()}
+        return sum(output.values()), count, stats
+
+    def evaluate(self, model: nn.Module, loader: Loader, world: World | None) -> dict[str, float]:
+        return evaluate(model, loader, world, self.masks)
+
+    def eval_loader(
+        self,
+        config: TrainConfig,
+        info: dict[str, Any],
+        *,
+        source: str,
+        split: str,
+        per_class: int | None,
+        batch_size: int,
+        download: bool,
+    ) -> tuple[Loader, int]:
+        """The images of ``split`` (``test``: val2017, or a COCO split name) of ``source``."""
+        if per_class is not None:
+            raise ValueError("detection data has no per-class limit; leave per_class unset")
+        dataset = CocoDetection(*find_coco(source, SPLITS.get(split, split)), train=False,
+                                masks=False)  # fmt: skip
+        if dataset.classes != info["classes"]:
+            raise ValueError(f"{source}'s categories differ from the checkpoint's")
+        loader = DetectionLoader(dataset, batch_size, shuffle=False, drop_last=False, flip=False)
+        return loader, len(dataset)
+
+
+@register_task
+class InstanceSegmentation(Detection):
+    """Boxes and masks on COCO-format data: Mask R-CNN."""
+
+    name = "instance-segmentation"
+    primary_metric = "mask_ap"
+    masks = True
+
+    def detector(self, config: TrainConfig) -> str:
+        return "mask_rcnn"
+
+    def check(self, config: TrainConfig) -> None:
+        if config.detector != "faster_rcnn":
+            raise ValueError(
+                f"config: detector={config.detector!r}: instance-segmentation is Mask R-CNN "
+                "(Faster R-CNN with a mask head); leave detector at faster_rcnn"
+            )
+        super().check(config)

@@ -1,0 +1,112 @@
+"""torchvision's detectors (Faster R-CNN, RetinaNet, Mask R-CNN) over any attnzoo backbone.
+
+:class:`BackboneFPN` is torchvision's ``BackboneWithFPN`` for an attnzoo network: the maps of its
+last stages (``model.features``, sizes from ``feature_info``) through a
+``FeaturePyramidNetwork``, with ``out_channels`` as torchvision's heads expect. The attention
+modules sit wherever the backbone's placement put them; the backbone sees the padded batch that
+the detector's transform builds, so BA2M's softmax runs over the (N, C, H, W) batch of the
+detection step (padding included in its pooled statistics).
+
+Trainable stages follow torchvision's ``trainable_backbone_layers``: counted from the top among
+the stages and the stem (5 for a ResNet: all; 3: stem and stage 1 frozen, torchvision's default
+with pretrained weights, which is also MMDetection's ``frozen_stages=1``; 0: the FPN and heads
+alone). Deviation: the attention modules inside a frozen stage keep training (they are new, not
+pretrained); MMDetection would freeze a plugin inside a frozen stage with it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+from torchvision.models.detection import FasterRCNN, MaskRCNN, RetinaNet
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
+
+from ..attention.base import AttentionModule
+
+DETECTORS = ("faster_rcnn", "retinanet", "mask_rcnn")
+
+
+class BackboneFPN(nn.Module):
+    """The last ``levels`` stage maps of ``net`` through an FPN of ``out_channels`` channels."""
+
+    def __init__(self, net: nn.Module, levels: int, out_channels: int, retinanet: bool) -> None:
+        super().__init__()
+        info = net.feature_info
+        if len(info) < levels:
+            raise ValueError(f"{net.name} has {len(info)} stages; the detector needs {levels}")
+        net.reset_classifier(0)  # the classifier is unused: DDP would find it without gradients
+        self.body, self.stages = net, list(range(len(info) - levels, len(info)))
+        extra = LastLevelP6P7(out_channels, out_channels) if retinanet else LastLevelMaxPool()
+        channels = [info[i]["num_chs"] for i in self.stages]
+        self.fpn = FeaturePyramidNetwork(channels, out_channels, extra_blocks=extra)
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        maps = self.body.features(x)
+        return self.fpn(OrderedDict((str(i), maps[s]) for i, s in enumerate(self.stages)))
+
+
+def freeze_stages(net: nn.Module, trainable: int) -> list[str]:
+    """Stop training all but the top ``trainable`` of [stem, stage 1, ..., stage S] (attention
+    modules excepted, see the module docstring); return the frozen parameters' names."""
+    parts = ["stem", *(f"stages.{i}" for i in range(len(net.stages)))]
+    if not 0 <= trainable <= len(parts):
+        raise ValueError(
+            f"trainable_stages={trainable} must be in [0, {len(parts)}] for {net.name}"
+        )
+    frozen_parts = parts[: len(parts) - trainable]
+    keep = {
+        f"{name}.{p}" if name else p
+        for name, m in net.named_modules()
+        if isinstance(m, AttentionModule)
+        for p, _ in m.named_parameters()
+    }
+    frozen = []
+    for name, param in net.named_parameters():
+        if any(name.startswith(f"{part}.") for part in frozen_parts) and name not in keep:
+            param.requires_grad_(False)
+            frozen.append(name)
+    return frozen
+
+
+def build_detector(
+    kind: str,
+    net: nn.Module,
+    num_classes: int,
+    *,
+    min_size: int,
+    max_size: int,
+    fpn_channels: int,
+    mean: list[float],
+    std: list[float],
+) -> nn.Module:
+    """Detector ``kind`` (one of DETECTORS) for ``num_classes`` object classes (background
+    added) on backbone ``net``, with torchvision's defaults for everything else: anchors of 32 px
+    at the finest level doubling per level, RoIAlign 7x7 (14x14 for masks)."""
+    if kind not in DETECTORS:
+        raise ValueError(f"detector={kind!r} is unknown; valid: {', '.join(DETECTORS)}")
+    common = {"min_size": min_size, "max_size": max_size, "image_mean": mean, "image_std": std}
+    if kind == "retinanet":
+        backbone = BackboneFPN(net, 3, fpn_channels, retinanet=True)
+        sizes = [
+            (s, round(s * 2 ** (1 / 3)), round(s * 2 ** (2 / 3))) for s in (32, 64, 128, 256, 512)
+        ]
+        anchors = AnchorGenerator(tuple(sizes), ((0.5, 1.0, 2.0),) * len(sizes))
+        return RetinaNet(backbone, num_classes + 1, anchor_generator=anchors, **common)
+    backbone = BackboneFPN(net, min(4, len(net.feature_info)), fpn_channels, retinanet=False)
+    names = [str(i) for i in range(len(backbone.stages))]
+    levels = len(names) + 1  # the max-pooled extra level has anchors too
+    anchors = AnchorGenerator(
+        tuple((32 * 2**i,) for i in range(levels)), ((0.5, 1.0, 2.0),) * levels
+    )
+    boxes = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2)
+    if kind == "faster_rcnn":
+        return FasterRCNN(backbone, num_classes + 1, rpn_anchor_generator=anchors,
+                          box_roi_pool=boxes, **common)  # fmt: skip
+    masks = MultiScaleRoIAlign(names, output_size=14, sampling_ratio=2)
+    return MaskRCNN(backbone, num_classes + 1, rpn_anchor_generator=anchors, box_roi_pool=boxes,
+                    mask_roi_pool=masks, **common)  # fmt: skip
