@@ -3,12 +3,12 @@
 How images are prepared is stored in the loaders' ``info`` (a checkpoint's ``data``), which
 ``attnzoo eval`` reads to prepare them the same way: ``mean``, ``std`` and ``interpolation``,
 and the in-memory loader's ``resize`` or the streaming loader's ``image_size`` and
-``resize_size``. With a ``pretrained`` source that
-has a preprocessing (timm's ``pretrained_cfg``, torchvision's ``transforms()``) and
-``pretrained_preprocess`` on, its mean and std replace the data's own statistics (the training
-set's channel statistics for in-memory data, ImageNet's for streamed data), and the streaming
-loader crops the source's input size, resizes to its ``resize_size`` (timm:
-``floor(size / crop_pct)``, as timm's eval transform) and interpolates as it does.
+``resize_size``. With a ``pretrained`` source that has a preprocessing (timm's
+``pretrained_cfg``, torchvision's ``transforms()``) and ``pretrained_preprocess`` on, its mean and
+std replace the data's own statistics (the training set's channel statistics for in-memory data,
+ImageNet's for streamed data), its interpolation is used for every resize, and the streaming
+loader crops the source's input size and resizes test images to its ``resize_size`` (timm:
+``floor(size / crop_pct)``, as timm's eval transform).
 """
 
 from __future__ import annotations
