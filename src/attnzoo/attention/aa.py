@@ -13,8 +13,8 @@ heads as in the appendix code; the heads are concatenated and mixed by a 1x1 con
 (W^O). The logits are built explicitly, as in the appendix code (and timm's ``BottleneckAttn``):
 the relative logits, an (HW x HW) tensor per head, exist anyway, so a fused attention kernel would
 save no memory, and on a CPU core ``scaled_dot_product_attention``'s kernel is slower at AA's few
-value channels per head (1-6 in a CIFAR ResNet-50; docs/benchmarks.md section 9 measures the
-network). ``baddbmm`` adds q k^T into them.
+value channels per head (1-6 in a CIFAR ResNet-50; docs/benchmarks.md, "Modules against their
+plain-PyTorch peers", measures the network). ``baddbmm`` adds q k^T into them.
 
 Defaults are the setting that reproduces the paper's AA-ResNet-50/101/152 parameter counts:
 kappa = dk / out = 0.2, upsilon = dv / out = 0.1 (the paper's "kappa = 2 upsilon = 0.2"), 8 heads
