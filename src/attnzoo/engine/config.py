@@ -137,6 +137,11 @@ class TrainConfig:
         True, "write TensorBoard event files (extra attnzoo[tensorboard]; warns when missing)"
     )
     out_dir: str = _field("", "run directory (default runs/<model>-<attention>-s<seed>)")
+    allow_dirty: bool = _field(
+        False,
+        "train a run under a results/ directory from code with uncommitted changes (their diff "
+        "is saved in the run directory as code.diff)",
+    )
 
     def __post_init__(self) -> None:
         if not self.out_dir:
