@@ -69,7 +69,7 @@ def test_flags_are_typed_from_the_declaration(capsys):
 
 
 def test_compile_mode_is_a_checked_field_that_resumes_old_runs():
-    from attnzoo.engine.config import RESUMABLE_CHANGES
+    from attnzoo.run_keys import RESUMABLE_CHANGES
 
     assert TrainConfig(compile_mode="reduce-overhead").compile_mode == "reduce-overhead"
     with pytest.raises(ValueError, match="compile_mode='fast' must be one of default"):

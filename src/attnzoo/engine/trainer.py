@@ -297,24 +297,18 @@ def train(config: TrainConfig, *, progress: bool = True, restart: bool = False) 
     check_code(config, code)
     world = distributed.setup(config.device)
     try:
-        _claim(config, world, restart, progress, code)
+        _claim(config, world, restart, progress)
         return _train(config, task, world, progress, code)
     finally:
         distributed.teardown(world)
 
 
-def _claim(
-    config: TrainConfig, world: World, restart: bool, progress: bool, code: str | None
-) -> None:
-    """Rank 0 checks (and maybe moves aside) the run directory, and records in it the run's plan
-    (unless a sweep did) and the diff of dirty ``code``; every rank learns the outcome."""
+def _claim(config: TrainConfig, world: World, restart: bool, progress: bool) -> None:
+    """Rank 0 checks (and maybe moves aside) the run directory; every rank learns the outcome."""
     error, note = None, None
     if world.is_main:
         try:
-            out_dir = Path(config.out_dir)
-            note = claim_run_dir(out_dir, config.resume, restart=restart)
-            write_plan(out_dir, seeds=1, by="train")
-            save_diff(out_dir, code)
+            note = claim_run_dir(Path(config.out_dir), config.resume, restart=restart)
         except (OSError, ValueError) as err:
             error = err
     failed = distributed.all_sum(world, [float(error is not None)])[0]
@@ -339,8 +333,10 @@ def _train(
         _check_same_data(state["data"], run.loaders.info, path)
         sums = _restore(run, state, path)
         done, start, last = state["epoch"], state["step"], state["last"]
-    if world.is_main:
+    if world.is_main:  # the run is built: from here on its directory records it
         run.out_dir.mkdir(parents=True, exist_ok=True)
+        write_plan(run.out_dir, seeds=1, by="train")  # unless a sweep planned it
+        save_diff(run.out_dir, code)
         log = RunLog(run.out_dir, epochs_done=done, tensorboard=config.tensorboard)
     for epoch in range(done, config.epochs):
         train_stats = train_one_epoch(run, epoch, start, sums, progress)
