@@ -155,3 +155,13 @@ def test_a_sweep_refuses_dirty_code_before_writing_anything(repo, tiny_cifar10, 
     with pytest.raises(ValueError, match="refusing to train"):
         execute_sweep(Sweep("tiny", runs, root))
     assert not root.exists()
+
+
+def test_sweep_allow_dirty_flag_reaches_every_run():
+    from attnzoo.cli.main import build_parser
+    from attnzoo.cli.sweep import _overrides
+
+    assert _overrides(build_parser().parse_args(["sweep", "tiny", "--allow-dirty"])) == {
+        "allow_dirty": True
+    }
+    assert "allow_dirty" not in _overrides(build_parser().parse_args(["sweep", "tiny"]))

@@ -75,7 +75,7 @@ class Sweep:
     @property
     def seeds(self) -> int:
         """The seed count it was planned with (its seeds are 0 .. seeds - 1)."""
-        return 1 + max(r.config.seed for r in self.runs)
+        return 1 + max((r.config.seed for r in self.runs), default=-1)
 
 
 def plan_sweep(
