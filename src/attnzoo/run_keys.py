@@ -3,10 +3,13 @@
 Which of two run configurations is the same run (:func:`config_changes`): ``RESUMABLE_CHANGES``
 are the training settings that do not change what a run computes (``compile_mode``: how the same
 network is compiled, not what it computes; ``download``: whether a missing dataset may be fetched;
-runs written before they existed compare equal). The engine lets them change when a run resumes or
+``allow_dirty``: whether uncommitted code may train a run under ``results/``; runs written before
+they existed compare equal). The engine lets them change when a run resumes or
 a sweep reuses it, and the report lets them differ between the runs of one table row.
 
-And the record a sweep leaves in its root (:data:`SWEEP_FILE`), which the report's sections read.
+And the record a sweep leaves in its root (:data:`SWEEP_FILE`), which the report's sections read,
+and the diff of uncommitted code a run saves in its directory (:data:`DIFF_FILE`), whose absence
+the report flags.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 SWEEP_FILE = "sweep.json"  # a sweep's record: config, description, published, variants, command
+DIRTY = "+dirty"  # ends a code version whose code had uncommitted changes (machine.code_version)
+DIFF_FILE = "code.diff"  # the patch of a dirty work tree's code on its commit (machine.code_diff)
 
 RESUMABLE_CHANGES = frozenset(
     {
@@ -28,6 +33,7 @@ RESUMABLE_CHANGES = frozenset(
         "out_dir",
         "compile_mode",
         "download",
+        "allow_dirty",
     }
 )
 

@@ -48,9 +48,9 @@ def test_sweep_runs_skips_and_reports(tiny_cifar10, tmp_path):
         tensorboard=False,
     )  # fmt: skip
     runs = plan_sweep(
-        base, models=["resnet20"], attention=[[], ["se"]], seeds=2, root=tmp_path / "results"
+        base, models=["resnet20"], attention=[[], ["se"]], seeds=2, root=tmp_path / "sweep"
     )
-    assert [r.out_dir.relative_to(tmp_path / "results").as_posix() for r in runs] == [
+    assert [r.out_dir.relative_to(tmp_path / "sweep").as_posix() for r in runs] == [
         "resnet20/none/s0", "resnet20/se/s0", "resnet20/none/s1", "resnet20/se/s1",
     ]  # fmt: skip
     seen = []
@@ -81,7 +81,7 @@ def test_sweep_command_writes_tables(tiny_cifar10, tmp_path, capsys):
             }
         )
     )  # fmt: skip
-    root = tmp_path / "results"
+    root = tmp_path / "sweep"  # not results/: dirty code would be refused there
     assert main(["sweep", str(config), "--root", str(root), "--set", "lr=0.02"]) == 0
     table = (root / "results.md").read_text()
     assert "| resnet20 | none |" in table and "| resnet20 | se+ba2m |" in table
@@ -172,7 +172,7 @@ def test_variant_sweep_tables_label_rows_by_variant(tiny_cifar10, tmp_path, caps
             },
         },
     )  # fmt: skip
-    root = tmp_path / "results"
+    root = tmp_path / "sweep"  # not results/: dirty code would be refused there
     assert main(["sweep", config, "--root", str(root)]) == 0
     progress = capsys.readouterr().err
     assert "resnet20 + ba2m, seed 0 [tau-2]" in progress and "seed 0 [plain]" in progress

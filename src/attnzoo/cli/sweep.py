@@ -36,6 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="override a training setting for every run (e.g. epochs=10)",
     )  # fmt: skip
     add_download_argument(parser, default=argparse.SUPPRESS)
+    parser.add_argument(
+        "--allow-dirty", action="store_true",
+        help="train runs under results/ from code with uncommitted changes (each saves their diff)",
+    )  # fmt: skip
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads shared)")
     parser.add_argument("--retries", type=int, default=1, help="retries of a crashed run")
     parser.add_argument("--threads", type=int, help="CPU threads per run (default: cores / jobs)")
@@ -65,10 +69,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``--set`` values, with ``--[no-]download`` as ``download``."""
+    """The ``--set`` values, with ``--[no-]download`` as ``download`` and ``--allow-dirty`` as
+    ``allow_dirty``."""
     overrides = dict(key_value(item, "--set") for item in args.set)
     if "download" in vars(args):
         overrides["download"] = args.download
+    if args.allow_dirty:
+        overrides["allow_dirty"] = True
     return overrides
 
 

@@ -14,7 +14,7 @@ from .pil_transforms import (
     ResizeCenterCrop,
     random_resized_box,
 )
-from .registry import list_datasets, load_dataset
+from .registry import dataset_identity, list_datasets, load_dataset
 from .stream import StreamLoader, open_stream, scan_image_folder
 from .transforms import (
     EvalTransform,
@@ -43,6 +43,7 @@ __all__ = [
     "TrainTransform",
     "channel_stats",
     "crop_flip",
+    "dataset_identity",
     "fetch_dataset",
     "list_datasets",
     "load_dataset",

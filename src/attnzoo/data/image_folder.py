@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import io
-import os
 import tarfile
 import warnings
 import zipfile
@@ -26,6 +25,8 @@ from PIL import Image, UnidentifiedImageError
 
 from ..io import atomic_write
 from .dataset import DatasetError, ImageDataset, check_max_per_class
+from .identity import dataset_sha256, stat_digest
+from .places import default_cache_dir
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp"})
 # Part of every cache key: bump it when decoding changes so that stale cache files are not reused.
@@ -34,11 +35,6 @@ _CACHE_FORMAT = 1
 
 def is_archive(path: Path) -> bool:
     return path.name.endswith((".tar.gz", ".tgz"))
-
-
-def default_cache_dir() -> Path:
-    """``$ATTNZOO_CACHE``, else ``~/.cache/attnzoo``."""
-    return Path(os.environ.get("ATTNZOO_CACHE") or Path.home() / ".cache" / "attnzoo")
 
 
 class _FirstFiles:
@@ -138,20 +134,9 @@ def _decode_split(path: Path, split: str, max_per_class: int | None) -> ImageDat
     return ImageDataset(torch.from_numpy(images), labels, classes)
 
 
-def _source_digest(path: Path) -> str:
+def _source_digest(path: Path, cache_dir: Path) -> str:
     """sha256 of an archive's bytes, or of a directory's relative paths, sizes and mtimes."""
-    digest = hashlib.sha256()
-    if path.is_file():
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-    else:
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            stat = file.stat()
-            digest.update(
-                f"{file.relative_to(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
-            )
-    return digest.hexdigest()
+    return dataset_sha256(path, cache_dir / "sha256") if path.is_file() else stat_digest(path)
 
 
 def _load_cache(file: Path) -> ImageDataset | None:
@@ -199,10 +184,11 @@ def read_image_folder(
         raise ValueError(f"split must be a folder name such as 'train', got {split!r}")
     check_max_per_class(max_per_class)
     stem = path.name.removesuffix(".tar.gz").removesuffix(".tgz")
+    cache_dir = Path(cache_dir or default_cache_dir())
     key = hashlib.sha256(
-        f"{_source_digest(path)}\0{split}\0{max_per_class}\0{_CACHE_FORMAT}".encode()
+        f"{_source_digest(path, cache_dir)}\0{split}\0{max_per_class}\0{_CACHE_FORMAT}".encode()
     ).hexdigest()[:32]
-    cache_file = Path(cache_dir or default_cache_dir()) / f"{stem}-{split}-{key}.npz"
+    cache_file = cache_dir / f"{stem}-{split}-{key}.npz"
     dataset = _load_cache(cache_file)
     if dataset is None:
         dataset = _decode_split(path, split, max_per_class)

@@ -3,7 +3,8 @@
 Looked up in order: ``$ATTNZOO_DATA_DIR``, the per-user data directory
 (``$XDG_DATA_HOME/attnzoo``, by default ``~/.local/share/attnzoo``), ``./data``, and the clone's
 ``data/`` when attnzoo runs from a clone (an installed wheel has none). Downloads go to the first
-of the first two that can be written to.
+of the first two that can be written to. What is derived from a dataset (decoded images, its
+identity) is cached in ``$ATTNZOO_CACHE``, by default ``~/.cache/attnzoo``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ def user_data_dir() -> Path:
     """The per-user data directory: ``$XDG_DATA_HOME/attnzoo`` (``~/.local/share/attnzoo``)."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "attnzoo"
+
+
+def default_cache_dir() -> Path:
+    """``$ATTNZOO_CACHE``, else ``~/.cache/attnzoo``."""
+    return Path(os.environ.get("ATTNZOO_CACHE") or Path.home() / ".cache" / "attnzoo")
 
 
 def _env_dir() -> list[Path]:

@@ -11,6 +11,7 @@ from typing import Any
 from .cifar import find_cifar_folder, read_cifar
 from .dataset import DatasetError, ImageDataset
 from .download import SOURCES, fetch_dataset
+from .identity import dataset_sha256
 from .idx import is_idx_folder, read_idx
 from .image_folder import is_archive, read_image_folder
 from .places import data_dirs
@@ -118,3 +119,14 @@ def load_dataset(
             f"it takes {', '.join(accepted)}"
         )
     return reader(path, split, **options)
+
+
+def dataset_identity(name_or_path: str | os.PathLike) -> str:
+    """The sha256 that identifies the bytes of a dataset already in place (a built-in name or a
+    path, as :func:`load_dataset` and :func:`~attnzoo.data.stream.open_stream` take it): of its
+    file, or of its folder's manifest (see :mod:`attnzoo.data.identity`); of a CIFAR folder only
+    when the path holds one, so that other files beside it do not count."""
+    path = _resolve(name_or_path, download=False)
+    if path.is_dir():
+        path = find_cifar_folder(path) or path
+    return dataset_sha256(path)

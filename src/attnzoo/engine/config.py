@@ -179,6 +179,11 @@ class TrainConfig:
         "trainable_backbone_layers; default 3 with pretrained, all without)",
     )
     fpn_channels: int = _field(256, "detection: channels of the feature pyramid")
+    allow_dirty: bool = _field(
+        False,
+        "train a run under a results/ directory from code with uncommitted changes (their diff "
+        "is saved in the run directory as code.diff)",
+    )
 
     def __post_init__(self) -> None:
         if not self.out_dir:

@@ -25,6 +25,7 @@ from ..data import (
     StreamLoader,
     TrainTransform,
     channel_stats,
+    dataset_identity,
     load_dataset,
     open_stream,
 )
@@ -159,6 +160,9 @@ def stream_preprocessing(config: TrainConfig) -> dict[str, Any]:
 
 
 def build_loaders(config: TrainConfig, world: World) -> Loaders:
-    if config.augment == "imagenet":
-        return streaming_loaders(config, world)
-    return in_memory_loaders(config, world)
+    """The loaders of ``config.augment``'s kind; their ``info`` also records the dataset's
+    identity (``sha256``: :func:`attnzoo.data.dataset_identity`), which the summary keeps."""
+    build = streaming_loaders if config.augment == "imagenet" else in_memory_loaders
+    loaders = build(config, world)
+    loaders.info["sha256"] = dataset_identity(config.data)
+    return loaders

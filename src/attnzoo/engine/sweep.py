@@ -26,9 +26,11 @@ import yaml
 
 from ..attention.spec import parse_settings, spec_name
 from ..io import write_json
+from ..machine import code_version
 from ..run_keys import SWEEP_FILE, read_sweep_record
 from .config import TrainConfig, changes_since, config_path, read_config_file
 from .local import run_local
+from .provenance import check_code, utc_now, write_plan
 from .rundir import move_aside
 from .slurm import RunStatus, SlurmOptions, job_id, queue, run_status, submit, wait
 from .task import check_config
@@ -69,6 +71,11 @@ class Sweep:
     published: str | None = None  # the published table its results are compared with
     description: str | None = None
     variants: list[str] | None = None  # all of the config's variants, in order: the table's rows
+
+    @property
+    def seeds(self) -> int:
+        """The seed count it was planned with (its seeds are 0 .. seeds - 1)."""
+        return 1 + max((r.config.seed for r in self.runs), default=-1)
 
 
 def plan_sweep(
@@ -320,17 +327,24 @@ def execute_sweep(
     note: Callable[[str], None] = lambda text: None,
     tables: Callable[[Path], str] | None = None,
 ) -> SweepResult:
-    """Run ``sweep`` to its tables: move its root aside first if ``fresh`` (saying where through
-    ``note``), record it in ``sweep.json`` with ``command`` (the one that reproduces it), train
-    its unfinished runs as ``execution`` says, calling ``report`` with each run's outcome, then,
-    unless Slurm jobs were left to run, call ``tables(root)``: it writes the tables of every
-    finished run under the root (so that a re-run of part of the grid never shrinks them) and
-    returns the Markdown one. Raises OSError when Slurm refuses a job or can never start one."""
+    """Run ``sweep`` to its tables: refuse dirty code for runs under ``results/`` (see
+    :func:`.provenance.check_code`), move its root aside first if ``fresh`` (saying where through
+    ``note``), record it in ``sweep.json`` with ``command`` (the one that reproduces it) and its
+    unfinished runs' plans (:func:`record_plans`), train them as ``execution`` says, calling
+    ``report`` with each run's outcome, then, unless Slurm jobs were left to run, call
+    ``tables(root)``: it writes the tables of every finished run under the root (so that a re-run
+    of part of the grid never shrinks them) and returns the Markdown one. Raises OSError when
+    Slurm refuses a job or can never start one."""
     if execution.executor not in EXECUTORS:
         raise ValueError(f"sweep: executor {execution.executor!r} is not one of {EXECUTORS}")
+    todo = [r for r in sweep.runs if fresh or not is_finished(r)]
+    code = code_version()
+    for run in todo:  # before anything is moved or written
+        check_code(run.config, code)
     if fresh and sweep.root.exists():
         note(f"fresh: moved {sweep.root} aside to {move_aside(sweep.root)}")
-    record_sweep(sweep, command, trained=not all(map(is_finished, sweep.runs)))
+    record_sweep(sweep, command, trained=bool(todo))
+    record_plans(todo, sweep.seeds)
     if execution.executor == "local":
         outcomes = run_sweep(
             sweep.runs, jobs=execution.jobs, retries=execution.retries,
@@ -345,6 +359,14 @@ def execute_sweep(
     collected = execution.executor == "local" or execution.wait
     wrote = tables and collected and any(o.status != "failed" for o in outcomes)
     return SweepResult(outcomes, tables(sweep.root) if wrote else None)
+
+
+def record_plans(runs: Sequence[SweepRun], seeds: int) -> None:
+    """Record in each of ``runs`` not planned before that this sweep invocation plans it: now,
+    for ``seeds`` seeds (:func:`.provenance.write_plan`); a run planned before keeps its plan."""
+    now = utc_now()
+    for run in runs:
+        write_plan(run.out_dir, seeds=seeds, by="sweep", at=now)
 
 
 def record_sweep(sweep: Sweep, command: str, trained: bool) -> dict[str, Any]:

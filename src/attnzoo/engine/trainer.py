@@ -29,7 +29,7 @@ from tqdm import tqdm
 from ..attention import aux_loss
 from ..attention.spec import spec_name
 from ..io import write_json
-from ..machine import describe
+from ..machine import code_version, describe
 from ..models import count_params
 from . import distributed, stop
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
@@ -37,6 +37,7 @@ from .compile import compile_model, step_begin
 from .config import TrainConfig, changes_since
 from .distributed import World
 from .optim import build_optimizer
+from .provenance import check_code, read_plan, save_diff, write_plan
 from .rundir import CHECKPOINT, claim_run_dir
 from .runlog import RunLog
 from .schedule import build_scheduler
@@ -251,6 +252,17 @@ def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> 
         )
 
 
+def _check_same_data(saved: dict[str, Any], info: dict[str, Any], path: Path) -> None:
+    """Refuse to resume from ``path`` when the dataset's bytes changed since it was saved (a
+    checkpoint written before datasets were identified has no ``sha256`` and is not checked)."""
+    before, now = saved.get("sha256"), info.get("sha256")
+    if before and before != now:
+        raise ValueError(
+            f"cannot resume from {path}: the dataset changed (sha256 {before[:12]}... -> "
+            f"{str(now)[:12]}...); restore the data it was trained on, or start a new run directory"
+        )
+
+
 def _restore(run: Run, state: dict[str, Any], path: Path) -> EpochSums:
     """Load the checkpoint's state into ``run``; return the sums of the epoch it stopped in."""
     try:
@@ -276,13 +288,17 @@ def train(config: TrainConfig, *, progress: bool = True, restart: bool = False) 
 
     A run directory that already holds a run is refused (FileExistsError) unless
     ``config.resume`` is ``"auto"`` (continue it) or ``restart`` is True (move it aside to
-    ``<out_dir>.old-<time>`` and start over): no run is ever replaced.
+    ``<out_dir>.old-<time>`` and start over): no run is ever replaced. So is dirty code for a run
+    under ``results/`` unless ``config.allow_dirty`` (see :mod:`.provenance`, which also says what
+    the summary's ``planned`` and the code diff are).
     """
     task = check_config(config)
+    code = code_version()
+    check_code(config, code)
     world = distributed.setup(config.device)
     try:
         _claim(config, world, restart, progress)
-        return _train(config, task, world, progress)
+        return _train(config, task, world, progress, code)
     finally:
         distributed.teardown(world)
 
@@ -304,7 +320,9 @@ def _claim(config: TrainConfig, world: World, restart: bool, progress: bool) -> 
         tqdm.write(note, file=sys.stderr)
 
 
-def _train(config: TrainConfig, task: Task, world: World, progress: bool) -> dict[str, Any]:
+def _train(
+    config: TrainConfig, task: Task, world: World, progress: bool, code: str | None
+) -> dict[str, Any]:
     found = _find_checkpoint(config)
     if found is not None:
         _check_resumable(config, found[0]["config"], found[1])
@@ -312,10 +330,13 @@ def _train(config: TrainConfig, task: Task, world: World, progress: bool) -> dic
     done, start, sums, last = 0, 0, EpochSums(), None
     if found is not None:
         state, path = found
+        _check_same_data(state["data"], run.loaders.info, path)
         sums = _restore(run, state, path)
         done, start, last = state["epoch"], state["step"], state["last"]
-    if world.is_main:
+    if world.is_main:  # the run is built: from here on its directory records it
         run.out_dir.mkdir(parents=True, exist_ok=True)
+        write_plan(run.out_dir, seeds=1, by="train")  # unless a sweep planned it
+        save_diff(run.out_dir, code)
         log = RunLog(run.out_dir, epochs_done=done, tensorboard=config.tensorboard)
     for epoch in range(done, config.epochs):
         train_stats = train_one_epoch(run, epoch, start, sums, progress)
@@ -335,7 +356,7 @@ def _train(config: TrainConfig, task: Task, world: World, progress: bool) -> dic
             os.link(run.out_dir / CHECKPOINT, snapshot)
     if world.is_main:
         log.close()
-    summary = _summary(run, last)
+    summary = _summary(run, last, code)
     if world.is_main:
         write_json(run.out_dir / "summary.json", summary)
     return summary
@@ -350,10 +371,13 @@ def _epoch_line(run: Run, record: dict[str, Any]) -> str:
     )
 
 
-def _summary(run: Run, last: dict[str, Any]) -> dict[str, Any]:
-    """What ``summary.json`` holds: the final test metrics (the test loss as ``test_loss``)."""
+def _summary(run: Run, last: dict[str, Any], code: str | None) -> dict[str, Any]:
+    """What ``summary.json`` holds: the final test metrics (the test loss as ``test_loss``), and
+    where the run came from: ``machine`` with the ``code`` this session started from, the
+    dataset's identity in ``data``, and ``planned`` (see :mod:`.provenance`)."""
     config, task = run.config, run.task
     test = {("test_loss" if k == "loss" else k): v for k, v in last["test"].items()}
+    plan = read_plan(run.out_dir) if run.world.is_main else None
     return {
         "task": task.name,
         "model": config.model,
@@ -366,8 +390,9 @@ def _summary(run: Run, last: dict[str, Any]) -> dict[str, Any]:
         "higher_is_better": task.higher_is_better,
         "params": count_params(run.model),
         "world_size": run.world.size,
-        "machine": describe(),
+        "machine": {**describe(), "code": code},
         "wall_seconds": run.wall_before + time.perf_counter() - run.started,
         "data": run.loaders.info,
+        **({"planned": plan} if plan else {}),
         "config": config.to_dict(),
     }

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-DIRTY = "+dirty"
-DIFF_FILE = "code.diff"  # `git diff HEAD` of the work tree the run was launched from
+from ..run_keys import DIFF_FILE, DIRTY
+
 LACKS = {  # what a run lacks, as "N runs ..." says it
     "code": "record no code version (machine.code)",
     "dirty": f"record a dirty code version and saved no diff ({DIFF_FILE})",
