@@ -30,6 +30,7 @@ from torch import nn
 
 from .deploy import deploy
 from .io import atomic_write
+from .validation import AttnzooError
 
 SUFFIXES = {"onnx": ".onnx", "export": ".pt2", "torchscript": ".torchscript"}
 OPSET = 20  # torch 2.13's default
@@ -79,7 +80,7 @@ def export_onnx(
     operator when ONNX cannot express the network (use :func:`export_program` then).
     """
     if opset < MIN_OPSET:
-        raise ValueError(f"ONNX export writes opset {MIN_OPSET} or later, not {opset}")
+        raise AttnzooError(f"ONNX export writes opset {MIN_OPSET} or later, not {opset}")
     _require("onnxscript", "ONNX export")  # torch imports it lazily, mid-export
     model, example = _prepare(model, input_shape)
     try:
@@ -94,7 +95,7 @@ def export_onnx(
             verbose=False,
         )
     except torch.onnx.OnnxExporterError as err:
-        raise ValueError(
+        raise AttnzooError(
             f"ONNX cannot express this {type(model).__name__}: {_root_cause(err)}; "
             "use the 'export' format (a torch.export program) instead"
         ) from err
@@ -164,7 +165,7 @@ _FORMATS: dict[str, tuple[Exporter, Verifier]] = {
 
 def _format(name: str) -> tuple[Exporter, Verifier]:
     if name not in _FORMATS:
-        raise ValueError(f"unknown export format {name!r}; choose one of: {', '.join(_FORMATS)}")
+        raise AttnzooError(f"unknown export format {name!r}; choose one of: {', '.join(_FORMATS)}")
     return _FORMATS[name]
 
 
@@ -172,7 +173,7 @@ def _prepare(model: nn.Module, input_shape: Sequence[int]) -> tuple[nn.Module, t
     """The inference copy of ``model`` and an example batch of ``input_shape`` images."""
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
-        raise ValueError(
+        raise AttnzooError(
             f"input_shape must be one image's (channels, height, width), got {input_shape!r}"
         )
     return deploy(model), torch.randn(EXAMPLE_BATCH, *shape)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attention.ba2m import BA2M
+from ..validation import AttnzooError
 
 DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 
@@ -78,7 +79,7 @@ def _module_inputs(modules: dict[str, BA2M]) -> Iterator[dict[str, torch.Tensor]
 def _require_ba2m(model: nn.Module) -> dict[str, BA2M]:
     modules = ba2m_modules(model)
     if not modules:
-        raise ValueError(f"{type(model).__name__} has no BA2M module")
+        raise AttnzooError(f"{type(model).__name__} has no BA2M module")
     return modules
 
 

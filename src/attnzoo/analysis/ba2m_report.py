@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..io import atomic_write_text, write_json
+from ..validation import AttnzooError
 from .ba2m import ba2m_modules, pearson, sar_maps, spearman, weights_and_losses
 from .ba2m_plots import plot_correlations, plot_sar_maps
 from .common import Trained, load_trained, require
@@ -57,11 +58,11 @@ def fixed_batches(images: int, batch_size: int, seed: int) -> torch.Tensor:
     class by class; only full batches are kept, since N * softmax over a smaller one differs.
     """
     if batch_size < 2:
-        raise ValueError(
+        raise AttnzooError(
             f"batch size must be at least 2 (a softmax over one sample is 1), got {batch_size}"
         )
     if images < batch_size:
-        raise ValueError(
+        raise AttnzooError(
             f"batch size {batch_size} is larger than the {images} images; "
             "lower --batch-size or raise --per-class"
         )
@@ -89,14 +90,14 @@ def inspect_run(
     first = load_trained(snapshots[0])
     modules = ba2m_modules(first.model)
     if not modules:
-        raise ValueError(
+        raise AttnzooError(
             f"{run_dir}: {first.label} has no BA2M module; inspect needs a run trained with "
             "--attention ba2m"
         )
     dataset = first.images(data, "train", per_class)
     index = fixed_batches(len(dataset), batch_size or first.config.batch_size, seed)
     if not 1 <= images <= index.shape[1]:
-        raise ValueError(f"images must be in [1, {index.shape[1]}] (one batch), got {images}")
+        raise AttnzooError(f"images must be in [1, {index.shape[1]}] (one batch), got {images}")
 
     run = _correlate(snapshots, first, dataset, index, modules)
     out_dir = Path(out_dir)

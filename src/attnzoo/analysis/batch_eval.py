@@ -20,6 +20,7 @@ import torch
 from ..data import BatchLoader
 from ..engine.data import eval_transform
 from ..markdown import table
+from ..validation import AttnzooError
 from .common import load_trained
 
 
@@ -46,10 +47,10 @@ def batch_softmax_effect(
     """Per test batch size: top-1 (%) with BA2M as the identity and with the batch softmax, and
     the share (%) of test images whose predicted class differs between the two."""
     if not batch_sizes or min(batch_sizes) < 1:
-        raise ValueError(f"batch sizes must be positive, got {list(batch_sizes)}")
+        raise AttnzooError(f"batch sizes must be positive, got {list(batch_sizes)}")
     trained = load_trained(path)
     if "ba2m" not in trained.config.attention:
-        raise ValueError(f"{path}: has no BA2M module (attention {trained.config.attention})")
+        raise AttnzooError(f"{path}: has no BA2M module (attention {trained.config.attention})")
     batch_model = trained.model_with({"ba2m": {"eval_mode": "batch"}})
     identity_model = trained.model_with({"ba2m": {"eval_mode": "identity"}})
     dataset = trained.images(data, "test", per_class)

@@ -25,6 +25,7 @@ from torch import nn
 from ..data import BatchLoader
 from ..engine.classification import evaluate
 from ..engine.data import eval_transform
+from ..validation import AttnzooError
 from .common import load_trained
 
 
@@ -37,7 +38,7 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> 
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
-        raise ValueError(f"{type(model).__name__} has no BatchNorm layer to recalibrate")
+        raise AttnzooError(f"{type(model).__name__} has no BatchNorm layer to recalibrate")
     momenta = [m.momentum for m in norms]
     model.eval()
     for m in norms:
@@ -54,7 +55,7 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> 
             m.momentum = momentum
         model.eval()
     if seen == 0:
-        raise ValueError("no images to recalibrate the BatchNorm statistics with")
+        raise AttnzooError("no images to recalibrate the BatchNorm statistics with")
     return seen
 
 

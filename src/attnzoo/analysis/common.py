@@ -23,6 +23,7 @@ from ..data import ImageDataset, load_dataset, normalize
 from ..engine import TrainConfig, load_checkpoint
 from ..engine.evaluate import model_from_checkpoint
 from ..io import atomic_write
+from ..validation import AttnzooError
 
 INSTALL_HINT = "pip install 'attnzoo[analysis]'"
 DISTRIBUTIONS = {"sklearn": "scikit-learn"}  # where the import name is not the package's
@@ -67,7 +68,7 @@ class Trained:
         source = data or self.config.data
         dataset = load_dataset(source, split, download, max_per_class=per_class)
         if dataset.num_classes != self.num_classes:
-            raise ValueError(
+            raise AttnzooError(
                 f"{source} has {dataset.num_classes} classes but {self.path} was trained on "
                 f"{self.num_classes}"
             )
@@ -85,7 +86,7 @@ def load_trained(path: str | os.PathLike) -> Trained:
     config = TrainConfig.from_dict(state["config"])
     if config.augment != "cifar":
         # Streamed datasets are resized and cropped on the fly; reading them is not supported here.
-        raise ValueError(
+        raise AttnzooError(
             f"{path}: trained with augment={config.augment!r}; the analyses read in-memory "
             "datasets only (augment='cifar')"
         )

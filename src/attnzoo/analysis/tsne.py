@@ -20,6 +20,7 @@ from torch import nn
 
 from ..io import write_json
 from ..report import read_summaries
+from ..validation import AttnzooError
 from .common import figure, load_trained, require
 
 
@@ -28,7 +29,7 @@ def penultimate_features(model: nn.Module, batches: Iterable[torch.Tensor]) -> t
     """The vector the classifier ``model.fc`` receives for each image, in eval mode, as (N, D)."""
     fc = getattr(model, "fc", None)
     if not isinstance(fc, nn.Linear):
-        raise ValueError(f"{type(model).__name__} has no linear classifier `fc` to read from")
+        raise AttnzooError(f"{type(model).__name__} has no linear classifier `fc` to read from")
     captured: list[torch.Tensor] = []
     # The fc's input is exactly the pooled (and, in training only, dropped-out) head output,
     # whatever pre-pool layers a backbone's head has.
@@ -49,7 +50,7 @@ def class_separation(features: np.ndarray, labels: np.ndarray, k: int = 5) -> di
     metrics, neighbors = require("sklearn.metrics", "sklearn.neighbors")
     n, classes = len(labels), len(np.unique(labels))
     if not 2 <= classes < n or not 1 <= k < n:
-        raise ValueError(
+        raise AttnzooError(
             f"class separation needs 2 <= classes < images and 1 <= k < images; "
             f"got {classes} classes, {n} images, k={k}"
         )
@@ -94,20 +95,20 @@ def plot_tsne(
     (manifold,) = require("sklearn.manifold")
     require("matplotlib")
     if not checkpoints:
-        raise ValueError("give at least one checkpoint")
+        raise AttnzooError("give at least one checkpoint")
     if Path(out_png).suffix.lower() != ".png":
-        raise ValueError(f"the output {out_png} must be a .png file")
+        raise AttnzooError(f"the output {out_png} must be a .png file")
     missing = [str(p) for p in checkpoints if not Path(p).is_file()]
     if missing:
         raise FileNotFoundError(f"checkpoint not found: {', '.join(missing)}")
     if perplexity <= 0:
-        raise ValueError(f"perplexity must be positive, got {perplexity}")
+        raise AttnzooError(f"perplexity must be positive, got {perplexity}")
     panels, results = [], []
     for path in map(Path, checkpoints):
         trained = load_trained(path)
         dataset = trained.images(data, split, per_class)
         if perplexity >= len(dataset):
-            raise ValueError(
+            raise AttnzooError(
                 f"perplexity={perplexity} must be below the number of images ({len(dataset)}); "
                 "lower --perplexity or raise --per-class"
             )

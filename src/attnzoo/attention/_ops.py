@@ -31,11 +31,13 @@ from contextlib import contextmanager
 import torch
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from ..validation import AttnzooError
+
 
 def _from_environment() -> bool:
     value = os.environ.get("ATTNZOO_FAST_PATHS", "1")
     if value not in ("0", "1"):
-        raise ValueError(f"ATTNZOO_FAST_PATHS must be 0 or 1, got {value!r}")
+        raise AttnzooError(f"ATTNZOO_FAST_PATHS must be 0 or 1, got {value!r}")
     return value == "1"
 
 

@@ -55,6 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validation import AttnzooError
 from ._checks import check_feature_map, check_positive
 from .base import ConvAttentionModule
 from .registry import register_attention
@@ -104,13 +105,13 @@ class AA(ConvAttentionModule):
         for option, value in (("heads", heads), ("max_size", max_size)):
             check_positive("AA", option, value)
         if not (0 <= dv <= 1 and dk >= 0 and min_key_dims >= 0):
-            raise ValueError(f"AA: need 0 <= dv <= 1, dk >= 0, min_key_dims >= 0; got {dv}, {dk}")
+            raise AttnzooError(f"AA: need 0 <= dv <= 1, dk >= 0, min_key_dims >= 0; got {dv}, {dk}")
         self.heads, self.max_size, self.relative = heads, max_size, relative
         unit = math.lcm(heads, groups)
         self.dv = 0 if dv == 0 or out < min_width else max(_units(dv, out, unit), 1) * unit
         self.dk = heads * max(_units(dk, out, heads), min_key_dims) if self.dv else 0
         if self.dv > out or (self.dv and self.dk == 0):
-            raise ValueError(
+            raise AttnzooError(
                 f"AA: dv={self.dv} (a multiple of lcm(heads, groups)={unit}) must not exceed "
                 f"out_channels={out}, and dk must be positive; got dk={self.dk}"
             )
@@ -142,7 +143,7 @@ class AA(ConvAttentionModule):
         """MHA(x) after W^O: (N, Cin, H, W) -> (N, dv, H, W)."""
         n, _, h, w = x.shape
         if self.relative and max(h, w) > self.max_size:
-            raise ValueError(
+            raise AttnzooError(
                 f"AA: relative embeddings were built for maps up to max_size={self.max_size}; "
                 f"got {h}x{w}. Build the layer with a larger max_size (in a backbone: "
                 f"create_model(..., model_options={{'input_size': N}}) for inputs up to N x N)."

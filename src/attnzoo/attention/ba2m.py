@@ -43,6 +43,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ..validation import AttnzooError
 from . import _ops, _scalar_attention
 from ._checks import check_choice, check_feature_map, check_positive
 from .base import AttentionModule
@@ -59,7 +60,7 @@ def _parse_branches(branches: str | Iterable[str]) -> tuple[str, ...]:
         or any(name not in BRANCHES for name in chosen)
         or len(set(chosen)) != len(chosen)
     ):
-        raise ValueError(
+        raise AttnzooError(
             f"BA2M: branches={branches!r} is not valid; give a non-empty subset of "
             f"{', '.join(BRANCHES)} (e.g. 'ca+gsa')"
         )
@@ -211,7 +212,9 @@ class BA2M(AttentionModule):
         hidden = hidden_width(channels, reduction, min_channels)
         for option, groups in (("lsa_groups", lsa_groups), ("gsa_groups", gsa_groups)):
             if groups < 1 or hidden % groups:
-                raise ValueError(f"BA2M: {option}={groups!r} must divide the hidden width {hidden}")
+                raise AttnzooError(
+                    f"BA2M: {option}={groups!r} must divide the hidden width {hidden}"
+                )
         check_positive("BA2M", "lsa_dilation", lsa_dilation)
         self.channels = channels
         self.branches = _parse_branches(branches)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..validation import fits
+from ..validation import AttnzooError, fits
 from ._checks import conv_out_channels
 
 # Where a module can go in a backbone (see attnzoo.models.placement for what each means).
@@ -102,7 +102,7 @@ def module_class(factory: Callable[..., nn.Module]) -> type[nn.Module]:
     while isinstance(factory, functools.partial):
         factory = factory.func
     if not (isinstance(factory, type) and issubclass(factory, nn.Module)):
-        raise ValueError(
+        raise AttnzooError(
             f"an attention must be a name, an nn.Module class or a functools.partial of one; "
             f"got {factory!r}"
         )
@@ -137,7 +137,7 @@ def check_option_names(name: str, factory: Callable[..., nn.Module], options: di
     valid = option_names(factory)
     unknown = sorted(set(options) - set(valid))
     if unknown:
-        raise ValueError(
+        raise AttnzooError(
             f"attention {name!r} got unknown option(s) {', '.join(unknown)}; "
             f"valid options: {', '.join(valid) or 'none'}"
         )
@@ -158,4 +158,4 @@ def check_option_types(name: str, factory: Callable[..., nn.Module], options: di
             declared = inspect.signature(cls.__init__).parameters[key].annotation
             shown = declared if isinstance(declared, str) else getattr(declared, "__name__", "")
             # "GE: param='yes' should be bool": the form of the modules' own value errors.
-            raise ValueError(f"{cls.__name__}: {key}={value!r} should be {shown} ({name})")
+            raise AttnzooError(f"{cls.__name__}: {key}={value!r} should be {shown} ({name})")

@@ -23,6 +23,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
 from . import _ops
 from ._checks import check_feature_map, check_momentum, check_positive, check_train_positions
 from .base import AttentionModule
@@ -51,7 +52,7 @@ class CBAM(AttentionModule):
         check_positive("CBAM", "reduction", reduction)
         check_momentum("CBAM", "bn_momentum", bn_momentum)
         if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"CBAM: kernel_size must be a positive odd int, got {kernel_size!r}")
+            raise AttnzooError(f"CBAM: kernel_size must be a positive odd int, got {kernel_size!r}")
         self.channels = channels
         hidden = max(channels // reduction, min_channels)
         self.mlp = nn.Sequential(

@@ -24,6 +24,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
 from ._checks import check_feature_map, check_positive
 from .base import AttentionModule
 from .registry import register_attention
@@ -52,9 +53,9 @@ class ECA(AttentionModule):
         if kernel_size is None:
             kernel_size = eca_kernel_size(channels, gamma, b)
         elif isinstance(kernel_size, bool) or not isinstance(kernel_size, int):
-            raise ValueError(f"ECA: kernel_size must be a positive odd int, got {kernel_size!r}")
+            raise AttnzooError(f"ECA: kernel_size must be a positive odd int, got {kernel_size!r}")
         if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"ECA: kernel_size must be a positive odd int, got {kernel_size!r}")
+            raise AttnzooError(f"ECA: kernel_size must be a positive odd int, got {kernel_size!r}")
         self.channels = channels
         self.kernel_size = kernel_size
         # Same layer and name as the authors' code, so their weights load as they are.

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validation import AttnzooError
 from ._checks import check_feature_map, check_positive, check_train_batch
 from .base import AttentionModule
 from .registry import register_attention
@@ -73,7 +74,9 @@ def _feat_size(channels: int, feat_size: int | Mapping[int, int] | None) -> int:
     sizes = feat_size if isinstance(feat_size, Mapping) else {channels: feat_size}
     for size in sizes.values():
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise ValueError(f"GE: feat_size must be a positive int (or map to one), got {size!r}")
+            raise AttnzooError(
+                f"GE: feat_size must be a positive int (or map to one), got {size!r}"
+            )
     # Widths a mapping leaves out (e.g. the 64 channels create_model validates options with)
     # get the default.
     size = sizes.get(channels)
@@ -104,15 +107,15 @@ class GE(AttentionModule):
         super().__init__()
         powers = {0} | {2**i for i in range(1, 16)}
         if isinstance(extent, bool) or extent not in powers:
-            raise ValueError(
+            raise AttnzooError(
                 f"GE: extent must be 0 (global) or a power of two such as 2, 4, 8; got {extent!r}"
             )
         for name, flag in (("param", param), ("mlp", mlp)):
             if not isinstance(flag, bool):
-                raise ValueError(f"GE: {name} must be True or False, got {flag!r}")
+                raise AttnzooError(f"GE: {name} must be True or False, got {flag!r}")
         check_positive("GE", "reduction", reduction)
         if feat_size is not None and not (param and extent == 0):
-            raise ValueError("GE: feat_size only applies to param=True with extent=0")
+            raise AttnzooError("GE: feat_size only applies to param=True with extent=0")
         self.channels, self.extent, self.param = channels, extent, param
         self.kernel = _feat_size(channels, feat_size) if param and extent == 0 else 0
         self.gather: nn.Sequential | None = None

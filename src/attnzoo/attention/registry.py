@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from torch import nn
 
+from ..validation import AttnzooError
 from .base import check_option_names, hook_class, option_names
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
@@ -27,7 +28,7 @@ def register_attention(name: str) -> Callable[[M], M]:
 
     def decorator(cls: M) -> M:
         if name in _REGISTRY:
-            raise ValueError(f"attention {name!r} is already registered")
+            raise AttnzooError(f"attention {name!r} is already registered")
         _REGISTRY[name] = cls
         return cls
 
@@ -44,7 +45,7 @@ def get_attention_class(name: str) -> type[nn.Module]:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise ValueError(
+        raise AttnzooError(
             f"unknown attention {name!r}; valid names: {', '.join(list_attention())}"
         ) from None
 
@@ -57,7 +58,7 @@ def build_attention(name: str, channels: int, **options) -> nn.Module:
     cls = get_attention_class(name)
     check_option_names(name, cls, options)
     if not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"attention {name!r}: channels must be a positive int, got {channels!r}")
+        raise AttnzooError(f"attention {name!r}: channels must be a positive int, got {channels!r}")
     return cls(channels, **options)
 
 

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validation import AttnzooError
 from ._checks import check_feature_map, check_positive
 from .base import ConvAttentionModule
 from .registry import register_attention
@@ -71,9 +72,9 @@ class SASA(ConvAttentionModule):
         out = self.out_channels
         check_positive("SASA", "heads", heads)
         if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"SASA: kernel_size must be a positive odd int, got {kernel_size!r}")
+            raise AttnzooError(f"SASA: kernel_size must be a positive odd int, got {kernel_size!r}")
         if out % (2 * heads):
-            raise ValueError(
+            raise AttnzooError(
                 f"SASA: out_channels={out} must split into {heads} heads of an even number of "
                 "channels (half for row offsets, half for column offsets)"
             )

@@ -26,6 +26,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
 from ._checks import check_feature_map, check_positive
 from .base import AttentionModule
 from .registry import register_attention
@@ -49,10 +50,10 @@ class SGE(AttentionModule):
     ) -> None:
         super().__init__()
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"SGE: groups must be a positive int, got {groups!r}")
+            raise AttnzooError(f"SGE: groups must be a positive int, got {groups!r}")
         check_positive("SGE", "eps", eps)
         if strict and channels % groups:
-            raise ValueError(
+            raise AttnzooError(
                 f"SGE: channels ({channels}) must be divisible by groups ({groups}) with "
                 f"strict=True; without it, {sge_groups(channels, groups)} groups would be used"
             )

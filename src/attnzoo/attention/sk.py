@@ -37,6 +37,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
 from ._checks import check_feature_map, check_groups, check_positive, check_train_batch
 from .base import ConvAttentionModule
 from .registry import register_attention
@@ -91,7 +92,7 @@ class SK(ConvAttentionModule):
         super().__init__(channels, out_channels, stride, groups)
         out_channels = self.out_channels
         if isinstance(paths, bool) or not isinstance(paths, int) or paths < 2:
-            raise ValueError(
+            raise AttnzooError(
                 f"SK: paths must be an int >= 2 (kernels to select from), got {paths!r}"
             )
         check_positive("SK", "reduction", reduction)

@@ -50,6 +50,7 @@ from typing import Any
 import yaml
 from torch import nn
 
+from ..validation import AttnzooError
 from .base import PLACEMENTS, STAGE_SETS, check_option_names, hook_class, module_class
 from .registry import get_attention_class, list_attention
 
@@ -83,11 +84,11 @@ class ModuleSpec:
         """The module for ``channels`` channels; an invalid option at this width is a ValueError
         naming the module and the width."""
         if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"{self.name}: channels must be a positive int, got {channels!r}")
+            raise AttnzooError(f"{self.name}: channels must be a positive int, got {channels!r}")
         try:
             return self.factory(channels, **conv_args, **self.options)
         except ValueError as error:
-            raise ValueError(f"{self.name} at {channels} channels: {error}") from error
+            raise AttnzooError(f"{self.name} at {channels} channels: {error}") from error
 
     def given_options(self) -> dict[str, Any]:
         """The options the user set: those given with the module and those bound in its
@@ -122,9 +123,9 @@ def parse_attention(
     items = _items(attention)
     where = {k: v for k, v in (("placement", placement), ("stages", stages)) if v is not None}
     if where and not items:
-        raise ValueError(f"attention: {sorted(where)} given without an attention")
+        raise AttnzooError(f"attention: {sorted(where)} given without an attention")
     if where and len(items) > 1:
-        raise ValueError(
+        raise AttnzooError(
             f"attention: {sorted(where)} given for {len(items)} modules; the keywords place one "
             "module: give each module of a list its own in a (name, options) pair, such as "
             "('ba2m', {'placement': 'stage', 'stages': [2, 4]})"
@@ -133,7 +134,7 @@ def parse_attention(
         module, options = items[0]
         twice = sorted(set(where) & set(options))
         if twice:
-            raise ValueError(f"attention: {twice} given both in the spec and as keywords")
+            raise AttnzooError(f"attention: {twice} given both in the spec and as keywords")
         items = [(module, {**options, **where})]
     return tuple(_module_spec(module, options) for module, options in items)
 
@@ -169,7 +170,7 @@ def _item(item: object) -> list[tuple[Module, dict[str, Any]]]:
         names = parse_setting(module) if isinstance(module, str) else []
         if len(names) == 1:  # one module: the options of "se+ba2m" would have no owner
             return [(names[0], options)]
-    raise ValueError(f"attention: {item!r} is none of the forms: {FORMS}")
+    raise AttnzooError(f"attention: {item!r} is none of the forms: {FORMS}")
 
 
 def _resolve(module: Module) -> tuple[str, Factory]:
@@ -193,7 +194,7 @@ def _stages(name: str, stages: object) -> tuple[int, ...] | str:
         or not stages
         or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in stages)
     ):
-        raise ValueError(
+        raise AttnzooError(
             f"{name}: stages must be a non-empty list of stage numbers counted from 1, "
             f"e.g. (2, 4), or one of {', '.join(STAGE_SETS)}; got {stages!r}"
         )
@@ -208,9 +209,11 @@ def _module_spec(module: Module, options: dict[str, Any]) -> ModuleSpec:
     placement = options.pop("placement", None) or declared.default_placement
     stages = options.pop("stages", None)
     if placement not in PLACEMENTS:
-        raise ValueError(f"{name}: unknown placement {placement!r}; valid: {', '.join(PLACEMENTS)}")
+        raise AttnzooError(
+            f"{name}: unknown placement {placement!r}; valid: {', '.join(PLACEMENTS)}"
+        )
     if placement not in declared.placements:
-        raise ValueError(
+        raise AttnzooError(
             f"{name} cannot be placed at {placement!r}; it takes: {', '.join(declared.placements)}"
         )
     if stages is None:  # the declared stages go with the declared placement
@@ -218,9 +221,9 @@ def _module_spec(module: Module, options: dict[str, Any]) -> ModuleSpec:
     else:
         stages = _stages(name, stages)
     if stages == "all_but_last" and placement != "stage":
-        raise ValueError(f"{name}: stages='all_but_last' applies to stage placement only")
+        raise AttnzooError(f"{name}: stages='all_but_last' applies to stage placement only")
     if stages not in STAGE_SETS and not isinstance(stages, tuple):
-        raise ValueError(f"{name}: default_stages must be one of {STAGE_SETS} or a tuple")
+        raise AttnzooError(f"{name}: default_stages must be one of {STAGE_SETS} or a tuple")
     check_option_names(name, factory, options)
     return ModuleSpec(name, factory, options, placement, stages)
 
@@ -231,7 +234,7 @@ def _names(text: str, context: str) -> list[str]:
         return []
     names = [name.strip() for name in text.split("+")]
     if not all(names):
-        raise ValueError(f"{context}{text!r}: an empty module name; combine modules as se+ba2m")
+        raise AttnzooError(f"{context}{text!r}: an empty module name; combine modules as se+ba2m")
     return names
 
 
@@ -246,7 +249,7 @@ def parse_setting(value: str | Sequence[str] | None, context: str = "attention "
     if isinstance(value, str):
         if "," in value:
             joined = "+".join(n.strip() for n in value.split(",") if n.strip())
-            raise ValueError(
+            raise AttnzooError(
                 f"{context}{value!r} is several settings, one model is wanted here: combine "
                 f"modules with '+' ({joined}); ',' separates settings (sweep, bench)"
             )
@@ -292,7 +295,7 @@ def key_value(item: str, flag: str) -> tuple[str, Any]:
     """``KEY=VALUE`` as ``(KEY, value)``, the value read by :func:`parse_value`."""
     key, sep, value = item.partition("=")
     if not sep or not key:
-        raise ValueError(f"{flag} {item!r}: expected KEY=VALUE")
+        raise AttnzooError(f"{flag} {item!r}: expected KEY=VALUE")
     return key, parse_value(value)
 
 
@@ -306,7 +309,7 @@ def parse_options(
         module, dot, key = key.rpartition(".")
         if not dot:
             if len(names) != 1:
-                raise ValueError(
+                raise AttnzooError(
                     f"{flag} {item!r}: name the module (MODULE.KEY=VALUE) "
                     f"when the attention is {spec_name(names)}"
                 )

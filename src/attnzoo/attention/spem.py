@@ -20,6 +20,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
 from . import _ops
 from ._checks import check_feature_map
 from .base import AttentionModule
@@ -35,7 +36,7 @@ class SPEM(AttentionModule):
     def __init__(self, channels: int, alpha: float = 0.1) -> None:
         super().__init__()
         if alpha < 0:
-            raise ValueError(f"SPEM: alpha must be non-negative, got {alpha!r}")
+            raise AttnzooError(f"SPEM: alpha must be non-negative, got {alpha!r}")
         self.channels = channels
         self.alpha = alpha
         shape = (1, channels, 1, 1)

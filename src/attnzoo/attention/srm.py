@@ -23,6 +23,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
 from ._checks import check_feature_map, check_train_batch
 from .base import AttentionModule
 from .registry import register_attention
@@ -39,7 +40,7 @@ class SRM(AttentionModule):
     def __init__(self, channels: int, unbiased: bool = True, eps: float = 1e-5) -> None:
         super().__init__()
         if not eps >= 0:
-            raise ValueError(f"SRM: eps must be >= 0, got {eps!r}")
+            raise AttnzooError(f"SRM: eps must be >= 0, got {eps!r}")
         self.channels, self.unbiased, self.eps = channels, bool(unbiased), float(eps)
         self.cfc = nn.Parameter(torch.zeros(channels, 2))
         self.bn = nn.BatchNorm2d(channels)

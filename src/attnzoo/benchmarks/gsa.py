@@ -29,6 +29,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from ..attention._ops import fast_paths
 from ..attention.ba2m import GlobalSpatialBranch, hidden_width
 from ..markdown import table
+from ..validation import AttnzooError
 from .memory import cuda_peak_mb, subprocess_peak_mb
 from .timing import Clock, interleaved, median_ratio, synchronize
 
@@ -73,7 +74,7 @@ class GsaResult:
 def build_branch(config: GsaConfig) -> nn.Module:
     """The GSA branch at the hidden width BA2M gives it by default."""
     if config.impl not in impls(config.device):
-        raise ValueError(
+        raise AttnzooError(
             f"GSA order {config.impl!r} is not one of {', '.join(impls(config.device))} "
             f"on {config.device}"
         )

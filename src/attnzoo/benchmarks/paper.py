@@ -20,6 +20,7 @@ from ..attention import list_attention
 from ..attention.spec import AttentionSpec
 from ..markdown import table
 from ..models import create_model, list_models
+from ..validation import AttnzooError
 from .complexity import complexity
 
 PUBLISHED = resources.files("attnzoo.benchmarks") / "published.yaml"
@@ -154,7 +155,7 @@ def paper_tables(
         unknown = wanted - {r.table for r in rows}
         if unknown:
             valid = sorted({r.table for r in rows})
-            raise ValueError(f"unknown table(s) {sorted(unknown)}; valid: {valid}")
+            raise AttnzooError(f"unknown table(s) {sorted(unknown)}; valid: {valid}")
         rows = [r for r in rows if r.table in wanted]
     measured = []
     for row in rows:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..attention.spec import parse_options, parse_setting, spec_name
 from ..io import atomic_write_text
+from ..validation import AttnzooError
 from .common import add_spec_arguments
 
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.paper:
         return _paper(args)
     if args.model is None:
-        raise ValueError("give a MODEL, or --paper for the papers' tables")
+        raise AttnzooError("give a MODEL, or --paper for the papers' tables")
     from .. import create_model
     from ..benchmarks import module_costs
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..attention.spec import parse_options
+from ..validation import AttnzooError
 from .common import add_download_argument
 
 
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         from ..analysis.bn_recalibrate import evaluate_recalibrated
 
         if args.split != "test":
-            raise ValueError("--recalibrate-bn evaluates the test split")
+            raise AttnzooError("--recalibrate-bn evaluates the test split")
         result = evaluate_recalibrated(
             args.checkpoint,
             options,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..validation import AttnzooError
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -41,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
 
     for flag, value in (("--input-size", args.input_size), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
-            raise ValueError(f"{flag} must be at least 1, got {value}")
+            raise AttnzooError(f"{flag} must be at least 1, got {value}")
     output = args.output or args.checkpoint.with_suffix(SUFFIXES[args.format])
     if output.is_dir():
-        raise ValueError(f"--output {output} is a directory; give a file name")
+        raise AttnzooError(f"--output {output} is a directory; give a file name")
     state = load_checkpoint(args.checkpoint)
     model = model_from_checkpoint(state, args.checkpoint)
     info = state["data"]
@@ -58,5 +60,5 @@ def run(args: argparse.Namespace) -> int:
     diff = verify(model, path, images, args.format)
     print(f"{path}  max abs diff {diff:.2e} from PyTorch on {args.batch_size} random images")
     if diff > (limit := tolerance(model, images)):
-        raise ValueError(f"{path} differs from the PyTorch model by {diff:.2e} > {limit:.2e}")
+        raise AttnzooError(f"{path} differs from the PyTorch model by {diff:.2e} > {limit:.2e}")
     return 0

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..validation import AttnzooError
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -33,7 +35,9 @@ def _pretrained(pattern: str) -> None:
 
     sources = [s for s in published_sources() if fnmatch.fnmatchcase(s, pattern)]
     if not sources:
-        raise ValueError(f"no published weights match {pattern!r}; see `attnzoo list --pretrained`")
+        raise AttnzooError(
+            f"no published weights match {pattern!r}; see `attnzoo list --pretrained`"
+        )
     print(
         "whole: the call builds the source's network, and its weights load with equal logits; "
         "with another attention=, the same call loads it as a backbone (attention and a head of "
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.models is not None:
         found = list_models(args.models)
         if not found:
-            raise ValueError(f"no model matches {args.models!r}; see `attnzoo list`")
+            raise AttnzooError(f"no model matches {args.models!r}; see `attnzoo list`")
         print("\n".join(found))
         return 0
     from ..data import list_datasets

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..validation import AttnzooError
 from . import (
     batch_eval,
     bench,
@@ -60,8 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # recorded by sweeps, so that their results say how to reproduce them
     try:
         return args.func(args)
-    # ImportError: an optional extra (plots, analysis, ONNX) is missing; the message says which.
-    except (ValueError, OSError, FloatingPointError, ImportError) as err:
+    # AttnzooError: a bad setting or input, named in one line. ImportError: an optional extra
+    # (plots, analysis, ONNX) is missing; the message says which. Any other ValueError is a bug,
+    # and keeps its traceback.
+    except (AttnzooError, OSError, FloatingPointError, ImportError) as err:
         print(f"attnzoo {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

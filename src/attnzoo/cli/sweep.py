@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..attention.spec import key_value, parse_settings
+from ..validation import AttnzooError
 from .cluster import add_slurm_arguments, slurm_options
 from .common import add_download_argument, say
 
@@ -111,7 +112,7 @@ def _status(runs: list) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if args.fresh and args.status:
-        raise ValueError("--fresh and --status: --status only reads; give one of them")
+        raise AttnzooError("--fresh and --status: --status only reads; give one of them")
     from ..engine.sweep import execute_sweep, sweep_from_file
     from ..report.document import write_tables
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..validation import AttnzooError
 from .dataset import DatasetError, ImageDataset
 
 _CIFAR10_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
@@ -116,7 +117,7 @@ def read_cifar(
     keeps the first k images of each class.
     """
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise AttnzooError(f"split must be 'train' or 'test', got {split!r}")
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"CIFAR folder not found: {root}")
@@ -128,13 +129,13 @@ def read_cifar(
         )
     if (folder / "batches.meta").is_file():
         if label_kind is not None:
-            raise ValueError(f"label_kind applies to CIFAR-100 only; {folder} is CIFAR-10")
+            raise AttnzooError(f"label_kind applies to CIFAR-100 only; {folder} is CIFAR-10")
         meta, names_key, label_key = "batches.meta", b"label_names", b"labels"
         batches = _CIFAR10_BATCHES[split]
     else:
         label_kind = label_kind or "fine"
         if label_kind not in ("fine", "coarse"):
-            raise ValueError(f"label_kind must be 'fine' or 'coarse', got {label_kind!r}")
+            raise AttnzooError(f"label_kind must be 'fine' or 'coarse', got {label_kind!r}")
         meta, batches = "meta", [split]
         names_key, label_key = f"{label_kind}_label_names".encode(), f"{label_kind}_labels".encode()
     classes = _class_names(folder / meta, names_key)

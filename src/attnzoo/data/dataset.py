@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..validation import AttnzooError
+
 
 class DatasetError(ValueError):
     """A dataset file or folder that exists but cannot be read as what it claims to be."""
@@ -17,7 +19,7 @@ def check_max_per_class(max_per_class: int | None) -> None:
     if max_per_class is not None and (
         isinstance(max_per_class, bool) or not isinstance(max_per_class, int) or max_per_class < 1
     ):
-        raise ValueError(f"max_per_class must be a positive int or None, got {max_per_class!r}")
+        raise AttnzooError(f"max_per_class must be a positive int or None, got {max_per_class!r}")
 
 
 # eq=False: a generated __eq__ would compare the tensors elementwise and fail in ``bool()``.

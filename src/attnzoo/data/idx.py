@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..validation import AttnzooError
 from .dataset import DatasetError, ImageDataset
 
 FASHION_MNIST_CLASSES = (
@@ -76,7 +77,7 @@ def read_idx(
     MNIST); ``max_per_class`` keeps the first k images of each class.
     """
     if split not in _PREFIX:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise AttnzooError(f"split must be 'train' or 'test', got {split!r}")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"idx folder not found: {root}")

@@ -24,6 +24,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..io import atomic_write
+from ..validation import AttnzooError
 from .dataset import DatasetError, ImageDataset, check_max_per_class
 from .identity import dataset_sha256, stat_digest
 from .places import default_cache_dir
@@ -181,7 +182,7 @@ def read_image_folder(
     if not (path.is_dir() or is_archive(path)):
         raise DatasetError(f"{path} is neither a directory nor a .tar.gz/.tgz archive")
     if split in ("", ".", "..") or PurePosixPath(split).name != split:
-        raise ValueError(f"split must be a folder name such as 'train', got {split!r}")
+        raise AttnzooError(f"split must be a folder name such as 'train', got {split!r}")
     check_max_per_class(max_per_class)
     stem = path.name.removesuffix(".tar.gz").removesuffix(".tgz")
     cache_dir = Path(cache_dir or default_cache_dir())

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ..validation import AttnzooError
 from .dataset import ImageDataset
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -54,15 +55,15 @@ class ShardedLoader(ABC):
         world_size: int,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise AttnzooError(f"batch_size must be positive, got {batch_size}")
         if world_size < 1:
-            raise ValueError(f"world_size must be >= 1, got {world_size}")
+            raise AttnzooError(f"world_size must be >= 1, got {world_size}")
         if not 0 <= rank < world_size:
-            raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
+            raise AttnzooError(f"rank must be in [0, world_size={world_size}), got {rank}")
         if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
+            raise AttnzooError(f"seed must be >= 0, got {seed}")
         if drop_last and batch_size * world_size > num_samples:
-            raise ValueError(
+            raise AttnzooError(
                 f"a global batch of {batch_size * world_size} (batch_size {batch_size} x "
                 f"world_size {world_size}) is larger than the dataset ({num_samples} images) "
                 "and drop_last is set: no batch would be produced"
@@ -79,9 +80,11 @@ class ShardedLoader(ABC):
         there; the skipped ones are never produced. ``start`` holds for the next iteration only.
         """
         if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
+            raise AttnzooError(f"epoch must be >= 0, got {epoch}")
         if not 0 <= start <= len(self):
-            raise ValueError(f"start must be in [0, {len(self)}] (batches per epoch), got {start}")
+            raise AttnzooError(
+                f"start must be in [0, {len(self)}] (batches per epoch), got {start}"
+            )
         self.epoch, self._start = epoch, start
 
     def __len__(self) -> int:

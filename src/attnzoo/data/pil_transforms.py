@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..validation import AttnzooError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # The usual ImageNet evaluation resizes to 256 to crop 224.
@@ -63,7 +65,7 @@ def random_resized_box(
 
 def resampling(interpolation: str) -> Image.Resampling:
     if interpolation not in RESAMPLING:
-        raise ValueError(
+        raise AttnzooError(
             f"interpolation must be one of {', '.join(RESAMPLING)}, got {interpolation!r}"
         )
     return RESAMPLING[interpolation]
@@ -81,11 +83,11 @@ class RandomResizedCropFlip:
         interpolation: str = "bilinear",
     ) -> None:
         if size < 1:
-            raise ValueError(f"image_size must be positive, got {size}")
+            raise AttnzooError(f"image_size must be positive, got {size}")
         if not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
+            raise AttnzooError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
         if not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f"ratio must satisfy 0 < low <= high, got {ratio}")
+            raise AttnzooError(f"ratio must satisfy 0 < low <= high, got {ratio}")
         self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
         self.resample = resampling(interpolation)
 
@@ -105,7 +107,7 @@ class ResizeCenterCrop:
 
     def __init__(self, size: int, resize_size: int, interpolation: str = "bilinear") -> None:
         if not 1 <= size <= resize_size:
-            raise ValueError(
+            raise AttnzooError(
                 f"need 1 <= image_size <= resize_size, got image_size {size} and "
                 f"resize_size {resize_size}"
             )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..validation import AttnzooError
 from .cifar import find_cifar_folder, read_cifar
 from .dataset import DatasetError, ImageDataset
 from .download import SOURCES, fetch_dataset
@@ -114,7 +115,7 @@ def load_dataset(
     ]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(
+        raise AttnzooError(
             f"{reader.__name__} (for {path}) does not take the option(s) {', '.join(unknown)}; "
             f"it takes {', '.join(accepted)}"
         )

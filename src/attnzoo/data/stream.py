@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from ..validation import AttnzooError
 from .dataset import DatasetError
 from .image_folder import IMAGE_EXTENSIONS
 from .loader import Batch, ShardedLoader
@@ -96,7 +97,7 @@ def open_stream(root: str | os.PathLike, split: str) -> tuple[Samples, list[str]
     otherwise a label would name different classes in the two.
     """
     if split not in SPLIT_FOLDERS:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise AttnzooError(f"split must be 'train' or 'test', got {split!r}")
     root = Path(root)
     _check_folder(root)
     folder = _split_folder(root, split)
@@ -211,9 +212,9 @@ class StreamLoader(ShardedLoader):
                 f"got values in [{min(labels)}, {max(labels)}]"
             )
         if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+            raise AttnzooError(f"num_workers must be >= 0, got {num_workers}")
         if not len(mean) == len(std) == 3:
-            raise ValueError(f"mean and std need 3 values (RGB), got {list(mean)}, {list(std)}")
+            raise AttnzooError(f"mean and std need 3 values (RGB), got {list(mean)}, {list(std)}")
         super().__init__(
             len(samples),
             batch_size,

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..validation import AttnzooError
+
 
 def channel_stats(images: torch.Tensor, chunk: int = 1024) -> tuple[list[float], list[float]]:
     """Per-channel mean and standard deviation of uint8 (N, C, H, W) images, in [0, 1] units.
@@ -20,7 +22,7 @@ def channel_stats(images: torch.Tensor, chunk: int = 1024) -> tuple[list[float],
     never exist as one float tensor.
     """
     if images.dim() != 4 or images.dtype != torch.uint8 or len(images) == 0:
-        raise ValueError(
+        raise AttnzooError(
             f"expected a non-empty uint8 (N, C, H, W) tensor, got {images.dtype} "
             f"{tuple(images.shape)}"
         )
@@ -41,7 +43,7 @@ def sample_crop_flip(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The random draws of ``random_crop_flip``: offsets dy, dx in [0, 2 * padding], flip flags."""
     if padding < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
+        raise AttnzooError(f"padding must be >= 0, got {padding}")
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
     flip = torch.rand(n, generator=generator) < 0.5
@@ -73,7 +75,7 @@ def random_crop_flip(
 ) -> torch.Tensor:
     """Per sample: a random shift of up to ``padding`` pixels (zero fill), a flip with p=0.5."""
     if images.dim() != 4:
-        raise ValueError(f"expected an (N, C, H, W) batch, got shape {tuple(images.shape)}")
+        raise AttnzooError(f"expected an (N, C, H, W) batch, got shape {tuple(images.shape)}")
     return crop_flip(images, *sample_crop_flip(len(images), padding, generator), padding)
 
 
@@ -82,7 +84,7 @@ INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 def check_interpolation(interpolation: str) -> None:
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(
+        raise AttnzooError(
             f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}"
         )
 
@@ -105,7 +107,7 @@ def resize(images: torch.Tensor, size: int, interpolation: str = "bilinear") -> 
 def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 (N, C, H, W) images to float32 ``(images / 255 - mean) / std``, per channel."""
     if not len(mean) == len(std) == images.shape[1]:
-        raise ValueError(
+        raise AttnzooError(
             f"mean ({len(mean)}) and std ({len(std)}) need one value per channel "
             f"({images.shape[1]})"
         )
@@ -126,7 +128,7 @@ class _Finish:
     ) -> None:
         check_interpolation(interpolation)
         if size is not None and size < 1:
-            raise ValueError(f"size must be positive, got {size}")
+            raise AttnzooError(f"size must be positive, got {size}")
         self.mean, self.std = tuple(mean), tuple(std)
         self.size, self.interpolation = size, interpolation
 
@@ -167,7 +169,7 @@ class TrainTransform(_Finish):
         interpolation: str = "bilinear",
     ) -> None:
         if padding < 0:
-            raise ValueError(f"padding must be >= 0, got {padding}")
+            raise AttnzooError(f"padding must be >= 0, got {padding}")
         super().__init__(mean, std, size, interpolation)
         self.padding = padding
 

@@ -12,6 +12,7 @@ from ..data import BatchLoader, StreamLoader, load_dataset, open_stream
 from ..models import create_model
 from ..models.frozen_bn import freeze_pretrained_batchnorm
 from ..models.pretrained import find_pretrained
+from ..validation import AttnzooError
 from . import distributed
 from .config import TrainConfig
 from .data import build_loaders, eval_transform
@@ -127,7 +128,7 @@ class Classification(Task):
             )
             num_classes, size = dataset.num_classes, len(dataset)
         if num_classes != len(info["classes"]):
-            raise ValueError(
+            raise AttnzooError(
                 f"{source} has {num_classes} classes but the checkpoint was trained on "
                 f"{len(info['classes'])}"
             )

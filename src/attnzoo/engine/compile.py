@@ -14,12 +14,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
+
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 
 
 def check_compile_mode(mode: str) -> None:
     if mode not in COMPILE_MODES:
-        raise ValueError(
+        raise AttnzooError(
             f"compile mode {mode!r} is not valid; choose one of {', '.join(COMPILE_MODES)}"
         )
 

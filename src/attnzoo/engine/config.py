@@ -198,7 +198,7 @@ class TrainConfig:
 
         def need(ok: bool, key: str, what: str) -> None:
             if not ok:
-                raise ValueError(f"config: {key}={getattr(self, key)!r} {what}")
+                raise AttnzooError(f"config: {key}={getattr(self, key)!r} {what}")
 
         need(self.model in list_models(), "model", f"is unknown; valid: {', '.join(list_models())}")
         need(self.epochs >= 1, "epochs", "must be at least 1")
@@ -259,7 +259,7 @@ class TrainConfig:
         hints = field_types()
         unknown = sorted(set(values) - set(hints))
         if unknown:
-            raise ValueError(f"config: unknown key(s) {', '.join(unknown)}")
+            raise AttnzooError(f"config: unknown key(s) {', '.join(unknown)}")
         values = dict(values)
         if isinstance(values.get("attention"), str):
             values["attention"] = parse_setting(values["attention"], "config: attention=")

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from ..validation import AttnzooError
+
 ConfigFile = Path | Traversable
 
 
@@ -69,25 +71,25 @@ def read_config_file(name_or_path: str, _chain: tuple[str, ...] = ()) -> dict[st
     path = config_path(name_or_path)
     if _identity(path) in _chain:
         cycle = " -> ".join((*_chain, _identity(path)))
-        raise ValueError(f"config {path}: extends itself ({cycle})")
+        raise AttnzooError(f"config {path}: extends itself ({cycle})")
     try:
         values = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise ValueError(f"config {path}: invalid YAML: {err}") from None
+        raise AttnzooError(f"config {path}: invalid YAML: {err}") from None
     if not isinstance(values, dict):
-        raise ValueError(f"config {path}: expected a mapping of keys to values")
+        raise AttnzooError(f"config {path}: expected a mapping of keys to values")
     values.pop("description", None)
     parent = values.pop("extends", None)
     if parent is not None:
         if not isinstance(parent, str):
-            raise ValueError(f"config {path}: extends={parent!r} should name a config")
+            raise AttnzooError(f"config {path}: extends={parent!r} should name a config")
         inherited = read_config_file(parent, (*_chain, _identity(path)))
         inherited.pop("sweep", None)
         values = {**inherited, **values}
     out_dir = values.get("out_dir")
     if isinstance(out_dir, str) and (Path(out_dir).is_absolute() or ".." in Path(out_dir).parts):
         # A config file may come from anyone: it must not pick where files are written.
-        raise ValueError(
+        raise AttnzooError(
             f"config {path}: out_dir={out_dir!r} must be a relative path inside the working "
             "directory; give out_dir outside the file (on the command line) to write elsewhere"
         )

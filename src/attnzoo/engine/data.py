@@ -31,6 +31,7 @@ from ..data import (
 )
 from ..data.pil_transforms import EVAL_CROP_FRACTION
 from ..models.pretrained import find_pretrained
+from ..validation import AttnzooError
 from .config import TrainConfig
 from .distributed import World
 from .task import Loaders
@@ -38,7 +39,7 @@ from .task import Loaders
 
 def _check_batch(config: TrainConfig, world: World, train_images: int) -> None:
     if config.batch_size * world.size > train_images:
-        raise ValueError(
+        raise AttnzooError(
             f"config: batch_size={config.batch_size} x {world.size} process(es) is larger than "
             f"the training set ({train_images} images): no full batch would be produced"
         )
@@ -54,7 +55,7 @@ def source_preprocessing(config: TrainConfig) -> dict[str, Any] | None:
 
 def _check_channels(config: TrainConfig, mean: list[float], channels: int) -> None:
     if len(mean) != channels:
-        raise ValueError(
+        raise AttnzooError(
             f"config: pretrained={config.pretrained!r} was trained on {len(mean)}-channel images "
             f"and {config.data} has {channels} channel(s)"
         )
@@ -76,7 +77,7 @@ def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
         config.data, "test", config.download, max_per_class=config.test_per_class
     )
     if test_set.classes != train_set.classes:
-        raise ValueError(
+        raise AttnzooError(
             f"{config.data}: the test split's classes differ from the training split's "
             f"({len(test_set.classes)} vs {len(train_set.classes)}); labels would not match"
         )
@@ -148,7 +149,7 @@ def stream_preprocessing(config: TrainConfig) -> dict[str, Any]:
     size = source["input_size"][-1]
     default = next(f.default for f in dataclasses.fields(config) if f.name == "image_size")
     if config.image_size not in (default, size):
-        raise ValueError(
+        raise AttnzooError(
             f"config: image_size={config.image_size}, but {config.pretrained} is prepared at "
             f"{size}; pretrained_preprocess takes the source's (--no-pretrained-preprocess: "
             "image_size and ImageNet's statistics)"

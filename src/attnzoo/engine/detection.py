@@ -37,6 +37,7 @@ from ..models import create_model
 from ..models.detector import build_detector, freeze_stages
 from ..models.frozen_bn import freeze_pretrained_batchnorm
 from ..models.pretrained import find_pretrained
+from ..validation import AttnzooError
 from .config import TrainConfig
 from .data import source_preprocessing
 from .distributed import World
@@ -119,7 +120,7 @@ class Detection(Task):
     def check(self, config: TrainConfig) -> None:
         def need(ok: bool, key: str, what: str) -> None:
             if not ok:
-                raise ValueError(f"config: {key}={getattr(config, key)!r} {what}")
+                raise AttnzooError(f"config: {key}={getattr(config, key)!r} {what}")
 
         need(config.detector in ("faster_rcnn", "retinanet"), "detector",
              "must be faster_rcnn or retinanet")  # fmt: skip
@@ -136,7 +137,7 @@ class Detection(Task):
         train_set = CocoDetection(*train_files, train=True, masks=self.masks)
         test_set = CocoDetection(*test_files, train=False, masks=False)
         if train_set.classes != test_set.classes:
-            raise ValueError(f"{config.data}: the training and test splits' categories differ")
+            raise AttnzooError(f"{config.data}: the training and test splits' categories differ")
         shard = {"rank": world.rank, "world_size": world.size, "device": world.device}
         train = DetectionLoader(train_set, config.batch_size, shuffle=True, drop_last=True,
                                 flip=True, seed=config.seed, **shard)  # fmt: skip
@@ -204,11 +205,11 @@ class Detection(Task):
     ) -> tuple[Loader, int]:
         """The images of ``split`` (``test``: val2017, or a COCO split name) of ``source``."""
         if per_class is not None:
-            raise ValueError("detection data has no per-class limit; leave per_class unset")
+            raise AttnzooError("detection data has no per-class limit; leave per_class unset")
         dataset = CocoDetection(*find_coco(source, SPLITS.get(split, split)), train=False,
                                 masks=False)  # fmt: skip
         if dataset.classes != info["classes"]:
-            raise ValueError(f"{source}'s categories differ from the checkpoint's")
+            raise AttnzooError(f"{source}'s categories differ from the checkpoint's")
         loader = DetectionLoader(dataset, batch_size, shuffle=False, drop_last=False, flip=False)
         return loader, len(dataset)
 
@@ -226,7 +227,7 @@ class InstanceSegmentation(Detection):
 
     def check(self, config: TrainConfig) -> None:
         if config.detector != "faster_rcnn":
-            raise ValueError(
+            raise AttnzooError(
                 f"config: detector={config.detector!r}: instance-segmentation is Mask R-CNN "
                 "(Faster R-CNN with a mask head); leave detector at faster_rcnn"
             )

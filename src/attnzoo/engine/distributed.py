@@ -20,6 +20,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..validation import AttnzooError
+
 CPU = torch.device("cpu")
 
 
@@ -47,7 +49,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"config: device={name!r} but no CUDA device is available")
+        raise AttnzooError(f"config: device={name!r} but no CUDA device is available")
     return torch.device(name)
 
 
@@ -125,7 +127,7 @@ def gather_rng_states(world: World) -> list[torch.Tensor]:
 def set_rng_state(world: World, states: list[torch.Tensor]) -> None:
     """Restore this rank's generators from :func:`gather_rng_states`' list."""
     if len(states) != world.size:
-        raise ValueError(
+        raise AttnzooError(
             f"the checkpoint holds RNG states of {len(states)} processes but this run has "
             f"{world.size}: resume with the same number of processes"
         )
@@ -164,7 +166,7 @@ class GlobalBatchNorm(_BatchNorm):
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
         if x.dim() < 2:
-            raise ValueError(f"GlobalBatchNorm: expected (N, C, ...) input, got {tuple(x.shape)}")
+            raise AttnzooError(f"GlobalBatchNorm: expected (N, C, ...) input, got {tuple(x.shape)}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from ..validation import AttnzooError
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .task import get_task
@@ -26,7 +27,7 @@ def model_from_checkpoint(
     config = TrainConfig.from_dict(state["config"])
     for module, options in (attention_options or {}).items():
         if module not in config.attention:
-            raise ValueError(
+            raise AttnzooError(
                 f"{path}: option for {module!r}, but the model was trained with "
                 f"{config.attention or 'no attention'}"
             )

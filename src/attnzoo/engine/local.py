@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..validation import AttnzooError
 from .launch import CONFIG_ERROR, prepare, read_error
 
 
@@ -34,11 +35,11 @@ def gpu_slots(jobs: int, gpus_per_run: int | None, gpus: Sequence[str]) -> list[
     if gpus_per_run is None:
         gpus_per_run = 1 if gpus else 0
     if gpus_per_run < 0:
-        raise ValueError(f"sweep: gpus per run must be non-negative, got {gpus_per_run}")
+        raise AttnzooError(f"sweep: gpus per run must be non-negative, got {gpus_per_run}")
     if gpus_per_run == 0:
         return [""] * jobs  # CPU runs: no run may pick a GPU another one uses
     if jobs * gpus_per_run > len(gpus):
-        raise ValueError(
+        raise AttnzooError(
             f"sweep: {jobs} run(s) at a time with {gpus_per_run} GPU(s) each need "
             f"{jobs * gpus_per_run} GPUs; {len(gpus)} are visible: lower jobs or gpus_per_run"
         )
@@ -72,7 +73,7 @@ def run_local(
 ) -> None:
     """Run ``configs`` (TrainConfigs), ``jobs`` at a time, calling ``done(index, ok, detail)``."""
     if jobs < 1:
-        raise ValueError(f"sweep: jobs must be at least 1, got {jobs}")
+        raise AttnzooError(f"sweep: jobs must be at least 1, got {jobs}")
     slots: queue.Queue[str] = queue.Queue()
     for slot in gpu_slots(jobs, gpus_per_run, visible_gpus() if gpus_per_run != 0 else []):
         slots.put(slot)

@@ -18,6 +18,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..validation import AttnzooError
+
 LOSSES = ("ce", "focal", "ohem")
 
 
@@ -50,4 +52,4 @@ def classification_loss(
         return focal_loss(logits, labels, focal_gamma)
     if kind == "ohem":
         return ohem_loss(logits, labels, ohem_fraction, label_smoothing)
-    raise ValueError(f"unknown loss {kind!r}; valid: {', '.join(LOSSES)}")
+    raise AttnzooError(f"unknown loss {kind!r}; valid: {', '.join(LOSSES)}")

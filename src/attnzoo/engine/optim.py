@@ -19,6 +19,7 @@ from fnmatch import fnmatchcase
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
 from .config import TrainConfig
 
 
@@ -29,7 +30,7 @@ def _first_match(name: str, patterns: list[str]) -> str | None:
 def _check_patterns(key: str, patterns: list[str], names: list[str], model: str) -> None:
     unused = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
     if unused:
-        raise ValueError(
+        raise AttnzooError(
             f"config: {key} pattern(s) {', '.join(map(repr, unused))} match no parameter of "
             f"{model} (names such as {names[0]!r}, {names[-1]!r})"
         )

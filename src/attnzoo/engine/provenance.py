@@ -24,6 +24,7 @@ from typing import Any
 from ..io import atomic_write, write_json
 from ..machine import code_diff
 from ..run_keys import DIFF_FILE, DIRTY
+from ..validation import AttnzooError
 from .config import TrainConfig
 from .rundir import move_aside
 
@@ -45,7 +46,7 @@ def check_code(config: TrainConfig, code: str | None) -> None:
     if not is_dirty(code) or config.allow_dirty:
         return
     if "results" in Path(config.out_dir).absolute().parts:
-        raise ValueError(
+        raise AttnzooError(
             f"refusing to train {config.out_dir}: it is under results/ and the code ({code}) has "
             f"uncommitted changes; commit them, or pass --allow-dirty (allow_dirty=true) to keep "
             f"their diff in the run directory as {DIFF_FILE}"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..models.pretrained import CHECKPOINT  # the models layer reads run directories too
+from ..validation import AttnzooError
 
 RUN_FILES = (CHECKPOINT, "checkpoint.prev.safetensors", "summary.json", "metrics.jsonl")
 
@@ -48,7 +49,7 @@ def claim_run_dir(out_dir: Path, resume: str, *, restart: bool) -> str | None:
     found = run_files(out_dir)
     if restart:
         if resume:
-            raise ValueError("restart starts over and resume continues: give one of them")
+            raise AttnzooError("restart starts over and resume continues: give one of them")
         if not found:
             return None
         return f"moved the earlier run in {out_dir} aside to {move_aside(out_dir)}"

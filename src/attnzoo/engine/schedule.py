@@ -7,6 +7,8 @@ import math
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from ..validation import AttnzooError
+
 
 def lr_factor(
     step: int,
@@ -33,7 +35,7 @@ def lr_factor(
     if schedule == "cosine":
         total = epochs * steps_per_epoch - warmup
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total, 1)))
-    raise ValueError(f"unknown schedule {schedule!r}")
+    raise AttnzooError(f"unknown schedule {schedule!r}")
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, **schedule_args) -> LambdaLR:

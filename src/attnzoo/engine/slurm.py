@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..io import write_json
+from ..validation import AttnzooError
 from . import stop
 from .config import TrainConfig, read_config_file
 from .launch import prepare, read_error, run
@@ -72,7 +73,7 @@ class SlurmOptions:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(
+            raise AttnzooError(
                 f"slurm: unknown option(s) {', '.join(unknown)}; known: {sorted(known)}"
             )
         options = cls(**{k: v for k, v in values.items() if v is not None})
@@ -81,7 +82,7 @@ class SlurmOptions:
             if value is None and key == "cpus_per_run":
                 continue  # fitted to the partition when the jobs are submitted
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"slurm: {key}={value!r} must be a positive int")
+                raise AttnzooError(f"slurm: {key}={value!r} must be a positive int")
         return options
 
     @classmethod
@@ -89,7 +90,7 @@ class SlurmOptions:
         """The ``sweep.slurm`` section of config ``name``, with the flags given laid over it."""
         section = (read_config_file(name).get("sweep") or {}).get("slurm") or {}
         if not isinstance(section, dict):
-            raise ValueError(f"config {name}: sweep.slurm must map options to values")
+            raise AttnzooError(f"config {name}: sweep.slurm must map options to values")
         return cls.from_dict({**section, **{k: v for k, v in flags.items() if v is not None}})
 
     def parameters(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ..attention.spec import parse_settings, spec_name
 from ..io import write_json
 from ..machine import code_version
 from ..run_keys import SWEEP_FILE, read_sweep_record
+from ..validation import AttnzooError
 from .config import TrainConfig, changes_since, config_path, read_config_file
 from .local import run_local
 from .provenance import check_code, utc_now, write_plan
@@ -95,13 +96,13 @@ def plan_sweep(
     it. Its runs go in ``<root>/<variant>/<model>/<attention>/s<seed>``.
     """
     if seeds < 1:
-        raise ValueError(f"sweep: seeds must be at least 1, got {seeds}")
+        raise AttnzooError(f"sweep: seeds must be at least 1, got {seeds}")
     if not models or not attention:
-        raise ValueError("sweep: needs at least one model and one attention setting")
+        raise AttnzooError("sweep: needs at least one model and one attention setting")
     grids = {"": (base, attention)}
     if variants is not None:
         if not variants:
-            raise ValueError("sweep: variants, when given, needs at least one")
+            raise AttnzooError("sweep: variants, when given, needs at least one")
         grids = {}
         for name, values in variants.items():
             own = parse_settings(values["attention"]) if "attention" in values else None
@@ -146,7 +147,7 @@ def _plan_run(
     }
     out_dir = Path(values["out_dir"]).resolve()
     if not out_dir.is_relative_to(root.resolve()):  # a name with "/" or ".."
-        raise ValueError(f"sweep: run directory {out_dir} escapes {root}")
+        raise AttnzooError(f"sweep: run directory {out_dir} escapes {root}")
     config = TrainConfig.from_dict(values)
     check_config(config)  # every run of the grid is checked before any starts
     return SweepRun(config, variant)
@@ -169,7 +170,7 @@ def sweep_from_file(
     grid = values.pop("sweep", None) or {}
     unknown = sorted(set(grid) - {"models", "attention", "seeds", "published", "variants", "slurm"})
     if unknown:
-        raise ValueError(f"config {name}: unknown sweep key(s) {', '.join(unknown)}")
+        raise AttnzooError(f"config {name}: unknown sweep key(s) {', '.join(unknown)}")
     chosen = _variants(name, grid.get("variants"), variants)
     values.update(overrides or {})
     root = root or Path("results") / Path(name).stem
@@ -192,15 +193,15 @@ def _variants(
 ) -> dict[str, dict[str, Any]] | None:
     if declared is None:
         if wanted:
-            raise ValueError(f"config {name}: has no sweep variants to choose from")
+            raise AttnzooError(f"config {name}: has no sweep variants to choose from")
         return None
     if not isinstance(declared, dict) or not all(
         isinstance(k, str) and isinstance(v, dict | None) for k, v in declared.items()
     ):
-        raise ValueError(f"config {name}: sweep variants must map names to settings")
+        raise AttnzooError(f"config {name}: sweep variants must map names to settings")
     unknown = sorted(set(wanted or ()) - set(declared))
     if unknown:
-        raise ValueError(
+        raise AttnzooError(
             f"config {name}: no variant(s) {', '.join(unknown)}; it has {', '.join(declared)}"
         )
     return {k: dict(v or {}) for k, v in declared.items() if not wanted or k in wanted}
@@ -336,7 +337,7 @@ def execute_sweep(
     of part of the grid never shrinks them) and returns the Markdown one. Raises OSError when
     Slurm refuses a job or can never start one."""
     if execution.executor not in EXECUTORS:
-        raise ValueError(f"sweep: executor {execution.executor!r} is not one of {EXECUTORS}")
+        raise AttnzooError(f"sweep: executor {execution.executor!r} is not one of {EXECUTORS}")
     todo = [r for r in sweep.runs if fresh or not is_finished(r)]
     code = code_version()
     for run in todo:  # before anything is moved or written

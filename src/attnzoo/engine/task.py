@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
 from .config import TrainConfig
 from .distributed import World
 
@@ -89,7 +90,7 @@ class Task(ABC):
     ) -> tuple[Loader, int]:
         """A loader of another dataset or split for a trained run's model, and its sample count
         (``attnzoo eval``); optional."""
-        raise ValueError(f"the {self.name} task cannot evaluate a checkpoint on another split")
+        raise AttnzooError(f"the {self.name} task cannot evaluate a checkpoint on another split")
 
 
 _TASKS: dict[str, Callable[[], Task]] = {}
@@ -98,7 +99,7 @@ _TASKS: dict[str, Callable[[], Task]] = {}
 def register_task(cls: type[Task]) -> type[Task]:
     """Class decorator: make ``cls`` available to configs as ``task: <cls.name>``."""
     if cls.name in _TASKS and _TASKS[cls.name] is not cls:
-        raise ValueError(f"task {cls.name!r} is already registered by {_TASKS[cls.name]}")
+        raise AttnzooError(f"task {cls.name!r} is already registered by {_TASKS[cls.name]}")
     _TASKS[cls.name] = cls
     return cls
 
@@ -109,7 +110,7 @@ def list_tasks() -> list[str]:
 
 def get_task(name: str) -> Task:
     if name not in _TASKS:
-        raise ValueError(f"config: task={name!r} is unknown; valid: {', '.join(list_tasks())}")
+        raise AttnzooError(f"config: task={name!r} is unknown; valid: {', '.join(list_tasks())}")
     return _TASKS[name]()
 
 

@@ -31,6 +31,7 @@ from ..attention.spec import spec_name
 from ..io import write_json
 from ..machine import code_version, describe
 from ..models import count_params
+from ..validation import AttnzooError
 from . import distributed, stop
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
 from .compile import compile_model, step_begin
@@ -197,7 +198,7 @@ def _stop_requested(world: World) -> bool:
 def _build_run(config: TrainConfig, task: Task, world: World) -> Run:
     compile_mode = config.compile_mode
     if config.amp == "fp16" and world.device.type != "cuda":
-        raise ValueError("config: amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
+        raise AttnzooError("config: amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
     loaders = task.build_loaders(config, world)
     torch.manual_seed(config.seed)
     model = task.build_model(config, loaders.info)
@@ -246,7 +247,7 @@ def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> 
     changed = changes_since(saved, config)
     if changed:
         details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-        raise ValueError(
+        raise AttnzooError(
             f"cannot resume from {path}: the configuration changed ({details}). Start a new run "
             "directory, or set resume to '' to start this one again from scratch"
         )
@@ -257,7 +258,7 @@ def _check_same_data(saved: dict[str, Any], info: dict[str, Any], path: Path) ->
     checkpoint written before datasets were identified has no ``sha256`` and is not checked)."""
     before, now = saved.get("sha256"), info.get("sha256")
     if before and before != now:
-        raise ValueError(
+        raise AttnzooError(
             f"cannot resume from {path}: the dataset changed (sha256 {before[:12]}... -> "
             f"{str(now)[:12]}...); restore the data it was trained on, or start a new run directory"
         )

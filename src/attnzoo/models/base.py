@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
 from .placement import AttentionPlan
 
 
@@ -40,7 +41,7 @@ class StagedNet(nn.Module):
         MobileNetV2's 1x1 expansion to ``num_features`` channels)."""
         super().__init__()
         if len(reductions) != len(stages) or len(stage_channels) != len(stages):
-            raise ValueError(f"{name}: one channel count and one reduction per stage")
+            raise AttnzooError(f"{name}: one channel count and one reduction per stage")
         # timm's form: what a feature-pyramid neck needs to know of each stage.
         self.feature_info = [
             {"num_chs": c, "reduction": r, "module": f"stages.{i}"}
@@ -59,7 +60,7 @@ class StagedNet(nn.Module):
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-stage feature maps (after each stage's attention module)."""
         if x.dim() != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
+            raise AttnzooError(
                 f"{self.name} expects input of shape (N, {self.in_chans}, H, W); "
                 f"got {tuple(x.shape)}"
             )
@@ -92,7 +93,7 @@ class StagedNet(nn.Module):
         """A new, freshly initialised classifier for ``num_classes`` (0: none, the model then
         returns the pooled features), as timm's ``reset_classifier``."""
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"{self.name}: num_classes must be an int >= 0, got {num_classes!r}")
+            raise AttnzooError(f"{self.name}: num_classes must be an int >= 0, got {num_classes!r}")
         self.num_classes = num_classes
         device = self.fc.weight.device if isinstance(self.fc, nn.Linear) else None
         self.fc = (

@@ -26,6 +26,7 @@ from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
 from ..attention.base import AttentionModule
+from ..validation import AttnzooError
 
 DETECTORS = ("faster_rcnn", "retinanet", "mask_rcnn")
 
@@ -37,7 +38,7 @@ class BackboneFPN(nn.Module):
         super().__init__()
         info = net.feature_info
         if len(info) < levels:
-            raise ValueError(f"{net.name} has {len(info)} stages; the detector needs {levels}")
+            raise AttnzooError(f"{net.name} has {len(info)} stages; the detector needs {levels}")
         net.reset_classifier(0)  # the classifier is unused: DDP would find it without gradients
         self.body, self.stages = net, list(range(len(info) - levels, len(info)))
         extra = LastLevelP6P7(out_channels, out_channels) if retinanet else LastLevelMaxPool()
@@ -55,7 +56,7 @@ def freeze_stages(net: nn.Module, trainable: int) -> list[str]:
     modules excepted, see the module docstring); return the frozen parameters' names."""
     parts = ["stem", *(f"stages.{i}" for i in range(len(net.stages)))]
     if not 0 <= trainable <= len(parts):
-        raise ValueError(
+        raise AttnzooError(
             f"trainable_stages={trainable} must be in [0, {len(parts)}] for {net.name}"
         )
     frozen_parts = parts[: len(parts) - trainable]
@@ -88,7 +89,7 @@ def build_detector(
     added) on backbone ``net``, with torchvision's defaults for everything else: anchors of 32 px
     at the finest level doubling per level, RoIAlign 7x7 (14x14 for masks)."""
     if kind not in DETECTORS:
-        raise ValueError(f"detector={kind!r} is unknown; valid: {', '.join(DETECTORS)}")
+        raise AttnzooError(f"detector={kind!r} is unknown; valid: {', '.join(DETECTORS)}")
     common = {"min_size": min_size, "max_size": max_size, "image_mean": mean, "image_std": std}
     if kind == "retinanet":
         backbone = BackboneFPN(net, 3, fpn_channels, retinanet=True)

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validation import AttnzooError
+
 
 class FrozenBatchNorm2d(nn.Module):
     """A BatchNorm2d fixed at its running statistics and affine parameters.
@@ -27,7 +29,7 @@ class FrozenBatchNorm2d(nn.Module):
     def __init__(self, bn: nn.BatchNorm2d) -> None:
         super().__init__()
         if not (bn.affine and bn.track_running_stats):
-            raise ValueError(
+            raise AttnzooError(
                 "FrozenBatchNorm2d needs a BatchNorm2d with affine parameters and "
                 "running statistics"
             )
@@ -65,6 +67,6 @@ def freeze_pretrained_batchnorm(model: nn.Module) -> list[str]:
     (``model.pretrained_report``); the attention modules' new ones keep training."""
     report = getattr(model, "pretrained_report", None)
     if report is None:
-        raise ValueError("freeze_bn freezes the pretrained BatchNorm layers: set pretrained")
+        raise AttnzooError("freeze_bn freezes the pretrained BatchNorm layers: set pretrained")
     loaded = {n.removesuffix(".running_mean") for n in report.loaded if n.endswith(".running_mean")}
     return freeze_batchnorm(model, loaded)

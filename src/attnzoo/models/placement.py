@@ -30,6 +30,7 @@ from torch import nn
 
 from ..attention.base import hook_class, module_class
 from ..attention.spec import AttentionSpec, ModuleSpec, parse_attention
+from ..validation import AttnzooError
 
 LayerFactory = Callable[[int], nn.Module]
 # (in_channels, out_channels, stride, groups) -> a module in place of a block's 3x3 convolution.
@@ -76,7 +77,7 @@ class AttentionPlan:
         if not chosen:
             return None
         if len(chosen) > 1:
-            raise ValueError(
+            raise AttnzooError(
                 f"only one module can replace a block's convolution; got {[e.name for e in chosen]}"
             )
         entry = chosen[0]
@@ -93,7 +94,7 @@ class AttentionPlan:
         for entry in self.entries:
             kind = module_class(entry.factory)
             if entry.placement == "conv" and not any(isinstance(m, kind) for m in model.modules()):
-                raise ValueError(
+                raise AttnzooError(
                     f"{name} has no block convolution that {entry.name} can replace "
                     "(conv placement needs bottleneck blocks)"
                 )
@@ -103,7 +104,7 @@ class AttentionPlan:
         num_stages = len(stage_channels)
         for entry in self.entries:
             if isinstance(entry.stages, tuple) and max(entry.stages) > num_stages:
-                raise ValueError(
+                raise AttnzooError(
                     f"{model} has {num_stages} stages, numbered 1 to {num_stages}; "
                     f"{entry.name} was asked for stages={entry.stages}"
                 )

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..validation import AttnzooError
 from .sources import LIBRARIES, Source, find_source, read_tensors
 from .transfer import PretrainedReport, place
 
@@ -56,7 +57,7 @@ def find_pretrained(pretrained: str | os.PathLike) -> Source:
     the module docstring), without reading the weights; an unknown source or a missing file is
     a one-line error."""
     if isinstance(pretrained, bool):
-        raise ValueError(NOT_DISTRIBUTED)
+        raise AttnzooError(NOT_DISTRIBUTED)
     spec = str(pretrained)
     if spec.partition(":")[0] in LIBRARIES:
         return find_source(spec)
@@ -96,7 +97,7 @@ def _load_run(
     """Load the weights of a run attnzoo trained (``state_dict`` names)."""
     weights = {k: v for k, v in tensors.items() if not k.startswith("~")}
     if weights and all(k.startswith("t") and k[1:].isdigit() for k in weights):
-        raise ValueError(
+        raise AttnzooError(
             f"{path} is an attnzoo checkpoint of format 1 (tensors named t0 ... tN): load it "
             "with attnzoo.load_run"
         )
@@ -109,7 +110,7 @@ def _load_run(
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not (resized and k.startswith(f"{classifier}."))]
     if missing or unexpected:
-        raise ValueError(
+        raise AttnzooError(
             f"pretrained={str(path)!r} does not fit this model: missing {missing[:3]}, "
             f"unexpected {unexpected[:3]} (a run of another model or attention?)"
         )

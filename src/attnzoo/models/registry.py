@@ -12,6 +12,7 @@ from torch import nn
 
 from ..attention.base import module_class
 from ..attention.spec import AttentionSpec
+from ..validation import AttnzooError
 from .placement import AttentionPlan, plan_attention
 from .pretrained import load_pretrained
 
@@ -25,7 +26,7 @@ BUILDER_ARGUMENTS = ("num_classes", "in_chans", "attention", "name")
 def register_model(name: str, default_classes: int) -> Callable[[ModelBuilder], ModelBuilder]:
     def decorator(fn: ModelBuilder) -> ModelBuilder:
         if name in _MODELS:
-            raise ValueError(f"model {name!r} is already registered")
+            raise AttnzooError(f"model {name!r} is already registered")
         _MODELS[name] = (fn, default_classes)
         return fn
 
@@ -46,7 +47,7 @@ def list_models(pattern: str = "") -> list[str]:
 def model_option_names(name: str) -> list[str]:
     """The options backbone ``name`` takes besides the ones every builder gets."""
     if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
+        raise AttnzooError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
     params = inspect.signature(_MODELS[name][0]).parameters
     return [p for p in params if p not in BUILDER_ARGUMENTS]
 
@@ -56,7 +57,7 @@ def check_model_options(name: str, model_options: dict[str, Any]) -> None:
     valid = model_option_names(name)
     unknown = sorted(set(model_options) - set(valid))
     if unknown:
-        raise ValueError(
+        raise AttnzooError(
             f"{name}: unknown model option(s) {unknown}; valid: {', '.join(valid) or 'none'}"
         )
 
@@ -96,12 +97,12 @@ def create_model(
     >>> model = create_model("resnet50", attention="ba2m", placement="stage", stages=(2, 4))
     """
     if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
+        raise AttnzooError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
     builder, default_classes = _MODELS[name]
     num_classes = default_classes if num_classes is None else num_classes
     for arg, value in (("num_classes", num_classes), ("in_chans", in_chans)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: {arg} must be a positive int, got {value!r}")
+            raise AttnzooError(f"{name}: {arg} must be a positive int, got {value!r}")
     model_options = dict(model_options or {})
     check_model_options(name, model_options)
     plan: AttentionPlan = plan_attention(attention, placement, stages)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..attention.base import AttentionModule
+from ..validation import AttnzooError
 from .base import StagedNet
 from .placement import AttentionPlan, ConvFactory, LayerFactory
 
@@ -307,13 +308,13 @@ DEEP_STEMS = {"deep": (32, 32), "tiered": (24, 32)}
 def _checked_layout(name: str, stem: str, shortcut: str, input_size: int | None) -> int:
     """The input side to build for; an unknown stem or shortcut, or a bad side, is an error."""
     if stem not in STEM_INPUT_SIZE or shortcut not in SHORTCUTS:
-        raise ValueError(
+        raise AttnzooError(
             f"{name}: stem must be one of {', '.join(STEM_INPUT_SIZE)} and shortcut one of "
             f"{', '.join(SHORTCUTS)}; got stem={stem!r}, shortcut={shortcut!r}"
         )
     input_size = STEM_INPUT_SIZE[stem] if input_size is None else input_size
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
-        raise ValueError(f"{name}: input_size must be a positive int, got {input_size!r}")
+        raise AttnzooError(f"{name}: input_size must be a positive int, got {input_size!r}")
     return input_size
 
 
@@ -337,12 +338,12 @@ def _block_options(
     accepted = inspect.signature(block).parameters
     for key in options:
         if key == "conv_layer" and key not in accepted:
-            raise ValueError(
+            raise AttnzooError(
                 f"{name} has no block convolution that a conv-placed module can replace "
                 f"(its blocks are {block.__name__}; conv placement needs bottlenecks)"
             )
         if key not in accepted:
-            raise ValueError(f"{name}: {key} does not apply to its {block.__name__} blocks")
+            raise AttnzooError(f"{name}: {key} does not apply to its {block.__name__} blocks")
     return options
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 
+from ..validation import AttnzooError
 from .placement import AttentionPlan, plan_attention
 from .registry import register_model
 from .resnet import Bottleneck, ResNet
@@ -38,7 +39,7 @@ def sknet(
     user = attention or AttentionPlan()
     taken = [e.name for e in user.entries if e.placement == "conv"]
     if taken:
-        raise ValueError(
+        raise AttnzooError(
             f"{name} already has selective kernels in place of its block convolutions; "
             f"{taken[0]} cannot replace them too (put it in a ResNeXt, e.g. resnext50_32x4d)"
         )

@@ -29,6 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from ..io import atomic_write, atomic_write_text
+from ..validation import AttnzooError
 
 LIBRARIES = ("timm", "torchvision")
 HF_FILES = ("model.safetensors", "pytorch_model.bin")  # in the order timm tries them
@@ -58,7 +59,7 @@ def _module(library: str, spec: str) -> Any:
     try:
         return importlib.import_module(f"{library}.models")
     except ImportError:
-        raise ValueError(
+        raise AttnzooError(
             f"pretrained={spec!r} needs {library}: pip install {library} (or attnzoo[pretrained])"
         ) from None
 
@@ -93,9 +94,9 @@ def _timm(name: str, spec: str) -> _Where:
     try:
         cfg = models.get_pretrained_cfg(name, allow_unregistered=False)
     except RuntimeError as err:  # an unknown tag of a known architecture
-        raise ValueError(f"pretrained={spec!r}: {err} (see attnzoo list --pretrained)") from None
+        raise AttnzooError(f"pretrained={spec!r}: {err} (see attnzoo list --pretrained)") from None
     if cfg is None:
-        raise ValueError(f"pretrained={spec!r}: timm has no pretrained weights named {name!r}")
+        raise AttnzooError(f"pretrained={spec!r}: timm has no pretrained weights named {name!r}")
     full = f"{cfg.architecture}.{cfg.tag}"
     keys = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode", "num_classes")
     return _Where(
@@ -129,7 +130,7 @@ def _torchvision(name: str, spec: str) -> _Where:
     try:
         weights = models.get_model_weights(arch)[tag or "DEFAULT"]
     except (ValueError, KeyError):
-        raise ValueError(
+        raise AttnzooError(
             f"pretrained={spec!r}: torchvision has no weights {name!r}; see attnzoo list "
             "--pretrained"
         ) from None
@@ -143,7 +144,7 @@ def _torchvision(name: str, spec: str) -> _Where:
 def _where(spec: str) -> _Where:
     library, _, name = spec.partition(":")
     if library not in LIBRARIES or not name:
-        raise ValueError(
+        raise AttnzooError(
             f"pretrained={spec!r}: unknown source; give timm:NAME[.TAG] or "
             "torchvision:NAME[.WEIGHTS]"
         )
@@ -181,7 +182,7 @@ def cache_weights(spec: str, tensors: dict[str, torch.Tensor], revision: str = "
     elif where.hub_file is not None:
         path = where.hub_file
     else:
-        raise ValueError(f"{spec}: timm names no place for these weights")
+        raise AttnzooError(f"{spec}: timm names no place for these weights")
     if path.suffix == ".safetensors":
         data = save({k: v.contiguous() for k, v in tensors.items()})
         atomic_write(path, lambda f: f.write(data))
@@ -199,16 +200,16 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         try:
             return load_file(path)
         except (SafetensorError, OSError) as err:
-            raise ValueError(f"{path} is not a safetensors file: {err}") from None
+            raise AttnzooError(f"{path} is not a safetensors file: {err}") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(
+        raise AttnzooError(
             f"{path}: not a plain tensor file; torch.load(weights_only=True) refused it ({reason})"
         ) from None
     if isinstance(state, dict):
         state = state.get("state_dict", state.get("model", state))
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} holds no state dict (a dict of tensors)")
+        raise AttnzooError(f"{path} holds no state dict (a dict of tensors)")
     return state

@@ -27,6 +27,7 @@ from torch import nn
 from ..attention.base import AttentionModule
 from ..attention.eca import ECA
 from ..attention.se import SE
+from ..validation import AttnzooError
 from .resnet import BasicBlock, Bottleneck, ResNet
 
 # A source block's attention, told by its tensor names (timm's SEModule, EcaModule).
@@ -119,7 +120,7 @@ def check_resnet(model: nn.Module) -> None:
     if not isinstance(model, ResNet) or not all(
         isinstance(b, (BasicBlock, Bottleneck)) for b in blocks
     ):
-        raise ValueError(
+        raise AttnzooError(
             f"{getattr(model, 'name', type(model).__name__)}: torchvision and timm weights load "
             "into the post-activation ImageNet ResNets (resnet*, resnext*, wide_resnet*); see "
             "attnzoo list --pretrained"
@@ -166,7 +167,7 @@ def place(
     new_head = "fc.weight" in fresh
     unplaced = [k for k in ignored if not (new_head and k.startswith("fc."))]
     if strict and unplaced:
-        raise ValueError(
+        raise AttnzooError(
             f"{source}: {len(unplaced)} of its tensors have no place in {model.name} with "
             f"pretrained_strict=True (e.g. {', '.join(unplaced[:SHOWN])})"
         )

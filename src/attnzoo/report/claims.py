@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from ..validation import AttnzooError
 from .document import Sweep
 from .multiplicity import CORRECTIONS, adjust
 from .provenance import confound
@@ -86,18 +87,18 @@ def read_claims(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The families of a claims file, each checked for its keys, correction, seeds and claims."""
     families = yaml.safe_load(Path(path).read_text())
     if not isinstance(families, list):
-        raise ValueError(f"{path}: a claims file is a list of families")
+        raise AttnzooError(f"{path}: a claims file is a list of families")
     for i, family in enumerate(families):
         where = f"{path}: family {i + 1}"
         _require(family, FAMILY_KEYS, where)
         if family["correction"] not in CORRECTIONS:
-            raise ValueError(f"{where}: correction is one of {', '.join(CORRECTIONS)}")
+            raise AttnzooError(f"{where}: correction is one of {', '.join(CORRECTIONS)}")
         if not isinstance(family["seeds"], int) or family["seeds"] < 2:
-            raise ValueError(f"{where}: seeds is the confirmatory seed count, 2 or more")
+            raise AttnzooError(f"{where}: seeds is the confirmatory seed count, 2 or more")
         for j, claim in enumerate(family["claims"]):
             _require(claim, CLAIM_KEYS, f"{where}, claim {j + 1}")
             if claim["paper"] not in ("lower", "higher"):
-                raise ValueError(f"{where}, claim {j + 1}: paper is 'lower' or 'higher'")
+                raise AttnzooError(f"{where}, claim {j + 1}: paper is 'lower' or 'higher'")
             _require(claim["setting"], SETTING_KEYS, f"{where}, claim {j + 1}'s setting")
     return families
 
@@ -105,16 +106,16 @@ def read_claims(path: str | os.PathLike) -> list[dict[str, Any]]:
 def _require(entry: Any, keys: Sequence[str], where: str) -> None:
     missing = [k for k in keys if not isinstance(entry, dict) or k not in entry]
     if missing:
-        raise ValueError(f"{where} has no {', '.join(missing)}")
+        raise AttnzooError(f"{where} has no {', '.join(missing)}")
 
 
 def find_row(side: Mapping[str, str], sweeps: Mapping[str, Sweep]) -> Row:
     """The one row of ``side``'s sweep with its attention (and variant and model, if given)."""
     unknown = set(side) - SIDE_KEYS
     if unknown or "sweep" not in side or "attention" not in side:
-        raise ValueError(f"a side names sweep, attention and optionally variant, model: {side}")
+        raise AttnzooError(f"a side names sweep, attention and optionally variant, model: {side}")
     if side["sweep"] not in sweeps:
-        raise ValueError(f"no sweep {side['sweep']!r} among {sorted(sweeps)}")
+        raise AttnzooError(f"no sweep {side['sweep']!r} among {sorted(sweeps)}")
     rows = [
         r
         for r in sweeps[side["sweep"]].rows
@@ -123,7 +124,7 @@ def find_row(side: Mapping[str, str], sweeps: Mapping[str, Sweep]) -> Row:
         and r.model == side.get("model", r.model)
     ]
     if len(rows) != 1:
-        raise ValueError(f"{side} matches {len(rows)} rows, not one")
+        raise AttnzooError(f"{side} matches {len(rows)} rows, not one")
     return rows[0]
 
 
@@ -135,7 +136,7 @@ def confirmatory(row: Row, seeds: int, summaries: Mapping[str, Mapping[str, Any]
         for d, seed in zip(row.run_dirs, row.seeds, strict=True)
     ]
     if not any(keep):
-        raise ValueError(f"{row_name(row)} has no confirmatory run (seed below {seeds})")
+        raise AttnzooError(f"{row_name(row)} has no confirmatory run (seed below {seeds})")
     if all(keep):
         return row
 
@@ -189,7 +190,7 @@ def _pairs(families: Sequence[dict[str, Any]], sweeps: Mapping[str, Sweep]) -> l
                 key = frozenset((_identity(a), _identity(b)))
                 if key in seen:
                     number, first = seen[key]
-                    raise ValueError(
+                    raise AttnzooError(
                         f"comparison {len(pairs) + 1} ({row_name(a)} vs {row_name(b)}, claim "
                         f"{claim['claim']!r}) repeats comparison {number} (claim {first!r}): "
                         "list it once"

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ..validation import AttnzooError
+
 
 def holm(ps: Sequence[float]) -> list[float]:
     """Holm-adjusted ``ps``, in the order given."""
@@ -48,7 +50,7 @@ def adjust(ps: Sequence[float | None], correction: str) -> list[float | None]:
     """``ps`` adjusted by ``correction`` (a key of :data:`CORRECTIONS`) over the p-values that
     exist; None stays None."""
     if correction not in CORRECTIONS:
-        raise ValueError(f"unknown correction {correction!r}; known: {', '.join(CORRECTIONS)}")
+        raise AttnzooError(f"unknown correction {correction!r}; known: {', '.join(CORRECTIONS)}")
     tested = [i for i, p in enumerate(ps) if p is not None]
     adjusted = CORRECTIONS[correction]([ps[i] for i in tested])
     out: list[float | None] = [None] * len(ps)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write
+from ..validation import AttnzooError
 from .tables import Row, find_runs, read_summaries, table_metric
 
 # (record section, key, panel title); a None section reads the key from the record itself.
@@ -36,9 +37,9 @@ def read_metrics(run: str | os.PathLike) -> list[dict[str, Any]]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise ValueError(f"corrupt {path} line {number}: {err}") from None
+            raise AttnzooError(f"corrupt {path} line {number}: {err}") from None
     if not records:
-        raise ValueError(f"{path} is empty: no epoch has finished")
+        raise AttnzooError(f"{path} is empty: no epoch has finished")
     return records
 
 
@@ -92,7 +93,7 @@ def plot_comparison(rows: Sequence[Row], out_png: str | os.PathLike) -> Path:
     """Bar chart of each row's median final metric (classification: top-1 error); error bars
     span min to max over seeds."""
     if not rows:
-        raise ValueError("no rows to plot")
+        raise AttnzooError("no rows to plot")
     metric = table_metric(rows)
     figure, save = _figure(figsize=(max(5.0, 0.9 * len(rows) + 2), 5))
     ax = figure.subplots()

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from ..validation import AttnzooError
+
 PUBLISHED = resources.files("attnzoo.report") / "published_results.yaml"
 # (model, attention) -> (top-1 error %, top-5 error % or None)
 Published = dict[tuple[str, str], tuple[float, float | None]]
@@ -39,7 +41,7 @@ def published_errors(table: str) -> Published:
     found = [e for e in _entries() if table in (e["id"], e["table"])]
     if not found:
         known = ", ".join(f"{e['id']} ({e['table']})" for e in _entries())
-        raise ValueError(f"unknown published table {table!r}; known: {known}")
+        raise AttnzooError(f"unknown published table {table!r}; known: {known}")
     [entry] = found
 
     def error(value: float | None) -> float | None:

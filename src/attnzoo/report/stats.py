@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from scipy import optimize
 from scipy import stats as sps
 
+from ..validation import AttnzooError
+
 CONFIDENCE = 0.95
 ALPHA = 0.05
 POWER = 0.8
@@ -59,7 +61,7 @@ class Summary:
 def summarize(values: Sequence[float]) -> Summary:
     """Mean with its 95% t interval, sample standard deviation, median and range of ``values``."""
     if not values:
-        raise ValueError("no values to summarise")
+        raise AttnzooError("no values to summarise")
     values = tuple(float(v) for v in values)
     mean = statistics.fmean(values)
     std = low = high = None
@@ -124,7 +126,7 @@ def detectable_difference(
 ) -> float:
     """The smallest true difference found with probability ``target`` (see :func:`power`)."""
     if n_a < 2 or n_b < 2:
-        raise ValueError(f"a t-test needs two values on each side, got {n_a} and {n_b}")
+        raise AttnzooError(f"a t-test needs two values on each side, got {n_a} and {n_b}")
     if sd == 0:
         return 0.0
     return _solve_power(lambda d: power(d, n_a, n_b, sd, alpha), sd * math.sqrt(1 / n_a + 1 / n_b))
@@ -156,7 +158,7 @@ def verdict(
     "contradicted" or "not reproduced at this scale". Otherwise "undecided", and "untested"
     without a p-value (a side with one seed, or no variance on either side)."""
     if paper not in ("lower", "higher"):
-        raise ValueError(f"a paper's direction is 'lower' or 'higher', not {paper!r}")
+        raise AttnzooError(f"a paper's direction is 'lower' or 'higher', not {paper!r}")
     if p is None:
         return "untested"
     if p >= ALPHA:

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..markdown import table
 from ..run_keys import RESUMABLE_CHANGES
+from ..validation import AttnzooError
 from .published import Published
 from .stats import Difference, Summary, summarize, welch
 
@@ -71,10 +72,10 @@ def read_summaries(runs: Iterable[str | os.PathLike]) -> list[dict[str, Any]]:
         try:
             summary = json.loads(path.read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"corrupt {path}: {err}") from None
+            raise AttnzooError(f"corrupt {path}: {err}") from None
         missing = [k for k in (*SUMMARY_KEYS, *metric_of(summary).keys) if k not in summary]
         if missing:
-            raise ValueError(f"corrupt {path}: no {', '.join(missing)}")
+            raise AttnzooError(f"corrupt {path}: no {', '.join(missing)}")
         summaries.append({**summary, "run_dir": str(run)})
     return summaries
 
@@ -155,7 +156,7 @@ def aggregate(summaries: Iterable[dict[str, Any]], split: bool = False) -> list[
                 for k in differing
                 if a.get(k, ABSENT) != b.get(k, ABSENT)
             )
-            raise ValueError(
+            raise AttnzooError(
                 f"runs {_run_dir(groups[0][0])} and {_run_dir(groups[1][0])} are both "
                 f"{label[0]} + {label[1]} on {label[2]} but their configs differ in {shown}: "
                 "give the runs of one setting, or split them into one row per setting (--split)"
@@ -238,7 +239,7 @@ def table_metric(rows: Sequence[Row]) -> Metric:
     metrics = {r.metric for r in rows}
     if len(metrics) > 1:
         a, b = (next(r for r in rows if r.metric == m) for m in list(metrics)[:2])
-        raise ValueError(
+        raise AttnzooError(
             f"{a.model} + {a.attention} ({a.metric.label}) and {b.model} + {b.attention} "
             f"({b.metric.label}) measure different metrics: give the runs of one task"
         )
@@ -326,7 +327,7 @@ def csv_text(
 def _versus_paper(row: Row, published: Published) -> list[float | None]:
     """Paper top-1, ours minus it, paper top-5, ours minus it; None where the paper has none."""
     if row.metric is not TOP1_ERR:
-        raise ValueError(f"the published tables hold top-1 errors, not {row.metric.label}")
+        raise AttnzooError(f"the published tables hold top-1 errors, not {row.metric.label}")
     cells: list[float | None] = []
     theirs = published.get((row.model, row.attention), (None, None))
     for ours, paper in zip((row.primary, row.secondary), theirs, strict=True):

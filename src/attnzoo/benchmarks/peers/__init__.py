@@ -24,6 +24,7 @@ from torch import nn
 
 from ...attention import AA, BA2M, BAM, CBAM, ECA, GC, GE, IEBN, SASA, SE, SGE, SK, SPEM, SRM
 from ...attention.registry import get_attention_class, list_attention
+from ...validation import AttnzooError
 from .convs import AAPeer, SASAPeer, SKPeer
 from .gates import ECAPeer, GCPeer, GEPeer, IEBNPeer, SEPeer, SPEMPeer, SRMPeer
 from .maps import BA2MPeer, BAMPeer, CBAMPeer, SGEPeer
@@ -59,7 +60,7 @@ def peer(module: nn.Module) -> nn.Module:
     try:
         cls = PEERS[type(module)]
     except KeyError:
-        raise ValueError(f"no plain-PyTorch peer for {type(module).__name__}") from None
+        raise AttnzooError(f"no plain-PyTorch peer for {type(module).__name__}") from None
     return cls(module).train(module.training)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ...attention import BA2M, fast_paths
+from ...validation import AttnzooError
 from .base import Peer
 
 
@@ -63,7 +64,7 @@ class BA2MPeer(Peer):
 
     def __init__(self, module: BA2M) -> None:
         if module.sync != "local":
-            raise ValueError("BA2M's peer computes the local (one-process) softmax only")
+            raise AttnzooError("BA2M's peer computes the local (one-process) softmax only")
         super().__init__(module)
 
     def identity_at_inference(self) -> bool:
