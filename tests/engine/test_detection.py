@@ -31,9 +31,17 @@ def pasted(tmp_path_factory):
 
 def tiny(**values) -> TrainConfig:
     base = dict(
-        task="detection", model="resnet18", min_size=64, max_size=64, fpn_channels=16,
-        batch_size=2, eval_batch_size=4, lr=0.01, device="cpu", tensorboard=False,
-    )  # fmt: skip
+        task="detection",
+        model="resnet18",
+        min_size=64,
+        max_size=64,
+        fpn_channels=16,
+        batch_size=2,
+        eval_batch_size=4,
+        lr=0.01,
+        device="cpu",
+        tensorboard=False,
+    )
     return TrainConfig.from_dict({**base, **values})
 
 
@@ -199,9 +207,18 @@ def test_a_tiny_detector_learns_the_pasted_objects(tmp_path):
     this small is far from converged, so the threshold asks for a clear rise only."""
     root = build_pasted_coco(tmp_path / "set", train=64, test=32, size=96)
     config = tiny(
-        data=str(root), epochs=5, batch_size=4, eval_batch_size=8, lr=0.02, weight_decay=1e-4,
-        warmup_epochs=0.5, min_size=96, max_size=96, fpn_channels=64, out_dir=str(tmp_path / "run"),
-    )  # fmt: skip
+        data=str(root),
+        epochs=5,
+        batch_size=4,
+        eval_batch_size=8,
+        lr=0.02,
+        weight_decay=1e-4,
+        warmup_epochs=0.5,
+        min_size=96,
+        max_size=96,
+        fpn_channels=64,
+        out_dir=str(tmp_path / "run"),
+    )
     task = get_task("detection")
     loaders = task.build_loaders(config, World(0, 1, torch.device("cpu")))
     torch.manual_seed(config.seed)

@@ -149,9 +149,12 @@ def test_a_sweep_refuses_dirty_code_before_writing_anything(repo, tiny_cifar10, 
     make_dirty(repo)
     root = tmp_path / "results" / "tiny"
     runs = plan_sweep(
-        {**TINY, "data": str(tiny_cifar10)}, models=["resnet20"], attention=[[]], seeds=1,
+        {**TINY, "data": str(tiny_cifar10)},
+        models=["resnet20"],
+        attention=[[]],
+        seeds=1,
         root=root,
-    )  # fmt: skip
+    )
     with pytest.raises(ValueError, match="refusing to train"):
         execute_sweep(Sweep("tiny", runs, root))
     assert not root.exists()

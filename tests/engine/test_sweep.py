@@ -44,15 +44,22 @@ def test_unknown_keys_and_wrong_types_are_named(tmp_path):
 
 def test_sweep_runs_skips_and_reports(tiny_cifar10, tmp_path):
     base = dict(
-        data=str(tiny_cifar10), epochs=1, batch_size=20, eval_batch_size=50, lr=0.05,
+        data=str(tiny_cifar10),
+        epochs=1,
+        batch_size=20,
+        eval_batch_size=50,
+        lr=0.05,
         tensorboard=False,
-    )  # fmt: skip
+    )
     runs = plan_sweep(
         base, models=["resnet20"], attention=[[], ["se"]], seeds=2, root=tmp_path / "sweep"
     )
     assert [r.out_dir.relative_to(tmp_path / "sweep").as_posix() for r in runs] == [
-        "resnet20/none/s0", "resnet20/se/s0", "resnet20/none/s1", "resnet20/se/s1",
-    ]  # fmt: skip
+        "resnet20/none/s0",
+        "resnet20/se/s0",
+        "resnet20/none/s1",
+        "resnet20/se/s1",
+    ]
     seen = []
     outcomes = run_sweep(runs, jobs=2, report=seen.append)
     assert sorted(o.status for o in outcomes) == ["finished"] * 4 and len(seen) == 4
@@ -61,9 +68,12 @@ def test_sweep_runs_skips_and_reports(tiny_cifar10, tmp_path):
 
     # A run that crashes (a non-finite loss) is retried, then reported, never counted.
     broken = plan_sweep(
-        {**base, "lr": 1e9}, models=["resnet20"], attention=[[]], seeds=1,
+        {**base, "lr": 1e9},
+        models=["resnet20"],
+        attention=[[]],
+        seeds=1,
         root=tmp_path / "broken",
-    )  # fmt: skip
+    )
     (failed,) = run_sweep(broken, retries=1)
     assert failed.status == "failed" and "non-finite" in failed.detail
     assert not (failed.run.out_dir / "summary.json").exists()
@@ -75,12 +85,15 @@ def test_sweep_command_writes_tables(tiny_cifar10, tmp_path, capsys):
     config.write_text(
         json.dumps(
             {
-                "data": str(tiny_cifar10), "epochs": 1, "batch_size": 20, "eval_batch_size": 50,
+                "data": str(tiny_cifar10),
+                "epochs": 1,
+                "batch_size": 20,
+                "eval_batch_size": 50,
                 "tensorboard": False,
                 "sweep": {"models": ["resnet20"], "attention": ["none", "se+ba2m"], "seeds": 1},
             }
         )
-    )  # fmt: skip
+    )
     root = tmp_path / "sweep"  # not results/: dirty code would be refused there
     assert main(["sweep", str(config), "--root", str(root), "--set", "lr=0.02"]) == 0
     table = (root / "results.md").read_text()
@@ -115,7 +128,9 @@ def test_variants_repeat_the_grid_once_per_setting(tmp_path):
             "epochs": 2,
             "attention_options": {"ba2m": {"tau": 0.5}},
             "sweep": {
-                "models": ["resnet20"], "attention": ["ba2m"], "seeds": 2,
+                "models": ["resnet20"],
+                "attention": ["ba2m"],
+                "seeds": 2,
                 "variants": {
                     "default": None,
                     "ca": {"attention_options": {"ba2m": {"branches": "ca"}}},
@@ -123,15 +138,21 @@ def test_variants_repeat_the_grid_once_per_setting(tmp_path):
                 },
             },
         },
-    )  # fmt: skip
+    )
     sweep = sweep_from_file(config, root=tmp_path / "r")
     runs, root = sweep.runs, sweep.root
     assert sweep.variants == ["default", "ca", "batch-64"]  # all of them: the table's rows
     dirs = [r.out_dir.relative_to(root).as_posix() for r in runs]
-    assert dirs[:4] == [
-        "default/resnet20/ba2m/s0", "ca/resnet20/ba2m/s0",
-        "batch-64/resnet20/none/s0", "batch-64/resnet20/ba2m/s0",
-    ] and len(runs) == 8  # fmt: skip
+    assert (
+        dirs[:4]
+        == [
+            "default/resnet20/ba2m/s0",
+            "ca/resnet20/ba2m/s0",
+            "batch-64/resnet20/none/s0",
+            "batch-64/resnet20/ba2m/s0",
+        ]
+        and len(runs) == 8
+    )
     # A variant changes one option and keeps the file's others.
     assert runs[1].config.attention_options == {"ba2m": {"tau": 0.5, "branches": "ca"}}
     assert runs[0].config.attention_options == {"ba2m": {"tau": 0.5}}
@@ -167,11 +188,12 @@ def test_variant_sweep_tables_label_rows_by_variant(tiny_cifar10, tmp_path, caps
         {
             **base,
             "sweep": {
-                "models": ["resnet20"], "attention": ["ba2m"],
+                "models": ["resnet20"],
+                "attention": ["ba2m"],
                 "variants": {"tau-2": {"attention_options": {"ba2m": {"tau": 2.0}}}, "plain": {}},
             },
         },
-    )  # fmt: skip
+    )
     root = tmp_path / "sweep"  # not results/: dirty code would be refused there
     assert main(["sweep", config, "--root", str(root)]) == 0
     progress = capsys.readouterr().err

@@ -33,38 +33,48 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--variants", help="comma-separated: only these of the config's variants")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a training setting for every run (e.g. epochs=10)",
-    )  # fmt: skip
+    )
     add_download_argument(parser, default=argparse.SUPPRESS)
     parser.add_argument(
-        "--allow-dirty", action="store_true",
+        "--allow-dirty",
+        action="store_true",
         help="train runs under results/ from code with uncommitted changes (each saves their diff)",
-    )  # fmt: skip
+    )
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads shared)")
     parser.add_argument("--retries", type=int, default=1, help="retries of a crashed run")
     parser.add_argument("--threads", type=int, help="CPU threads per run (default: cores / jobs)")
     parser.add_argument("--root", type=Path, help="results directory (default results/<config>)")
     parser.add_argument(
-        "--fresh", action="store_true",
+        "--fresh",
+        action="store_true",
         help="train every run afresh: the root is first moved aside to <root>.old-<time>",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--executor", choices=("local", "slurm"), default="local",
+        "--executor",
+        choices=("local", "slurm"),
+        default="local",
         help="where runs train: this machine, or Slurm job arrays through submitit [local]",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--gpus-per-run", type=int,
+        "--gpus-per-run",
+        type=int,
         help="GPUs of each run (local: its own CUDA_VISIBLE_DEVICES; default 1 with GPUs)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--no-wait", action="store_true",
+        "--no-wait",
+        action="store_true",
         help="slurm: submit and return; rerun the sweep later for its tables",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--status", action="store_true",
+        "--status",
+        action="store_true",
         help="show each run as missing, pending, running, done or failed; submits nothing",
-    )  # fmt: skip
+    )
     add_slurm_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -87,9 +97,14 @@ def _execution(args: argparse.Namespace) -> Any:
     if args.executor == "slurm":
         slurm = slurm_options(args, args.config, gpus_per_run=args.gpus_per_run)
     return Execution(
-        args.executor, retries=args.retries, jobs=args.jobs, threads=args.threads,
-        gpus_per_run=args.gpus_per_run, slurm=slurm, wait=not args.no_wait,
-    )  # fmt: skip
+        args.executor,
+        retries=args.retries,
+        jobs=args.jobs,
+        threads=args.threads,
+        gpus_per_run=args.gpus_per_run,
+        slurm=slurm,
+        wait=not args.no_wait,
+    )
 
 
 def _report(outcome: Any) -> None:
@@ -117,19 +132,26 @@ def run(args: argparse.Namespace) -> int:
     from ..report.document import write_tables
 
     sweep = sweep_from_file(
-        args.config, root=args.root, seeds=args.seeds,
+        args.config,
+        root=args.root,
+        seeds=args.seeds,
         models=args.models.split(",") if args.models else None,
         attention=parse_settings(args.attention, "--attention ") if args.attention else None,
-        overrides=_overrides(args), variants=args.variants.split(",") if args.variants else None,
-    )  # fmt: skip
+        overrides=_overrides(args),
+        variants=args.variants.split(",") if args.variants else None,
+    )
     if args.status:
         return _status(sweep.runs)
     say(f"sweep {args.config}: {len(sweep.runs)} runs, executor {args.executor}")
     result = execute_sweep(
-        sweep, _execution(args), fresh=args.fresh,
+        sweep,
+        _execution(args),
+        fresh=args.fresh,
         command="attnzoo " + " ".join(shlex.quote(a) for a in args.argv),
-        report=_report, note=say, tables=write_tables,
-    )  # fmt: skip
+        report=_report,
+        note=say,
+        tables=write_tables,
+    )
     if result.reused:
         say(f"reused {result.reused} finished run(s) from {sweep.root} (--fresh trains afresh)")
     if args.executor == "slurm" and args.no_wait:

@@ -158,9 +158,14 @@ class DetectionLoader(ShardedLoader):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__(
-            len(dataset), batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed,
-            rank=rank, world_size=world_size,
-        )  # fmt: skip
+            len(dataset),
+            batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+        )
         self.dataset, self.flip = dataset, flip
         self.device = torch.device("cpu" if device is None else device)
 

@@ -86,17 +86,22 @@ def _annotation(mask: np.ndarray, ann_id: int, image_id: int, category: int) -> 
     rle = mask_utils.encode(np.asfortranarray(mask))
     rle["counts"] = rle["counts"].decode("ascii")
     return {
-        "id": ann_id, "image_id": image_id, "category_id": category, "iscrowd": 0,
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": category,
+        "iscrowd": 0,
         "bbox": [x0, y0, int(xs.max()) + 1 - x0, int(ys.max()) + 1 - y0],
-        "area": int(mask.sum()), "segmentation": rle,
-    }  # fmt: skip
+        "area": int(mask.sum()),
+        "segmentation": rle,
+    }
 
 
 def write_split(root: Path, split: str, count: int, seed: int, size: int) -> None:
     """``count`` images of ``split`` into ``root`` (COCO layout), objects from CIFAR-10's
     ``train`` (training split) or ``test`` images, backgrounds from the other classes."""
-    cifar = load_dataset("cifar10-jpeg", "train" if split == "train2017" else "test", False,
-                         max_per_class=count * 2)  # fmt: skip
+    cifar = load_dataset(
+        "cifar10-jpeg", "train" if split == "train2017" else "test", False, max_per_class=count * 2
+    )
     wanted = [cifar.classes.index(c) for c in CLASSES]
     pools = [torch.nonzero(cifar.labels == c).flatten() for c in wanted]
     others = torch.nonzero(~torch.isin(cifar.labels, torch.tensor(wanted))).flatten()

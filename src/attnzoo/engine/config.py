@@ -150,9 +150,10 @@ class TrainConfig:
     channels_last: bool = _field(False, "channels-last memory format")
     compile: bool = _field(False, "torch.compile the model")
     compile_mode: str = _field(
-        "default", "torch.compile's mode with --compile (reduce-overhead: CUDA graphs)",
+        "default",
+        "torch.compile's mode with --compile (reduce-overhead: CUDA graphs)",
         choices=COMPILE_MODES,
-    )  # fmt: skip
+    )
     sync_bn: bool = _field(False, "BatchNorm statistics over all processes (torchrun)")
     seed: int = _field(0, "random seed")
     resume: str = _field(
@@ -208,8 +209,11 @@ class TrainConfig:
         need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", "must be non-negative")
         need(self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}")
-        need(self.compile_mode in COMPILE_MODES, "compile_mode",
-             f"must be one of {', '.join(COMPILE_MODES)}")  # fmt: skip
+        need(
+            self.compile_mode in COMPILE_MODES,
+            "compile_mode",
+            f"must be one of {', '.join(COMPILE_MODES)}",
+        )
         need(self.step_size >= 1, "step_size", "must be at least 1")
         need(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         need(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", "must be in [0, epochs)")
@@ -219,25 +223,40 @@ class TrainConfig:
         need(self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
         need(self.focal_gamma >= 0, "focal_gamma", "must be non-negative")
         need(0 < self.ohem_fraction <= 1, "ohem_fraction", "must be in (0, 1]")
-        need(self.loss != "focal" or self.label_smoothing == 0, "label_smoothing",
-             "is not defined for the focal loss; set it to 0")  # fmt: skip
+        need(
+            self.loss != "focal" or self.label_smoothing == 0,
+            "label_smoothing",
+            "is not defined for the focal loss; set it to 0",
+        )
         need(self.augment in AUGMENTS, "augment", f"must be one of {', '.join(AUGMENTS)}")
         need(self.image_size >= 8, "image_size", "must be at least 8")
         need(self.resize == 0 or self.resize >= 8, "resize", "must be 0 or at least 8")
-        need(self.resize == 0 or self.augment == "cifar", "resize",
-             "is for augment=cifar; augment=imagenet crops image_size")  # fmt: skip
+        need(
+            self.resize == 0 or self.augment == "cifar",
+            "resize",
+            "is for augment=cifar; augment=imagenet crops image_size",
+        )
         need(self.pretrained_lr_scale >= 0, "pretrained_lr_scale", "must be non-negative")
-        need(self.pretrained_lr_scale == 1 or bool(self.pretrained), "pretrained_lr_scale",
-             "scales the pretrained parameters: set pretrained")  # fmt: skip
-        need(not self.freeze_bn or bool(self.pretrained), "freeze_bn",
-             "freezes the pretrained BatchNorm layers: set pretrained")  # fmt: skip
+        need(
+            self.pretrained_lr_scale == 1 or bool(self.pretrained),
+            "pretrained_lr_scale",
+            "scales the pretrained parameters: set pretrained",
+        )
+        need(
+            not self.freeze_bn or bool(self.pretrained),
+            "freeze_bn",
+            "freezes the pretrained BatchNorm layers: set pretrained",
+        )
         need(self.workers >= 0, "workers", "must be non-negative")
         need(self.amp in AMP, "amp", f"must be one of {', '.join(AMP)}")
         need(all(v >= 0 for v in self.lr_scales.values()), "lr_scales", "must be non-negative")
         need(self.save_every >= 0, "save_every", "must be non-negative")
         need(self.keep_every >= 0, "keep_every", "must be non-negative")
-        need(self.resume in ("", "auto") or Path(self.resume).is_file(), "resume",
-             "must be '', 'auto' or an existing checkpoint file")  # fmt: skip
+        need(
+            self.resume in ("", "auto") or Path(self.resume).is_file(),
+            "resume",
+            "must be '', 'auto' or an existing checkpoint file",
+        )
         for key in ("train_per_class", "test_per_class"):
             need(getattr(self, key) is None or getattr(self, key) >= 1, key, "must be positive")
         stray = sorted(set(self.attention_options) - set(self.attention))

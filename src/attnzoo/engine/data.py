@@ -92,14 +92,22 @@ def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
     prepare = {"size": config.resize or None, "interpolation": interpolation}
     shard = {"rank": world.rank, "world_size": world.size, "device": world.device}
     train = BatchLoader(
-        train_set, config.batch_size, shuffle=True, drop_last=True,
+        train_set,
+        config.batch_size,
+        shuffle=True,
+        drop_last=True,
         transform=TrainTransform(mean, std, padding=config.padding, **prepare),
-        seed=config.seed, **shard,
-    )  # fmt: skip
+        seed=config.seed,
+        **shard,
+    )
     test = BatchLoader(
-        test_set, config.eval_batch_size, shuffle=False, drop_last=False,
-        transform=EvalTransform(mean, std, **prepare), **shard,
-    )  # fmt: skip
+        test_set,
+        config.eval_batch_size,
+        shuffle=False,
+        drop_last=False,
+        transform=EvalTransform(mean, std, **prepare),
+        **shard,
+    )
     info = {
         "train_images": len(train_set),
         "test_images": len(test_set),
@@ -120,8 +128,13 @@ def streaming_loaders(config: TrainConfig, world: World) -> Loaders:
     test_samples, _ = open_stream(config.data, "test")
     _check_batch(config, world, len(train_samples))
     prepare = stream_preprocessing(config)
-    common = {"rank": world.rank, "world_size": world.size, "num_workers": config.workers,
-              "device": world.device, **prepare}  # fmt: skip
+    common = {
+        "rank": world.rank,
+        "world_size": world.size,
+        "num_workers": config.workers,
+        "device": world.device,
+        **prepare,
+    }
     train = StreamLoader(
         train_samples, classes, config.batch_size, train=True, seed=config.seed, **common
     )
@@ -143,9 +156,13 @@ def stream_preprocessing(config: TrainConfig) -> dict[str, Any]:
     source = source_preprocessing(config)
     if source is None:
         size = config.image_size
-        return {"image_size": size, "resize_size": round(size / EVAL_CROP_FRACTION),
-                "interpolation": "bilinear", "mean": list(IMAGENET_MEAN),
-                "std": list(IMAGENET_STD)}  # fmt: skip
+        return {
+            "image_size": size,
+            "resize_size": round(size / EVAL_CROP_FRACTION),
+            "interpolation": "bilinear",
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+        }
     size = source["input_size"][-1]
     default = next(f.default for f in dataclasses.fields(config) if f.name == "image_size")
     if config.image_size not in (default, size):
@@ -156,8 +173,13 @@ def stream_preprocessing(config: TrainConfig) -> dict[str, Any]:
         )
     _check_channels(config, list(source["mean"]), 3)
     resize = source.get("resize_size") or math.floor(size / source["crop_pct"])
-    return {"image_size": size, "resize_size": resize, "interpolation": source["interpolation"],
-            "mean": list(source["mean"]), "std": list(source["std"])}  # fmt: skip
+    return {
+        "image_size": size,
+        "resize_size": resize,
+        "interpolation": source["interpolation"],
+        "mean": list(source["mean"]),
+        "std": list(source["std"]),
+    }
 
 
 def build_loaders(config: TrainConfig, world: World) -> Loaders:

@@ -122,13 +122,19 @@ class Detection(Task):
             if not ok:
                 raise AttnzooError(f"config: {key}={getattr(config, key)!r} {what}")
 
-        need(config.detector in ("faster_rcnn", "retinanet"), "detector",
-             "must be faster_rcnn or retinanet")  # fmt: skip
+        need(
+            config.detector in ("faster_rcnn", "retinanet"),
+            "detector",
+            "must be faster_rcnn or retinanet",
+        )
         need(config.min_size >= 32, "min_size", "must be at least 32")
         need(config.max_size >= config.min_size, "max_size", "must be at least min_size")
         need(config.fpn_channels >= 1, "fpn_channels", "must be positive")
-        need(config.trainable_stages is None or config.trainable_stages >= 0,
-             "trainable_stages", "must be non-negative")  # fmt: skip
+        need(
+            config.trainable_stages is None or config.trainable_stages >= 0,
+            "trainable_stages",
+            "must be non-negative",
+        )
         if config.pretrained:
             find_pretrained(config.pretrained)
 
@@ -139,10 +145,18 @@ class Detection(Task):
         if train_set.classes != test_set.classes:
             raise AttnzooError(f"{config.data}: the training and test splits' categories differ")
         shard = {"rank": world.rank, "world_size": world.size, "device": world.device}
-        train = DetectionLoader(train_set, config.batch_size, shuffle=True, drop_last=True,
-                                flip=True, seed=config.seed, **shard)  # fmt: skip
-        test = DetectionLoader(test_set, config.eval_batch_size, shuffle=False, drop_last=False,
-                               flip=False, **shard)  # fmt: skip
+        train = DetectionLoader(
+            train_set,
+            config.batch_size,
+            shuffle=True,
+            drop_last=True,
+            flip=True,
+            seed=config.seed,
+            **shard,
+        )
+        test = DetectionLoader(
+            test_set, config.eval_batch_size, shuffle=False, drop_last=False, flip=False, **shard
+        )
         source = source_preprocessing(config)
         info = {
             "train_images": len(train_set),
@@ -157,10 +171,14 @@ class Detection(Task):
 
     def build_model(self, config: TrainConfig, info: dict[str, Any]) -> nn.Module:
         net = create_model(
-            config.model, 1, in_chans=info["in_chans"], attention=config.attention_spec(),
-            model_options=config.model_options, pretrained=config.pretrained or False,
+            config.model,
+            1,
+            in_chans=info["in_chans"],
+            attention=config.attention_spec(),
+            model_options=config.model_options,
+            pretrained=config.pretrained or False,
             pretrained_strict=config.pretrained_strict,
-        )  # fmt: skip
+        )
         report = getattr(net, "pretrained_report", None)
         if config.freeze_bn:
             freeze_pretrained_batchnorm(net)
@@ -169,10 +187,15 @@ class Detection(Task):
             trainable = 3 if config.pretrained else len(net.stages) + 1
         freeze_stages(net, trainable)
         model = build_detector(
-            self.detector(config), net, len(info["classes"]), min_size=config.min_size,
-            max_size=config.max_size, fpn_channels=config.fpn_channels, mean=info["mean"],
+            self.detector(config),
+            net,
+            len(info["classes"]),
+            min_size=config.min_size,
+            max_size=config.max_size,
+            fpn_channels=config.fpn_channels,
+            mean=info["mean"],
             std=info["std"],
-        )  # fmt: skip
+        )
         if report is not None:  # pretrained_lr_scale finds the loaded tensors by these names
             loaded = tuple(f"backbone.body.{n}" for n in report.loaded)
             model.pretrained_report = dataclasses.replace(report, loaded=loaded)
@@ -206,8 +229,9 @@ class Detection(Task):
         """The images of ``split`` (``test``: val2017, or a COCO split name) of ``source``."""
         if per_class is not None:
             raise AttnzooError("detection data has no per-class limit; leave per_class unset")
-        dataset = CocoDetection(*find_coco(source, SPLITS.get(split, split)), train=False,
-                                masks=False)  # fmt: skip
+        dataset = CocoDetection(
+            *find_coco(source, SPLITS.get(split, split)), train=False, masks=False
+        )
         if dataset.classes != info["classes"]:
             raise AttnzooError(f"{source}'s categories differ from the checkpoint's")
         loader = DetectionLoader(dataset, batch_size, shuffle=False, drop_last=False, flip=False)

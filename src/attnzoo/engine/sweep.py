@@ -348,15 +348,23 @@ def execute_sweep(
     record_plans(todo, sweep.seeds)
     if execution.executor == "local":
         outcomes = run_sweep(
-            sweep.runs, jobs=execution.jobs, retries=execution.retries,
-            threads=execution.threads, gpus_per_run=execution.gpus_per_run, report=report,
-        )  # fmt: skip
+            sweep.runs,
+            jobs=execution.jobs,
+            retries=execution.retries,
+            threads=execution.threads,
+            gpus_per_run=execution.gpus_per_run,
+            report=report,
+        )
     else:
         options = execution.slurm or SlurmOptions.from_config(sweep.name, {})
         outcomes = run_sweep_slurm(
-            sweep.runs, sweep.root / ".slurm", options, retries=execution.retries,
-            block=execution.wait, report=report,
-        )  # fmt: skip
+            sweep.runs,
+            sweep.root / ".slurm",
+            options,
+            retries=execution.retries,
+            block=execution.wait,
+            report=report,
+        )
     collected = execution.executor == "local" or execution.wait
     wrote = tables and collected and any(o.status != "failed" for o in outcomes)
     return SweepResult(outcomes, tables(sweep.root) if wrote else None)

@@ -158,9 +158,14 @@ def train_one_epoch(run: Run, epoch: int, start: int, sums: EpochSums, progress:
     loader.set_epoch(epoch, start)
     began = time.perf_counter() - sums.seconds
     bar = tqdm(
-        loader, desc=f"epoch {epoch + 1}/{config.epochs}", total=len(loader), initial=start,
-        leave=False, disable=not (progress and run.world.is_main), unit="batch",
-    )  # fmt: skip
+        loader,
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        total=len(loader),
+        initial=start,
+        leave=False,
+        disable=not (progress and run.world.is_main),
+        unit="batch",
+    )
     for step, batch in enumerate(bar, start=start):
         step_begin(run.compile_mode)
         train_step(run, batch, sums, f"epoch {epoch + 1}, step {step + 1}")
@@ -226,9 +231,19 @@ def _build_run(config: TrainConfig, task: Task, world: World) -> Run:
         train_model = compile_model(train_model, compile_mode)
         eval_model = compile_model(model, compile_mode)
     return Run(
-        config, task, world, loaders, model, train_model, eval_model, optimizer, scheduler, scaler,
-        Path(config.out_dir), compile_mode if config.compile else None,
-    )  # fmt: skip
+        config,
+        task,
+        world,
+        loaders,
+        model,
+        train_model,
+        eval_model,
+        optimizer,
+        scheduler,
+        scaler,
+        Path(config.out_dir),
+        compile_mode if config.compile else None,
+    )
 
 
 def _device_ids(world: World) -> list[int] | None:

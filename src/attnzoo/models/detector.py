@@ -106,8 +106,15 @@ def build_detector(
     )
     boxes = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2)
     if kind == "faster_rcnn":
-        return FasterRCNN(backbone, num_classes + 1, rpn_anchor_generator=anchors,
-                          box_roi_pool=boxes, **common)  # fmt: skip
+        return FasterRCNN(
+            backbone, num_classes + 1, rpn_anchor_generator=anchors, box_roi_pool=boxes, **common
+        )
     masks = MultiScaleRoIAlign(names, output_size=14, sampling_ratio=2)
-    return MaskRCNN(backbone, num_classes + 1, rpn_anchor_generator=anchors, box_roi_pool=boxes,
-                    mask_roi_pool=masks, **common)  # fmt: skip
+    return MaskRCNN(
+        backbone,
+        num_classes + 1,
+        rpn_anchor_generator=anchors,
+        box_roi_pool=boxes,
+        mask_roi_pool=masks,
+        **common,
+    )
