@@ -56,3 +56,10 @@ def test_numeric_strings_only_where_asked():
 
 def test_the_project_error_is_a_value_error():
     assert issubclass(AttnzooError, ValueError)
+
+
+def test_mappings_are_checked_key_by_key():
+    from collections.abc import Mapping
+
+    assert fits({256: 56}, Mapping[int, int]) and fits({256: 56}, int | Mapping[int, int] | None)
+    assert not fits({256: "x"}, Mapping[int, int])

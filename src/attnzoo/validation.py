@@ -29,8 +29,8 @@ def coerce(value: Any, hint: Any, *, numeric_strings: bool = False) -> Any:
     """``value`` checked against the annotation ``hint``, or a TypeError.
 
     Scalars: an int is a valid float (and is kept as given), a bool is no number; unions,
-    ``Literal``, lists and tuples (items checked), dicts (keys and values checked). A class is
-    checked with ``isinstance``; any other annotation (callables, ``Any``) passes.
+    ``Literal``, lists and tuples (items checked), dicts and mappings (keys and values checked).
+    A class is checked with ``isinstance``; any other annotation (callables, ``Any``) passes.
     ``numeric_strings`` reads a string that spells a number as one where a number is declared
     (YAML 1.1, which PyYAML follows, reads ``1e-3`` as a string).
     """
@@ -50,7 +50,7 @@ def coerce(value: Any, hint: Any, *, numeric_strings: bool = False) -> Any:
     if origin in _SEQUENCES and isinstance(value, list | tuple):
         item = args[0] if args else Any  # list[int], tuple[int, ...]: every item one type
         return type(value)(again(v, item) for v in value)
-    if origin is dict and isinstance(value, dict):
+    if origin in (dict, collections.abc.Mapping) and isinstance(value, collections.abc.Mapping):
         return {again(k, args[0]): again(v, args[1]) for k, v in value.items()} if args else value
     if origin is not None:
         raise TypeError(hint)

@@ -13,7 +13,8 @@ from attnzoo.attention.spec import (
     parse_settings,
     spec_name,
 )
-from attnzoo.cli.main import build_parser, config_from_args, main
+from attnzoo.cli.common import config_from_args
+from attnzoo.cli.main import build_parser, main
 from attnzoo.engine.sweep import plan_sweep
 
 SETTINGS = "none,se,se+ba2m"

@@ -195,12 +195,17 @@ class TrainConfig:
         return [(name, dict(self.attention_options.get(name, {}))) for name in self.attention]
 
     def validate(self) -> None:
-        """Raise a ValueError naming the first impossible setting."""
-
-        def need(ok: bool, key: str, what: str) -> None:
-            if not ok:
-                raise AttnzooError(f"config: {key}={getattr(self, key)!r} {what}")
-
+        """Raise an AttnzooError naming the first impossible setting: a value outside its
+        declared ``choices``, a number out of range, or settings that do not go together."""
+        for f in config_fields():
+            choices = f.metadata.get("choices")
+            _need(
+                self,
+                not choices or getattr(self, f.name) in choices,
+                f.name,
+                f"must be one of {', '.join(choices or ())}",
+            )
+        need = functools.partial(_need, self)
         need(self.model in list_models(), "model", f"is unknown; valid: {', '.join(list_models())}")
         need(self.epochs >= 1, "epochs", "must be at least 1")
         need(self.batch_size >= 2, "batch_size", "must be at least 2 (BatchNorm in training)")
@@ -208,35 +213,39 @@ class TrainConfig:
         need(self.lr > 0, "lr", "must be positive")
         need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", "must be non-negative")
-        need(self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}")
-        need(
-            self.compile_mode in COMPILE_MODES,
-            "compile_mode",
-            f"must be one of {', '.join(COMPILE_MODES)}",
-        )
         need(self.step_size >= 1, "step_size", "must be at least 1")
         need(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         need(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", "must be in [0, epochs)")
         need(self.padding >= 0, "padding", "must be non-negative")
         need(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
-        need(not self.nesterov or self.momentum > 0, "nesterov", "needs momentum > 0")
-        need(self.loss in LOSSES, "loss", f"must be one of {', '.join(LOSSES)}")
         need(self.focal_gamma >= 0, "focal_gamma", "must be non-negative")
         need(0 < self.ohem_fraction <= 1, "ohem_fraction", "must be in (0, 1]")
+        need(self.image_size >= 8, "image_size", "must be at least 8")
+        need(self.resize == 0 or self.resize >= 8, "resize", "must be 0 or at least 8")
+        need(self.pretrained_lr_scale >= 0, "pretrained_lr_scale", "must be non-negative")
+        need(self.workers >= 0, "workers", "must be non-negative")
+        need(all(v >= 0 for v in self.lr_scales.values()), "lr_scales", "must be non-negative")
+        need(self.save_every >= 0, "save_every", "must be non-negative")
+        need(self.keep_every >= 0, "keep_every", "must be non-negative")
+        for key in ("train_per_class", "test_per_class"):
+            need(getattr(self, key) is None or getattr(self, key) >= 1, key, "must be positive")
+        self._check_combinations()
+        plan_attention(self.attention_spec())  # unknown names or options fail here
+        check_model_options(self.model, self.model_options)
+
+    def _check_combinations(self) -> None:
+        need = functools.partial(_need, self)
+        need(not self.nesterov or self.momentum > 0, "nesterov", "needs momentum > 0")
         need(
             self.loss != "focal" or self.label_smoothing == 0,
             "label_smoothing",
             "is not defined for the focal loss; set it to 0",
         )
-        need(self.augment in AUGMENTS, "augment", f"must be one of {', '.join(AUGMENTS)}")
-        need(self.image_size >= 8, "image_size", "must be at least 8")
-        need(self.resize == 0 or self.resize >= 8, "resize", "must be 0 or at least 8")
         need(
             self.resize == 0 or self.augment == "cifar",
             "resize",
             "is for augment=cifar; augment=imagenet crops image_size",
         )
-        need(self.pretrained_lr_scale >= 0, "pretrained_lr_scale", "must be non-negative")
         need(
             self.pretrained_lr_scale == 1 or bool(self.pretrained),
             "pretrained_lr_scale",
@@ -247,22 +256,13 @@ class TrainConfig:
             "freeze_bn",
             "freezes the pretrained BatchNorm layers: set pretrained",
         )
-        need(self.workers >= 0, "workers", "must be non-negative")
-        need(self.amp in AMP, "amp", f"must be one of {', '.join(AMP)}")
-        need(all(v >= 0 for v in self.lr_scales.values()), "lr_scales", "must be non-negative")
-        need(self.save_every >= 0, "save_every", "must be non-negative")
-        need(self.keep_every >= 0, "keep_every", "must be non-negative")
         need(
             self.resume in ("", "auto") or Path(self.resume).is_file(),
             "resume",
             "must be '', 'auto' or an existing checkpoint file",
         )
-        for key in ("train_per_class", "test_per_class"):
-            need(getattr(self, key) is None or getattr(self, key) >= 1, key, "must be positive")
         stray = sorted(set(self.attention_options) - set(self.attention))
         need(not stray, "attention_options", f"names modules not in attention: {stray}")
-        plan_attention(self.attention_spec())  # unknown names or options fail here
-        check_model_options(self.model, self.model_options)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -283,6 +283,11 @@ class TrainConfig:
         if isinstance(values.get("attention"), str):
             values["attention"] = parse_setting(values["attention"], "config: attention=")
         return cls(**{key: coerce(key, value, hints[key]) for key, value in values.items()})
+
+
+def _need(config: TrainConfig, ok: bool, key: str, what: str) -> None:
+    if not ok:
+        raise AttnzooError(f"config: {key}={getattr(config, key)!r} {what}")
 
 
 def config_fields() -> list[dataclasses.Field]:
