@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from attnzoo.engine.config import read_config_file
+from attnzoo.engine.config_files import read_config_file
 
 BENCH = Path(__file__).resolve().parents[1] / "docs" / "bench"
 SOURCES = {"cifar": "gpu-r50-cifar-b64", "imagenet": "gpu-r50-imagenet-b64-bf16-cl"}

@@ -16,7 +16,7 @@ from attnzoo.data import channel_stats, load_dataset
 from attnzoo.engine import TrainConfig, load_checkpoint, train
 from attnzoo.engine import trainer as trainer_module
 from attnzoo.engine.classification import Classification
-from attnzoo.engine.config import read_config_file
+from attnzoo.engine.config_files import read_config_file
 from attnzoo.engine.data import stream_preprocessing
 from attnzoo.engine.optim import build_optimizer
 from attnzoo.models import create_model

@@ -173,7 +173,7 @@ def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoint(
 
 
 def test_config_files_cannot_choose_where_to_write(tmp_path):
-    from attnzoo.engine.config import read_config_file
+    from attnzoo.engine.config_files import read_config_file
 
     for out_dir in ("/etc/attnzoo", "../outside"):
         path = tmp_path / "evil.yaml"

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from attnzoo.cli.main import main
-from attnzoo.engine.config import TrainConfig, read_config_file
-from attnzoo.engine.config_files import packaged_configs
+from attnzoo.engine.config import TrainConfig
+from attnzoo.engine.config_files import packaged_configs, read_config_file
 from attnzoo.engine.sweep import plan_sweep, run_sweep, sweep_from_file
 from attnzoo.models.sources import cache_weights
 from attnzoo.report import published_errors

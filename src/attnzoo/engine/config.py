@@ -15,14 +15,6 @@ from ..models import check_model_options, list_models, plan_attention
 from ..run_keys import config_changes
 from ..validation import AttnzooError
 from .compile import COMPILE_MODES
-
-# Re-exported: configs by name and path live in config_files.py.
-from .config_files import (  # noqa: F401
-    config_dirs,
-    config_path,
-    list_configs,
-    read_config_file,
-)
 from .losses import LOSSES
 
 SCHEDULES = ("constant", "step", "multistep", "cosine")

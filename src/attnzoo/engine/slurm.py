@@ -38,7 +38,8 @@ from typing import Any, NamedTuple
 from ..io import write_json
 from ..validation import AttnzooError
 from . import stop
-from .config import TrainConfig, read_config_file
+from .config import TrainConfig
+from .config_files import read_config_file
 from .launch import prepare, read_error, run
 
 SLURM_FILE = "slurm.json"

@@ -29,7 +29,8 @@ from ..io import write_json
 from ..machine import code_version
 from ..run_keys import SWEEP_FILE, read_sweep_record
 from ..validation import AttnzooError
-from .config import TrainConfig, changes_since, config_path, read_config_file
+from .config import TrainConfig, changes_since
+from .config_files import config_path, read_config_file
 from .local import run_local
 from .provenance import check_code, utc_now, write_plan
 from .rundir import move_aside
