@@ -13,9 +13,9 @@ from ..engine.config import (
     coerce,
     config_fields,
     field_types,
-    read_config_file,
     type_name,
 )
+from ..engine.config_files import read_config_file
 
 
 def _typed(name: str, hint: Any) -> Any:
