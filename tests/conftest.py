@@ -42,22 +42,3 @@ def one_thread():
 @pytest.fixture
 def tiny_cifar10(tmp_path: Path) -> Path:
     return write_cifar10(tmp_path)
-
-
-# The files whose tests take longest (subprocess runs, sweeps, inductor and whole-backbone
-# compiles) are collected first, so that xdist hands them out early and the two workers finish
-# together instead of one running a long test alone at the end. Order within a file is kept.
-SLOW_FIRST = (
-    "tests/engine/test_sweep.py",
-    "tests/engine/test_options.py",
-    "tests/engine/test_resume.py",
-    "tests/attention/test_compile.py",
-    "tests/engine/test_train.py",
-    "tests/engine/test_distributed.py",
-    "tests/engine/test_detection.py",
-    "tests/engine/test_task.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
