@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml
 # workers than the Slurm node and the 2-rank DDP tests are sized for, each repeating the
 # session fixtures). loadgroup keeps the tests marked xdist_group (Slurm jobs, the wheel, the
 # analysis runs) together on one worker. A plain `pytest FILE` stays serial.
-test: $(STAMP) slurm
+# The venv and the one-node Slurm are independent (pip and apt): they are built side by side.
+test:
+	$(MAKE) --no-print-directory -j2 $(STAMP) slurm
 	$(PY) -m ruff check src tests
 	$(PY) -m ruff format --check src tests
 	$(PY) -m pytest -q -n 2 --dist loadgroup
