@@ -42,3 +42,13 @@ def one_thread():
 @pytest.fixture
 def tiny_cifar10(tmp_path: Path) -> Path:
     return write_cifar10(tmp_path)
+
+
+@pytest.fixture
+def caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Empty Hugging Face and torch hub caches under ``tmp_path`` (``hf/``, ``torch/``), offline:
+    where pretrained weights are looked for."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return tmp_path

@@ -6,6 +6,8 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_CIFAR10 = REPO / "data" / "cifar10-jpeg.tar.gz"
@@ -35,3 +37,15 @@ def write_cifar10(root: Path, per_batch: int = 40, seed: int = 0) -> Path:
     meta = {b"label_names": [f"class{i}".encode() for i in range(10)]}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return folder
+
+
+def randomized(model: nn.Module) -> nn.Module:
+    """``model`` in eval mode with random BN scales, shifts and statistics (convolutions keep
+    their random init): zero-initialised last BN scales (timm's) would hide a misplaced tensor."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.is_floating_point() and t.dim() == 1:
+                u = torch.rand(t.shape, generator=g)
+                t.copy_(u + 0.5 if name.endswith(("weight", "running_var")) else (u - 0.5) / 5)
+    return model.eval()

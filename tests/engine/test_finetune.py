@@ -8,7 +8,7 @@ import re
 
 import pytest
 import torch
-from tests.fixtures import BUNDLED_CIFAR10
+from tests.fixtures import BUNDLED_CIFAR10, randomized
 from torch import nn
 
 from attnzoo.cli.main import main
@@ -32,22 +32,7 @@ needs_bundled = pytest.mark.skipif(not BUNDLED_CIFAR10.is_file(), reason="no bun
 def source_tensors() -> dict[str, torch.Tensor]:
     """A torchvision/timm-layout ResNet-18 (the two name its tensors alike) with random weights
     and BatchNorm statistics, so that a misplaced or retrained tensor shows."""
-    model = torchvision.models.resnet18()
-    g = torch.Generator().manual_seed(0)
-    state = model.state_dict()
-    for name, t in state.items():
-        if t.is_floating_point() and t.dim() == 1:
-            u = torch.rand(t.shape, generator=g)
-            t.copy_(u + 0.5 if name.endswith(("weight", "running_var")) else (u - 0.5) / 5)
-    return state
-
-
-@pytest.fixture
-def caches(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return tmp_path
+    return randomized(torchvision.models.resnet18()).state_dict()
 
 
 @pytest.fixture(scope="module")

@@ -17,15 +17,13 @@ def shipped_configs():
 
 
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.stem)
-def test_every_shipped_config_plans_its_grid(path, tmp_path, monkeypatch):
+def test_every_shipped_config_plans_its_grid(path, tmp_path, caches):
     """Each run of each config validates (models, modules, options), and its table exists.
 
     Planning checks that a pretrained source's file is where timm or torchvision keep it; an
     empty file in temporary caches stands in for the weights, which planning does not read."""
     source = read_config_file(str(path)).get("pretrained")
     if source:
-        monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
         cache_weights(source, {})
     sweep = sweep_from_file(str(path), root=tmp_path / "results")
     runs, published, root = sweep.runs, sweep.published, sweep.root

@@ -8,6 +8,7 @@ import pickle
 import pytest
 import torch
 from safetensors.torch import save_file
+from tests.fixtures import randomized
 
 from attnzoo import create_model
 from attnzoo.cli.main import main
@@ -15,26 +16,6 @@ from attnzoo.models.sources import cache_weights
 
 torchvision = pytest.importorskip("torchvision")
 X = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-
-
-def randomized(model):
-    """Random BN scales, shifts and statistics (convolutions keep their random init): timm's
-    zero-initialised last BN scales would hide a misplaced tensor."""
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            if t.is_floating_point() and t.dim() == 1:
-                u = torch.rand(t.shape, generator=g)
-                t.copy_(u + 0.5 if name.endswith(("weight", "running_var")) else (u - 0.5) / 5)
-    return model.eval()
-
-
-@pytest.fixture
-def caches(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return tmp_path
 
 
 def hf_snapshot(caches, repo, tensors):
