@@ -257,17 +257,28 @@ class QueuedJob(NamedTuple):
     partition: str
 
 
+# Job states after which a job never runs again (Slurm's squeue(1), JOB STATE CODES). Every other
+# state is a job still in the queue, including those squeue hides by default (REQUEUED,
+# REQUEUE_HOLD, SPECIAL_EXIT, ...): a requeued job passes through them on its way back to PENDING.
+ENDED = frozenset(
+    {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY"}
+    | {"PREEMPTED", "REVOKED", "TIMEOUT"}
+)
+
+
 def queue(job_ids: Sequence[str] = ()) -> dict[str, QueuedJob]:
     """This user's queued jobs (array tasks expanded), by id: all, or those of ``job_ids``."""
     result = subprocess.run(
-        ["squeue", "--me", "-h", "-r", "-o", "%i|%T|%P|%r"], capture_output=True, text=True
+        ["squeue", "--me", "-h", "-r", "-t", "all", "-o", "%i|%T|%P|%r"],
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         raise OSError(f"squeue failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
     jobs = {}
     for line in result.stdout.splitlines():
         parts = line.split("|", 3)
-        if len(parts) == 4 and (not job_ids or parts[0] in job_ids):
+        if len(parts) == 4 and parts[1] not in ENDED and (not job_ids or parts[0] in job_ids):
             jobs[parts[0]] = QueuedJob(parts[1], parts[3], parts[2])
     return jobs
 
@@ -328,8 +339,9 @@ def _end_unstartable(jobs: dict[str, QueuedJob]) -> None:
 
 
 def wait(job_ids: Sequence[str], poll_s: float = 2.0) -> None:
-    """Return once none of ``job_ids`` is queued or running, seen on two polls in a row: a job
-    between its requeue and its restart can be missing from one ``squeue`` listing. A pending job
+    """Return once none of ``job_ids`` is queued or running (in any state but :data:`ENDED`),
+    seen on two polls in a row, in case a requeued job between its runs is missing from one
+    ``squeue`` listing. A pending job
     that can never start is cancelled and raises OSError (see :func:`never_starts`)."""
     gone = 0
     while gone < 2:
