@@ -2,15 +2,21 @@
 and ``attnzoo eval`` of its checkpoint, on a tiny VOCdevkit written from the pasted CIFAR-10 set."""
 
 import dataclasses
+import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from tests.data.formats import write_voc_from_pasted
 from tests.engine.test_detection import tiny
+from tests.engine.test_distributed import free_port
 
 from attnzoo.data.pasted import build_pasted_coco
-from attnzoo.data.voc import CLASSES
+from attnzoo.data.voc import CLASSES, VocDetection, find_voc
 from attnzoo.engine import train
 from attnzoo.engine.distributed import World
 from attnzoo.engine.evaluate import evaluate_checkpoint
@@ -77,16 +83,44 @@ class Oracle(torch.nn.Module):
         ]
 
 
-def test_the_task_scores_a_perfect_detector_100(devkit):
-    task = get_task("detection")
-    loaders = task.build_loaders(tiny(data=str(devkit)), World(0, 1, torch.device("cpu")))
-    objects = loaders.test.dataset.objects
-    assert any(o.difficult.any() for o in objects) and any((~o.difficult).any() for o in objects)
-    metrics = task.evaluate(Oracle(objects), loaders.test, None)
-    assert metrics == {m: pytest.approx(100) for m in metrics} and "voc_map07" in metrics
+def shifted(objects):
+    """Each image's k-th box moved by 4k pixels: the later ones miss."""
     shift = [4 * np.arange(len(o.boxes), dtype=np.float32)[:, None] for o in objects]
-    shifted = [
-        dataclasses.replace(o, boxes=o.boxes + d) for o, d in zip(objects, shift, strict=True)
-    ]
-    missed = task.evaluate(Oracle(shifted), loaders.test, None)  # each image's later boxes miss
+    return [dataclasses.replace(o, boxes=o.boxes + d) for o, d in zip(objects, shift, strict=True)]
+
+
+def evaluate_oracle(devkit, world: World, shift: bool) -> dict:
+    """The task's metrics of an oracle on this process's share (eval batch 1: images rank,
+    rank + size, ...)."""
+    task = get_task("detection")
+    loaders = task.build_loaders(tiny(data=str(devkit), eval_batch_size=1), world)
+    objects = loaders.test.dataset.objects
+    objects = shifted(objects) if shift else objects
+    return task.evaluate(Oracle(objects[world.rank :: world.size]), loaders.test, world)
+
+
+def test_the_task_scores_a_perfect_detector_100(devkit):
+    objects = VocDetection(find_voc(devkit, "test"), train=False).objects
+    assert any(o.difficult.any() for o in objects) and any((~o.difficult).any() for o in objects)
+    metrics = evaluate_oracle(devkit, World(), shift=False)
+    assert metrics == {m: pytest.approx(100) for m in metrics} and "voc_map07" in metrics
+    missed = evaluate_oracle(devkit, World(), shift=True)
     assert 0 < missed["voc_recall"] < 100 and missed["voc_map07"] < 100
+
+
+def gloo_worker(rank: int, world: int, port: int, devkit: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    metrics = evaluate_oracle(Path(devkit), World(rank, world), shift=True)
+    (Path(out) / f"rank{rank}.json").write_text(json.dumps(metrics))
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="no torch.distributed")
+def test_two_processes_gather_their_predictions(devkit, tmp_path):
+    mp.spawn(gloo_worker, args=(2, free_port(), str(devkit), str(tmp_path)), nprocs=2, join=True)
+    one = evaluate_oracle(devkit, World(), shift=True)
+    for rank in range(2):
+        assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == pytest.approx(one)
