@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -97,7 +98,9 @@ def _voc_detections(output: dict[str, torch.Tensor], index: int) -> list:
 
 
 @torch.no_grad()
-def _predictions(model: nn.Module, loader: Loader, world: World | None, record: Any) -> list:
+def _predictions(
+    model: nn.Module, loader: Loader, world: World | None, record: Callable[[dict, int], list]
+) -> list:
     """``record(output, image_id)`` of every image of ``loader``, gathered from every process."""
     model.eval()
     results: list = []
@@ -127,7 +130,9 @@ def evaluate(model: nn.Module, loader: Loader, world: World | None, masks: bool)
     return metrics
 
 
-def open_dataset(source: str, split: str, *, train: bool, masks: bool) -> Any:
+def open_dataset(
+    source: str, split: str, *, train: bool, masks: bool
+) -> CocoDetection | VocDetection:
     """``split`` (train, test, or a split name of the data's own) of a VOC or COCO-format
     ``source``, as :class:`VocDetection` or :class:`CocoDetection`."""
     if is_voc(source):

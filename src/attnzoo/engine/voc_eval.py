@@ -38,43 +38,48 @@ class Truth(Protocol):
     difficult: np.ndarray
 
 
-def overlaps(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of ``box`` (4,) with each of ``boxes`` (n, 4), sides counted as inclusive pixels."""
-    iw = np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]) + 1
-    ih = np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]) + 1
+def overlaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU (n, m) of boxes ``a`` (n, 4) and ``b`` (m, 4), sides counted as inclusive pixels."""
+    a, b = a[:, None], b[None]
+    iw = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1
+    ih = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1
     inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area = (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
-    areas = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
-    return inter / (area + areas - inter)
+    area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
+    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    return inter / (area_a + area_b - inter)
 
 
-def match(truths: Sequence[Truth], detections: Sequence[Detections], label: int) -> np.ndarray:
-    """The class's detections as 1 (true positive) or 0 (false positive), by descending score,
-    the ones on difficult boxes left out."""
-    found = [
-        (score, image, box)
-        for image, boxes, labels, scores in detections
-        for box, score in zip(boxes[labels == label], scores[labels == label], strict=True)
-    ]
-    order = sorted(range(len(found)), key=lambda i: -found[i][0])  # stable: ties in input order
-    taken = {}
-    outcomes = []
-    for i in order:
-        _, image, box = found[i]
-        truth = truths[image]
-        mine = truth.labels == label
-        if not mine.any():
-            outcomes.append(0)
-            continue
-        iou = overlaps(box, truth.boxes[mine])
-        best = int(np.argmax(iou))
-        if iou[best] < IOU:
-            outcomes.append(0)
-        elif not truth.difficult[mine][best]:
-            used = taken.setdefault(image, np.zeros(int(mine.sum()), bool))
-            outcomes.append(0 if used[best] else 1)
-            used[best] = True
-    return np.array(outcomes, dtype=np.int64)
+def _image_outcomes(
+    truth: Truth, boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's detections by descending score: their labels, scores and outcomes (1 true,
+    0 false positive), those on difficult boxes left out. Images do not interact: each image's
+    share of a class's ranking is matched on its own."""
+    order = np.argsort(-scores, kind="stable")
+    boxes, labels, scores = boxes[order], labels[order], scores[order]
+    outcomes, keep = np.zeros(len(scores), np.int64), np.ones(len(scores), bool)
+    if len(truth.labels) and len(scores):
+        iou = overlaps(boxes, truth.boxes)
+        iou[labels[:, None] != truth.labels[None]] = -1  # a detection meets its class's boxes
+        best, taken = iou.argmax(1), np.zeros(len(truth.labels), bool)
+        for k in np.nonzero(iou.max(1) >= IOU)[0]:
+            j = best[k]
+            keep[k] = not truth.difficult[j]
+            outcomes[k] = keep[k] and not taken[j]
+            taken[j] |= keep[k]
+    return labels[keep], scores[keep], outcomes[keep]
+
+
+def match(truths: Sequence[Truth], detections: Sequence[Detections]) -> dict[int, np.ndarray]:
+    """For each class detected, its detections' outcomes (1 true, 0 false positive) in
+    descending score order (ties in input order), those on difficult boxes left out."""
+    found = [_image_outcomes(truths[image], *rest) for image, *rest in detections]
+    if not found:
+        return {}
+    labels, scores, outcomes = (np.concatenate(x) for x in zip(*found, strict=True))
+    order = np.argsort(-scores, kind="stable")
+    labels, outcomes = labels[order], outcomes[order]
+    return {label: outcomes[labels == label] for label in np.unique(labels).tolist()}
 
 
 def ap_11point(recall: np.ndarray, precision: np.ndarray) -> float:
@@ -99,11 +104,13 @@ def voc_metrics(
     docstring) of ``detections`` against ``truths`` (one per image, by image index), classes
     labelled 1..``num_classes``."""
     ap07, ap, found, positives = [], [], [], []
+    labels = np.concatenate([t.labels[~t.difficult] for t in truths] or [np.zeros(0, np.int64)])
+    ranked = match(truths, detections)
     for label in range(1, num_classes + 1):
-        count = sum(int(((t.labels == label) & ~t.difficult).sum()) for t in truths)
+        count = int((labels == label).sum())
         if not count:
             continue
-        outcomes = match(truths, detections, label)
+        outcomes = ranked.get(label, np.zeros(0, np.int64))
         tp = np.cumsum(outcomes)
         recall = tp / count
         precision = tp / np.arange(1, len(outcomes) + 1)
