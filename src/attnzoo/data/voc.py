@@ -9,7 +9,8 @@ looked up as ``VOCdevkit/`` in the data directories (:mod:`.places`), never down
 - ``voc2007``: VOC2007 trainval -> VOC2007 test.
 
 ``data: PATH`` to a ``VOCdevkit`` folder (one holding ``VOC2007/``) is ``voc0712`` when it holds
-``VOC2012/`` too, else ``voc2007``. Other splits for ``attnzoo eval``: ``VOC{year}/{set}``.
+``VOC2012/`` too, else ``voc2007``. Splits: ``train``, ``test`` or an image set
+``VOC{year}/{set}`` (``evaluate_checkpoint(split="VOC2012/val")``).
 
 Conventions are MMDetection's (``XMLDataset``, 1.x to 3.x), the paper's framework:
 
