@@ -19,7 +19,7 @@ Conventions are MMDetection's (``XMLDataset``, 1.x to 3.x), the paper's framewor
   xmax - 1, ymax - 1), so a box is one pixel narrower than the pixels it covers. The VOC metric
   (:mod:`attnzoo.engine.voc_eval`) measures widths as ``x2 - x1 + 1`` as the devkit does, so on
   these coordinates it computes the devkit's overlaps exactly. (Detectron2 instead keeps the
-  covered pixels, (xmin - 1, ymin - 1, xmax, ymax).)
+  covered pixels, (xmin - 1, ymin - 1, xmax, ymax), and trains on difficult objects too.)
 - ``difficult`` objects are left out of the training targets (MMDetection's ``ignore_flag``,
   which its detectors do not train on) and kept in :attr:`VocDetection.objects`, where the
   evaluation ignores them as the devkit does;
