@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import pickle
 import tarfile
 from pathlib import Path
@@ -89,3 +90,55 @@ def write_idx_split(
     write_idx(root / f"{prefix}-images-idx3-ubyte{suffix}", images, 2051)
     write_idx(root / f"{prefix}-labels-idx1-ubyte{suffix}", labels, 2049)
     return root
+
+
+# One VOC object: class name, 1-based inclusive (xmin, ymin, xmax, ymax), difficult.
+VocObject = tuple[str, tuple[int, int, int, int], bool]
+
+
+def write_voc_image(
+    folder: Path, stem: str, pixels: np.ndarray, objects: list[VocObject], image_sets: list[str]
+) -> None:
+    """One image of ``VOCdevkit/VOC<year>`` (``folder``): its JPEG, its XML as the devkit writes
+    it, and its id appended to each of ``image_sets`` (ImageSets/Main/<set>.txt)."""
+    for sub in ("Annotations", "JPEGImages", "ImageSets/Main"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(folder / "JPEGImages" / f"{stem}.jpg", quality=95)
+    height, width = pixels.shape[:2]
+    parts = [
+        f"<annotation><folder>{folder.name}</folder><filename>{stem}.jpg</filename>",
+        f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>",
+    ]
+    for name, (x1, y1, x2, y2), difficult in objects:
+        parts.append(
+            f"<object><name>{name}</name><pose>Unspecified</pose><truncated>0</truncated>"
+            f"<difficult>{int(difficult)}</difficult><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
+            f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+        )
+    (folder / "Annotations" / f"{stem}.xml").write_text("".join(parts) + "</annotation>\n")
+    for image_set in image_sets:
+        with open(folder / "ImageSets" / "Main" / f"{image_set}.txt", "a") as file:
+            file.write(stem + "\n")
+
+
+def write_voc_from_pasted(pasted: Path, devkit: Path, names: dict[str, str]) -> Path:
+    """``devkit`` (a VOCdevkit) from a cifar10-pasted COCO set: its train2017 images split
+    between VOC2007 and VOC2012 trainval, val2017 as VOC2007 test; classes renamed by ``names``;
+    every third object difficult."""
+    for split, year_of in (("train2017", lambda i: 2007 + 5 * (i % 2)), ("val2017", None)):
+        content = json.loads((pasted / "annotations" / f"instances_{split}.json").read_text())
+        category = {c["id"]: names[c["name"]] for c in content["categories"]}
+        for image in content["images"]:
+            year = year_of(image["id"]) if year_of else 2007
+            objects = []
+            for ann in content["annotations"]:
+                if ann["image_id"] == image["id"]:
+                    x, y, w, h = ann["bbox"]  # pixels x..x+w-1 are the object's
+                    box = (x + 1, y + 1, x + w, y + h)
+                    objects.append((category[ann["category_id"]], box, ann["id"] % 3 == 0))
+            pixels = np.asarray(Image.open(pasted / split / image["file_name"]).convert("RGB"))
+            sets = ["trainval"] if year_of else ["test"]
+            write_voc_image(
+                devkit / f"VOC{year}", f"{year}_{image['id']:06d}", pixels, objects, sets
+            )
+    return devkit

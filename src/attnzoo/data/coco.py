@@ -66,6 +66,16 @@ def find_coco(name_or_path: str | os.PathLike, split: str) -> tuple[Path, Path]:
     )
 
 
+def read_rgb(path: Path) -> torch.Tensor:
+    """The image at ``path`` as uint8 (3, H, W) RGB; unreadable: one line naming it."""
+    try:
+        with Image.open(path) as file:
+            pixels = np.asarray(file.convert("RGB"))
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read the image ({err})") from None
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+
+
 class CocoDetection:
     """The images and instances of one COCO-format split.
 
@@ -99,12 +109,7 @@ class CocoDetection:
         pixels, ``labels``, ``image_id`` and, with ``masks``, uint8 ``masks`` (K, H, W)."""
         image_id = self.ids[index]
         info = self.coco.imgs[image_id]
-        path = self.image_dir / info["file_name"]
-        try:
-            with Image.open(path) as file:
-                pixels = np.asarray(file.convert("RGB"))
-        except OSError as err:
-            raise DatasetError(f"{path}: cannot read the image ({err})") from None
+        image = read_rgb(self.image_dir / info["file_name"])
         anns = self._annotations(image_id)
         boxes = torch.tensor([a["bbox"] for a in anns], dtype=torch.float32).reshape(-1, 4)
         boxes[:, 2:] += boxes[:, :2]
@@ -120,7 +125,7 @@ class CocoDetection:
             shape = (len(anns), info["height"], info["width"])
             target["masks"] = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(shape)
             target["masks"] = target["masks"].to(torch.uint8)
-        return torch.from_numpy(pixels.copy()).permute(2, 0, 1), target
+        return image, target
 
 
 def hflip(image: torch.Tensor, target: Target) -> tuple[torch.Tensor, Target]:

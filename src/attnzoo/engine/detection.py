@@ -1,10 +1,14 @@
 """The detection (Faster R-CNN, RetinaNet) and instance-segmentation (Mask R-CNN) tasks.
 
 torchvision's detectors over an attnzoo backbone with its attention (:mod:`attnzoo.models.detector`)
-on COCO-format data (:mod:`attnzoo.data.coco`), trained by the shared loop. The training loss is the
-sum of the detector's loss terms (torchvision's, unweighted), each term also reported as a training
-statistic. Evaluation is COCO's: pycocotools' ``COCOeval`` over the predictions of every process,
-box AP, AP50, AP75 and AP for small, medium and large objects (and the same for masks), in %.
+on COCO-format data (:mod:`attnzoo.data.coco`) or Pascal VOC (:mod:`attnzoo.data.voc`, boxes
+only), trained by the shared loop. The training loss is the sum of the detector's loss terms
+(torchvision's, unweighted), each term also reported as a training statistic. Evaluation runs over
+the predictions of every process. On COCO data it is COCO's: pycocotools' ``COCOeval``, box AP,
+AP50, AP75 and AP for small, medium and large objects (and the same for masks), in %; the primary
+metric is ``box_ap`` (``mask_ap``). On VOC data it is the devkit's (:mod:`.voc_eval`): mAP at IoU
+0.5, 11-point and area, and recall, in %; the primary metric is ``voc_map07``, the 11-point mAP
+that VOC2007 test is reported with (the data, not the task, decides: :meth:`Detection.primary`).
 
 Backbone conventions are torchvision's (docs/detection.md): with ``pretrained``, stem and stage 1
 frozen (``trainable_stages`` 3) and, with ``freeze_bn``, the loaded BatchNorm layers frozen
@@ -24,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,6 +38,7 @@ from torch import nn
 
 from ..data import IMAGENET_MEAN, IMAGENET_STD
 from ..data.coco import SPLITS, CocoDetection, DetectionLoader, find_coco
+from ..data.voc import VocDetection, find_voc, is_voc
 from ..models import create_model
 from ..models.detector import build_detector, freeze_stages
 from ..models.frozen_bn import freeze_pretrained_batchnorm
@@ -42,6 +48,7 @@ from .config import TrainConfig
 from .data import source_preprocessing
 from .distributed import World
 from .task import Loader, Loaders, Task, register_task
+from .voc_eval import voc_metrics
 
 # COCOeval's first six statistics, in its order.
 STATS = ("ap", "ap50", "ap75", "ap_s", "ap_m", "ap_l")
@@ -84,30 +91,58 @@ def coco_metrics(gt: Any, results: list[dict], image_ids: list[int], kind: str) 
     return {f"{prefix}_{n}": 100 * float(v) for n, v in zip(STATS, stats, strict=True) if v >= 0}
 
 
+def _voc_detections(output: dict[str, torch.Tensor], index: int) -> list:
+    """One image's predictions as :mod:`.voc_eval` takes them."""
+    boxes, scores = (output[k].float().cpu().numpy() for k in ("boxes", "scores"))
+    return [(index, boxes, output["labels"].cpu().numpy(), scores)]
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Loader, world: World | None, masks: bool) -> dict:
-    """COCO box (and mask) metrics of ``model`` over ``loader``'s dataset, predictions of every
-    process gathered before ``COCOeval`` runs (on each process: the metrics are the same)."""
+def _predictions(
+    model: nn.Module, loader: Loader, world: World | None, record: Callable[[dict, int], list]
+) -> list:
+    """``record(output, image_id)`` of every image of ``loader``, gathered from every process."""
     model.eval()
-    dataset: CocoDetection = loader.dataset
-    results: list[dict] = []
+    results: list = []
     loader.set_epoch(0)
     for images, targets in loader:
         for output, target in zip(model(images), targets, strict=True):
-            results += _detections(output, int(target["image_id"]), dataset.category_ids)
+            results += record(output, int(target["image_id"]))
     if world is not None and world.size > 1:
         gathered: list[Any] = [None] * world.size
         dist.all_gather_object(gathered, results)
         results = [r for part in gathered for r in part]
+    return results
+
+
+def evaluate(model: nn.Module, loader: Loader, world: World | None, masks: bool) -> dict:
+    """The metrics of ``model`` over ``loader``'s dataset: the VOC devkit's on VOC data, else
+    COCO's box (and mask) metrics. Each process computes them from the predictions of all."""
+    dataset = loader.dataset
+    if isinstance(dataset, VocDetection):
+        found = _predictions(model, loader, world, _voc_detections)
+        return voc_metrics(dataset.objects, found, len(dataset.classes))
+    ids = dataset.category_ids
+    results = _predictions(model, loader, world, lambda out, i: _detections(out, i, ids))
     metrics = coco_metrics(dataset.coco, results, dataset.ids, "bbox")
     if masks:
         metrics |= coco_metrics(dataset.coco, results, dataset.ids, "segm")
     return metrics
 
 
+def open_dataset(
+    source: str, split: str, *, train: bool, masks: bool
+) -> CocoDetection | VocDetection:
+    """``split`` (train, test, or a split name of the data's own) of a VOC or COCO-format
+    ``source``, as :class:`VocDetection` or :class:`CocoDetection`."""
+    if is_voc(source):
+        return VocDetection(find_voc(source, split), train=train)
+    return CocoDetection(*find_coco(source, SPLITS.get(split, split)), train=train, masks=masks)
+
+
 @register_task
 class Detection(Task):
-    """Boxes on COCO-format data: Faster R-CNN (default) or RetinaNet (``detector``)."""
+    """Boxes on COCO-format or VOC data: Faster R-CNN (default) or RetinaNet (``detector``)."""
 
     name = "detection"
     primary_metric = "box_ap"
@@ -116,6 +151,10 @@ class Detection(Task):
 
     def detector(self, config: TrainConfig) -> str:
         return config.detector
+
+    def primary(self, config: TrainConfig) -> str:
+        """``voc_map07`` on VOC data (VOC2007 test's standard 11-point mAP), else COCO's AP."""
+        return "voc_map07" if is_voc(config.data) else self.primary_metric
 
     def check(self, config: TrainConfig) -> None:
         def need(ok: bool, key: str, what: str) -> None:
@@ -135,13 +174,18 @@ class Detection(Task):
             "trainable_stages",
             "must be non-negative",
         )
+        if self.masks and is_voc(config.data):
+            raise AttnzooError(
+                f"config: data={config.data!r} is Pascal VOC, which has no instance masks: "
+                f"{self.name} needs COCO-format data"
+            )
         if config.pretrained:
             find_pretrained(config.pretrained)
 
     def build_loaders(self, config: TrainConfig, world: World) -> Loaders:
-        train_files, test_files = (find_coco(config.data, SPLITS[s]) for s in ("train", "test"))
-        train_set = CocoDetection(*train_files, train=True, masks=self.masks)
-        test_set = CocoDetection(*test_files, train=False, masks=False)
+        # The test split first: it is the smaller, so a missing one is found sooner.
+        test_set = open_dataset(config.data, "test", train=False, masks=False)
+        train_set = open_dataset(config.data, "train", train=True, masks=self.masks)
         if train_set.classes != test_set.classes:
             raise AttnzooError(f"{config.data}: the training and test splits' categories differ")
         shard = {"rank": world.rank, "world_size": world.size, "device": world.device}
@@ -226,12 +270,11 @@ class Detection(Task):
         batch_size: int,
         download: bool,
     ) -> tuple[Loader, int]:
-        """The images of ``split`` (``test``: val2017, or a COCO split name) of ``source``."""
+        """The images of ``split`` of ``source``: ``test`` (COCO: val2017; VOC: VOC2007 test),
+        ``train``, a COCO split name or a VOC ``VOC{year}/{set}``."""
         if per_class is not None:
             raise AttnzooError("detection data has no per-class limit; leave per_class unset")
-        dataset = CocoDetection(
-            *find_coco(source, SPLITS.get(split, split)), train=False, masks=False
-        )
+        dataset = open_dataset(source, split, train=False, masks=False)
         if dataset.classes != info["classes"]:
             raise AttnzooError(f"{source}'s categories differ from the checkpoint's")
         loader = DetectionLoader(dataset, batch_size, shuffle=False, drop_last=False, flip=False)

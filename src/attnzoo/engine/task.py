@@ -12,7 +12,8 @@ compile, preemption, run directories, logs, sweeps) is shared. A task supplies t
   batch's sums of the training statistics to report (each reported as its mean per sample);
 - ``evaluate(model, loader, world)``: named metrics over a loader, summed over processes;
 - optionally ``eval_loader``: another split or dataset for ``attnzoo eval``;
-- ``primary_metric`` and ``higher_is_better``: the metric that compares runs.
+- ``primary_metric`` and ``higher_is_better``: the metric that compares runs; a task whose
+  metric depends on the data (detection: COCO's AP or VOC's mAP) overrides ``primary(config)``.
 
 Loaders yield batches and have ``len()`` and ``set_epoch(epoch, start=0)``, which must make the
 epoch's batches from ``start`` on a function of (seed, epoch, position): that is what lets a run
@@ -53,6 +54,10 @@ class Task(ABC):
     name: str
     primary_metric: str
     higher_is_better: bool = True
+
+    def primary(self, config: TrainConfig) -> str:
+        """The metric that compares runs of ``config`` (the one ``summary.json`` names)."""
+        return self.primary_metric
 
     def check(self, config: TrainConfig) -> None:  # noqa: B027  (optional: no check by default)
         """Raise a ValueError naming a setting this task cannot run with."""

@@ -379,7 +379,7 @@ def _train(
 
 
 def _epoch_line(run: Run, record: dict[str, Any]) -> str:
-    metric = run.task.primary_metric
+    metric = run.task.primary(run.config)
     train, test = record["train"], record["test"]
     return (
         f"epoch {record['epoch']}/{run.config.epochs}  train loss {train['loss']:.3f}  "
@@ -402,7 +402,7 @@ def _summary(run: Run, last: dict[str, Any], code: str | None) -> dict[str, Any]
         "epochs": config.epochs,
         **test,
         "train_loss": last["train"]["loss"],
-        "primary_metric": task.primary_metric,
+        "primary_metric": task.primary(config),
         "higher_is_better": task.higher_is_better,
         "params": count_params(run.model),
         "world_size": run.world.size,
