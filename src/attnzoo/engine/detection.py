@@ -130,6 +130,22 @@ class Detection(Task):
         need(config.min_size >= 32, "min_size", "must be at least 32")
         need(config.max_size >= config.min_size, "max_size", "must be at least min_size")
         need(config.fpn_channels >= 1, "fpn_channels", "must be positive")
+        retinanet = self.detector(config) == "retinanet"
+        need(
+            config.cls_loss == "focal" or retinanet,
+            "cls_loss",
+            "is RetinaNet's classification loss: set detector: retinanet, or leave it at focal",
+        )
+        need(
+            not config.ohem or not retinanet,
+            "ohem",
+            "mines the RoIs of Faster/Mask R-CNN, which RetinaNet has none of: leave it false",
+        )
+        need(
+            config.loss == "ce",
+            "loss",
+            "re-weights classification losses; detection's options are cls_loss and ohem",
+        )
         need(
             config.trainable_stages is None or config.trainable_stages >= 0,
             "trainable_stages",
@@ -195,6 +211,8 @@ class Detection(Task):
             fpn_channels=config.fpn_channels,
             mean=info["mean"],
             std=info["std"],
+            cls_loss=config.cls_loss,
+            ohem=config.ohem,
         )
         if report is not None:  # pretrained_lr_scale finds the loaded tensors by these names
             loaded = tuple(f"backbone.body.{n}" for n in report.loaded)
