@@ -150,11 +150,17 @@ def pasted(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "options", [{"detector": "retinanet", "cls_loss": "softmax"}, {"ohem": True}], ids=str
+    "options",
+    [
+        {"detector": "retinanet", "cls_loss": "softmax"},
+        {"ohem": True},
+        {"task": "instance-segmentation", "ohem": True},
+    ],
+    ids=str,
 )
 def test_a_few_steps_on_one_batch_lower_the_loss(pasted, options, one_thread):
     config = tiny(data=str(pasted), **options)
-    task = get_task("detection")
+    task = get_task(config.task)
     loaders = task.build_loaders(config, World(0, 1, torch.device("cpu")))
     torch.manual_seed(0)
     model = task.build_model(config, loaders.info).train()

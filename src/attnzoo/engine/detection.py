@@ -3,8 +3,10 @@
 torchvision's detectors over an attnzoo backbone with its attention (:mod:`attnzoo.models.detector`)
 on COCO-format data (:mod:`attnzoo.data.coco`), trained by the shared loop. The training loss is the
 sum of the detector's loss terms (torchvision's, unweighted), each term also reported as a training
-statistic. Evaluation is COCO's: pycocotools' ``COCOeval`` over the predictions of every process,
-box AP, AP50, AP75 and AP for small, medium and large objects (and the same for masks), in %.
+statistic; RetinaNet's classification loss is ``cls_loss`` (focal or softmax) and Faster/Mask R-CNN
+may train on hard RoIs (``ohem``), :mod:`attnzoo.models.detection_heads`. Evaluation is COCO's:
+pycocotools' ``COCOeval`` over the predictions of every process, box AP, AP50, AP75 and AP for
+small, medium and large objects (and the same for masks), in %.
 
 Backbone conventions are torchvision's (docs/detection.md): with ``pretrained``, stem and stage 1
 frozen (``trainable_stages`` 3) and, with ``freeze_bn``, the loaded BatchNorm layers frozen
