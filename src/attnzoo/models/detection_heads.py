@@ -77,7 +77,7 @@ def detection_logits(logits: torch.Tensor, softmax: bool) -> torch.Tensor:
     """Logits whose sigmoid is each object class's score (what torchvision's RetinaNet
     postprocessing reads): the softmax probabilities' logits for a softmax head, the logits
     themselves for a sigmoid one; the background column (0) at -inf, never a detection."""
-    out = torch.logit(logits.softmax(-1)) if softmax else logits.clone()
+    out = torch.logit(logits.float().softmax(-1)) if softmax else logits.clone()
     out[..., 0] = -math.inf
     return out
 
@@ -117,7 +117,7 @@ def roi_losses(
         beta=1 / 9,
         reduction="none",
     )
-    return loss.index_add(0, foreground, box.sum(1))
+    return loss.index_add(0, foreground, box.sum(1).to(loss.dtype))
 
 
 def hardest(boxes: torch.Tensor, losses: torch.Tensor, count: int, iou: float) -> torch.Tensor:
