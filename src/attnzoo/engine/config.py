@@ -12,6 +12,7 @@ from typing import Any
 from .. import validation
 from ..attention.spec import parse_setting, spec_name
 from ..models import check_model_options, list_models, plan_attention
+from ..models.detection_heads import CLS_LOSSES
 from ..run_keys import config_changes
 from ..validation import AttnzooError
 from .compile import COMPILE_MODES
@@ -172,6 +173,17 @@ class TrainConfig:
         "trainable_backbone_layers; default 3 with pretrained, all without)",
     )
     fpn_channels: int = _field(256, "detection: channels of the feature pyramid")
+    cls_loss: str = _field(
+        "focal",
+        "detection, RetinaNet: classification loss, focal (sigmoid focal loss, alpha 0.25, "
+        "gamma 2) or softmax (cross-entropy over background and the classes)",
+        choices=CLS_LOSSES,
+    )
+    ohem: bool = _field(
+        False,
+        "detection, Faster/Mask R-CNN: train the box head on each image's hardest RoIs by loss "
+        "(online hard example mining) instead of a random 1:3 sample",
+    )
     allow_dirty: bool = _field(
         False,
         "train a run under a results/ directory from code with uncommitted changes (their diff "

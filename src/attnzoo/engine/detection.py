@@ -3,12 +3,14 @@
 torchvision's detectors over an attnzoo backbone with its attention (:mod:`attnzoo.models.detector`)
 on COCO-format data (:mod:`attnzoo.data.coco`) or Pascal VOC (:mod:`attnzoo.data.voc`, boxes
 only), trained by the shared loop. The training loss is the sum of the detector's loss terms
-(torchvision's, unweighted), each term also reported as a training statistic. Evaluation runs over
-the predictions of every process. On COCO data it is COCO's: pycocotools' ``COCOeval``, box AP,
-AP50, AP75 and AP for small, medium and large objects (and the same for masks), in %; the primary
-metric is ``box_ap`` (``mask_ap``). On VOC data it is the devkit's (:mod:`.voc_eval`): mAP at IoU
-0.5, 11-point and area, and recall, in %; the primary metric is ``voc_map07``, the 11-point mAP
-that VOC2007 test is reported with (the data, not the task, decides: :meth:`Detection.primary`).
+(torchvision's, unweighted), each term also reported as a training statistic; RetinaNet's
+classification loss is ``cls_loss`` (focal or softmax) and Faster/Mask R-CNN may train on hard RoIs
+(``ohem``), :mod:`attnzoo.models.detection_heads`. Evaluation runs over the predictions of every
+process. On COCO data it is COCO's: pycocotools' ``COCOeval``, box AP, AP50, AP75 and AP for small,
+medium and large objects (and the same for masks), in %; the primary metric is ``box_ap``
+(``mask_ap``). On VOC data it is the devkit's (:mod:`.voc_eval`): mAP at IoU 0.5, 11-point and
+area, and recall, in %; the primary metric is ``voc_map07``, the 11-point mAP that VOC2007 test is
+reported with (the data, not the task, decides: :meth:`Detection.primary`).
 
 Backbone conventions are torchvision's (docs/detection.md): with ``pretrained``, stem and stage 1
 frozen (``trainable_stages`` 3) and, with ``freeze_bn``, the loaded BatchNorm layers frozen
@@ -169,6 +171,22 @@ class Detection(Task):
         need(config.min_size >= 32, "min_size", "must be at least 32")
         need(config.max_size >= config.min_size, "max_size", "must be at least min_size")
         need(config.fpn_channels >= 1, "fpn_channels", "must be positive")
+        retinanet = self.detector(config) == "retinanet"
+        need(
+            config.cls_loss == "focal" or retinanet,
+            "cls_loss",
+            "is RetinaNet's classification loss: set detector: retinanet, or leave it at focal",
+        )
+        need(
+            not config.ohem or not retinanet,
+            "ohem",
+            "mines the RoIs of Faster/Mask R-CNN, which RetinaNet has none of: leave it false",
+        )
+        need(
+            config.loss == "ce",
+            "loss",
+            "re-weights classification losses; detection's options are cls_loss and ohem",
+        )
         need(
             config.trainable_stages is None or config.trainable_stages >= 0,
             "trainable_stages",
@@ -239,6 +257,8 @@ class Detection(Task):
             fpn_channels=config.fpn_channels,
             mean=info["mean"],
             std=info["std"],
+            cls_loss=config.cls_loss,
+            ohem=config.ohem,
         )
         if report is not None:  # pretrained_lr_scale finds the loaded tensors by these names
             loaded = tuple(f"backbone.body.{n}" for n in report.loaded)

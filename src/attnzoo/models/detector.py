@@ -20,13 +20,20 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
-from torchvision.models.detection import FasterRCNN, MaskRCNN, RetinaNet
+from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
 from ..attention.base import AttentionModule
 from ..validation import AttnzooError
+from .detection_heads import (
+    CLS_LOSSES,
+    RetinaNetDetector,
+    SoftmaxClassificationHead,
+    mine_hard_examples,
+)
 
 DETECTORS = ("faster_rcnn", "retinanet", "mask_rcnn")
 
@@ -84,20 +91,23 @@ def build_detector(
     fpn_channels: int,
     mean: list[float],
     std: list[float],
+    cls_loss: str = "focal",
+    ohem: bool = False,
 ) -> nn.Module:
     """Detector ``kind`` (one of DETECTORS) for ``num_classes`` object classes (background
     added) on backbone ``net``, with torchvision's defaults for everything else: anchors of 32 px
-    at the finest level doubling per level, RoIAlign 7x7 (14x14 for masks)."""
+    at the finest level doubling per level, RoIAlign 7x7 (14x14 for masks). RetinaNet's
+    classification loss is ``cls_loss`` (CLS_LOSSES); ``ohem`` trains a Faster/Mask R-CNN box
+    head on hard examples (:mod:`attnzoo.models.detection_heads`)."""
     if kind not in DETECTORS:
         raise AttnzooError(f"detector={kind!r} is unknown; valid: {', '.join(DETECTORS)}")
+    if cls_loss not in CLS_LOSSES or (cls_loss != "focal" and kind != "retinanet"):
+        raise AttnzooError(f"cls_loss={cls_loss!r}: RetinaNet's {' or '.join(CLS_LOSSES)}")
+    if ohem and kind == "retinanet":
+        raise AttnzooError("ohem mines the RoIs of Faster/Mask R-CNN; RetinaNet has none")
     common = {"min_size": min_size, "max_size": max_size, "image_mean": mean, "image_std": std}
     if kind == "retinanet":
-        backbone = BackboneFPN(net, 3, fpn_channels, retinanet=True)
-        sizes = [
-            (s, round(s * 2 ** (1 / 3)), round(s * 2 ** (2 / 3))) for s in (32, 64, 128, 256, 512)
-        ]
-        anchors = AnchorGenerator(tuple(sizes), ((0.5, 1.0, 2.0),) * len(sizes))
-        return RetinaNet(backbone, num_classes + 1, anchor_generator=anchors, **common)
+        return _retinanet(net, num_classes + 1, fpn_channels, cls_loss, common)
     backbone = BackboneFPN(net, min(4, len(net.feature_info)), fpn_channels, retinanet=False)
     names = [str(i) for i in range(len(backbone.stages))]
     levels = len(names) + 1  # the max-pooled extra level has anchors too
@@ -106,15 +116,36 @@ def build_detector(
     )
     boxes = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2)
     if kind == "faster_rcnn":
-        return FasterRCNN(
+        model = FasterRCNN(
             backbone, num_classes + 1, rpn_anchor_generator=anchors, box_roi_pool=boxes, **common
         )
-    masks = MultiScaleRoIAlign(names, output_size=14, sampling_ratio=2)
-    return MaskRCNN(
-        backbone,
-        num_classes + 1,
-        rpn_anchor_generator=anchors,
-        box_roi_pool=boxes,
-        mask_roi_pool=masks,
-        **common,
-    )
+    else:
+        masks = MultiScaleRoIAlign(names, output_size=14, sampling_ratio=2)
+        model = MaskRCNN(
+            backbone,
+            num_classes + 1,
+            rpn_anchor_generator=anchors,
+            box_roi_pool=boxes,
+            mask_roi_pool=masks,
+            **common,
+        )
+    if ohem:
+        mine_hard_examples(model.roi_heads)
+    return model
+
+
+def _retinanet(
+    net: nn.Module, num_classes: int, fpn_channels: int, cls_loss: str, common: dict
+) -> RetinaNetDetector:
+    """RetinaNet for ``num_classes`` logits (background included): anchors of 3 scales per
+    octave and 3 ratios, 32 px at P3; ``cls_loss`` softmax swaps in the softmax classifier."""
+    backbone = BackboneFPN(net, 3, fpn_channels, retinanet=True)
+    sizes = [(s, round(s * 2 ** (1 / 3)), round(s * 2 ** (2 / 3))) for s in (32, 64, 128, 256, 512)]
+    anchors = AnchorGenerator(tuple(sizes), ((0.5, 1.0, 2.0),) * len(sizes))
+    per_location = anchors.num_anchors_per_location()[0]
+    head = RetinaNetHead(fpn_channels, per_location, num_classes)
+    if cls_loss == "softmax":
+        head.classification_head = SoftmaxClassificationHead(
+            fpn_channels, per_location, num_classes
+        )
+    return RetinaNetDetector(backbone, num_classes, anchor_generator=anchors, head=head, **common)
