@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from attnzoo.engine import local
 from attnzoo.engine.distributed import launcher_rank, slurm_environment
 from attnzoo.engine.local import gpu_slots
 from attnzoo.engine.slurm import (
@@ -177,3 +178,25 @@ def test_fresh_moves_the_sweep_aside_and_records_it(tmp_path):
     assert json.loads((root / SWEEP_FILE).read_text())["command"] == (
         "attnzoo sweep tiny, then attnzoo sweep tiny --jobs 2"
     )
+
+
+@pytest.mark.parametrize(
+    ("cores", "jobs", "omp", "expected"),
+    [
+        (8, 1, None, 8),
+        (8, 3, None, 2),
+        (2, 4, None, 1),
+        (8, 1, "1", 1),
+        (8, 4, "8", 2),
+        (8, 1, "x", 8),
+    ],
+)
+def test_runs_share_the_cores_and_keep_within_omp_num_threads(
+    monkeypatch, cores, jobs, omp, expected
+):
+    monkeypatch.setattr(local.os, "cpu_count", lambda: cores)
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    assert local.default_threads(jobs) == expected

@@ -47,7 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (threads shared)")
     parser.add_argument("--retries", type=int, default=1, help="retries of a crashed run")
-    parser.add_argument("--threads", type=int, help="CPU threads per run (default: cores / jobs)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads per run (default: cores / jobs, <= OMP_NUM_THREADS)",
+    )
     parser.add_argument("--root", type=Path, help="results directory (default results/<config>)")
     parser.add_argument(
         "--fresh",

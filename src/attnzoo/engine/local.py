@@ -63,6 +63,16 @@ def execute(out_dir: Path, env: dict[str, str], retries: int) -> tuple[bool, str
     return False, f"exit {code}: {line} (see {log_path})"
 
 
+def default_threads(jobs: int) -> int:
+    """CPU threads of each of ``jobs`` parallel runs: the cores shared among them, and no more than
+    ``OMP_NUM_THREADS`` where it is set (a process told to use one thread, such as a test worker
+    beside another on two cores, would otherwise start runs that oversubscribe the cores and
+    spin several times slower)."""
+    share = max(1, (os.cpu_count() or 1) // jobs)
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(share, int(limit)) if limit.isdigit() and int(limit) > 0 else share
+
+
 def run_local(
     configs: Sequence,
     jobs: int,
@@ -77,7 +87,7 @@ def run_local(
     slots: queue.Queue[str] = queue.Queue()
     for slot in gpu_slots(jobs, gpus_per_run, visible_gpus() if gpus_per_run != 0 else []):
         slots.put(slot)
-    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or default_threads(jobs)
 
     def one(index: int) -> None:
         out_dir = prepare(configs[index])

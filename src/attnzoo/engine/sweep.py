@@ -230,8 +230,8 @@ def run_sweep(
     report: Callable[[Outcome], None] = lambda outcome: None,
 ) -> list[Outcome]:
     """Run every unfinished run on this machine, ``jobs`` at a time, each with ``threads`` CPU
-    threads (default: its share of the cores) and ``gpus_per_run`` GPUs of its own (see
-    :mod:`.local`)."""
+    threads (default: its share of the cores, at most ``OMP_NUM_THREADS``) and ``gpus_per_run``
+    GPUs of its own (see :mod:`.local`)."""
     outcomes = [Outcome(r, "done") for r in runs if is_finished(r)]
     for outcome in outcomes:
         report(outcome)
@@ -298,7 +298,7 @@ class Execution:
     executor: str = "local"
     retries: int = 1  # retries of a crashed run (each resumes from its checkpoint)
     jobs: int = 1  # local: runs at once
-    threads: int | None = None  # local: CPU threads of each run (default: cores / jobs)
+    threads: int | None = None  # local: threads per run (default: cores / jobs, <= OMP_NUM_THREADS)
     gpus_per_run: int | None = None  # local: GPUs of each run (default: 1 where there are GPUs)
     slurm: SlurmOptions | None = None  # slurm: what each job asks (default: the config's)
     wait: bool = True  # slurm: wait for the jobs and collect them; else submit and return
