@@ -121,7 +121,7 @@ def test_sweep_configs_name_known_tables():
     named = [c["sweep"]["published"] for c in configs if "published" in c.get("sweep", {})]
     assert named, "no sweep config names a published table"
     for table in named:
-        published_errors(table)
+        published_table(table)
 
 
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t["id"])
