@@ -72,14 +72,15 @@ def detection_gmacs(bench: DetectionBench) -> float:
     return counted[key]
 
 
-def measured_detection_speed() -> dict[tuple, float]:
-    """Training images/s of the GPU bench's detection rows by (detector, model, attention, height,
-    width); a later file (name order) overrides an earlier one."""
+def measured_detection_speed() -> dict[tuple, tuple[float, str]]:
+    """Training images/s of the GPU bench's detection rows, with the folder they are in (it names
+    the card), by (detector, model, attention, height, width); a later folder (name order)
+    overrides an earlier one."""
     speeds = {}
     for path in sorted(BENCH.glob("gpu-*/bench.json")):
         for r in json.loads(path.read_text()).get("detection", []):
             key = (r["detector"], r["model"], r["attention"], r["height"], r["width"])
-            speeds[key] = r["train_img_s"]
+            speeds[key] = (r["train_img_s"], path.parent.name)
     return speeds
 
 
@@ -94,9 +95,10 @@ def detection_hours(name: str, values: dict) -> tuple[float, int, str]:
     for model in values["sweep"]["models"]:
         macs = detection_gmacs(DetectionBench(**{**base.__dict__, "model": model}))
         for setting in values["sweep"]["attention"]:
-            speed = measured.get((base.name, "resnet50", setting, config.min_size, config.max_size))
-            if speed:
-                speed, basis = speed * detection_gmacs(base) / macs, "GPU bench (detection)"
+            key = (base.name, "resnet50", setting, config.min_size, config.max_size)
+            if key in measured:
+                speed, folder = measured[key]
+                speed, basis = speed * detection_gmacs(base) / macs, f"GPU bench ({folder})"
             else:
                 speed = imagenet[UNTIMED_AS.get(setting, setting)] * GMACS["resnet50"] / macs
                 basis = "estimate from ImageNet ResNet-50"
