@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from attnzoo import list_attention, list_models
+from attnzoo.attention import AttentionModule, get_attention_class
 from attnzoo.benchmarks.paper import PUBLISHED as PUBLISHED_COSTS
 from attnzoo.engine.config import TrainConfig
 from attnzoo.engine.config_files import packaged_configs
@@ -181,3 +182,26 @@ def test_detection_entries_as_the_paper_prints_them(prefix, table, model, attent
     line = next(line for line in paper_lines("BA2M") if line.startswith(prefix))
     row = published_table(table).find(model, attention, {"detector": "faster_rcnn", "epochs": 24})
     assert list(row.values.values()) == numbers(line)
+
+
+def test_every_detection_row_builds_its_detector():
+    """Each detection row's network is one attnzoo builds: the task's detector over the row's
+    backbone and attention, with the table's config (keys TrainConfig lacks yet left out)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    built = set()
+    for table in map(published_table, published_tables()):
+        if table.task == "classification":
+            continue
+        for row in table.rows:
+            known = {k: v for k, v in row.config.items() if k in fields}
+            values = dict(task=table.task, model=row.model, attention=row.attention, **known)
+            config = TrainConfig.from_dict(values)
+            key = (table.task, row.model, row.attention, config.detector)  # one network
+            if key not in built:
+                built.add(key)
+                info = {"classes": ["a", "b"], "in_chans": 3, "mean": [0.5] * 3, "std": [0.5] * 3}
+                detector = get_task(table.task).build_model(config, info)
+                found = {type(m) for m in detector.modules() if isinstance(m, AttentionModule)}
+                want = set() if row.attention == "none" else {get_attention_class(row.attention)}
+                assert found == want, key
+    assert len(built) == 10  # Faster and Mask R-CNN R-50/101 and RetinaNet R-50, +-BA2M
