@@ -19,10 +19,13 @@ def write_run(
     params: int = 270_000,
     wall_seconds: float = 60.0,
     summary: bool = True,
+    results: dict[str, Any] | None = None,
     **config: Any,
 ) -> Path:
     """``metrics.jsonl`` with ``epochs`` records ending at ``top1``/``top5``, and, unless
-    ``summary`` is false (a run still training), ``summary.json``; ``config`` overrides keys."""
+    ``summary`` is false (a run still training), ``summary.json``; ``config`` overrides keys.
+    ``results``: another task's summary entries in place of ``top1``/``top5`` (see
+    :func:`detection_results`)."""
     config = {
         "model": model,
         "attention": list(attention),
@@ -58,9 +61,7 @@ def write_run(
             "attention": "+".join(attention) or "none",
             "seed": seed,
             "epochs": epochs,
-            "top1": top1,
-            "top5": top5,
-            "test_loss": 1.1,
+            **(results or {"top1": top1, "top5": top5, "test_loss": 1.1}),
             "train_loss": 1.0,
             "params": params,
             "wall_seconds": wall_seconds,
@@ -69,3 +70,14 @@ def write_run(
         }
         (run_dir / "summary.json").write_text(json.dumps(result, indent=2))
     return run_dir
+
+
+def detection_results(task: str = "detection", **metrics: float) -> dict[str, Any]:
+    """A detection run's summary entries as the trainer writes them: the task, COCOeval's box
+    (and, for instance segmentation, mask) metrics in %, and the primary metric; ``metrics``
+    overrides values (box_ap=38.0)."""
+    kinds = ("box", "mask") if task == "instance-segmentation" else ("box",)
+    names = ("ap", "ap50", "ap75", "ap_s", "ap_m", "ap_l")
+    values = {f"{k}_{n}": 10.0 + i for k in kinds for i, n in enumerate(names)} | metrics
+    primary = "mask_ap" if task == "instance-segmentation" else "box_ap"
+    return {"task": task, **values, "primary_metric": primary, "higher_is_better": True}

@@ -8,6 +8,7 @@ from scipy import stats as sps
 from tests.report.fake_runs import write_run
 
 from attnzoo.report import aggregate, csv_text, markdown, read_summaries
+from attnzoo.report.published import ERRORS, PublishedRow, PublishedTable
 from attnzoo.report.tables import baseline_errors, versus_baseline
 
 SE_TOP1 = [71.3, 72.9, 70.55]
@@ -113,7 +114,8 @@ def test_corrupt_summaries(tmp_path):
 
 def test_markdown_and_csv(sweep):
     rows = aggregate(read_summaries([sweep]))
-    published = {("resnet20", "se"): (25.0, 7.5)}
+    paper = PublishedRow("+ SE", "resnet20", "se", {}, {"top1_err": 25.0, "top5_err": 7.5})
+    published = PublishedTable("t", "T", "classification", ERRORS, (paper,), {})
     errors = sorted(100 - a for a in SE_TOP1)
     median, mean, std = statistics.median(errors), statistics.mean(errors), statistics.stdev(errors)
 

@@ -1,4 +1,4 @@
-"""``attnzoo compare``: final errors over seeds, per setting, against a paper's if asked."""
+"""``attnzoo compare``: final results over seeds, per setting, against a paper's if asked."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("runs", nargs="+", type=Path, help=RUNS_HELP)
     parser.add_argument("--csv", type=Path, help="also write the table, every statistic, as CSV")
     parser.add_argument(
-        "--published", metavar="TABLE", help="add a paper's errors, e.g. ba2m-table11"
+        "--published", metavar="TABLE", help="add a paper's figures, e.g. ba2m-table11"
     )
     parser.add_argument("--split", action="store_true", help=SPLIT_HELP)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import aggregate, csv_text, markdown, published_errors, read_summaries
+    from ..report import aggregate, csv_text, markdown, published_table, read_summaries
 
-    published = published_errors(args.published) if args.published else None
+    published = published_table(args.published) if args.published else None
     rows = aggregate(read_summaries(args.runs), split=args.split)
     print(markdown(rows, published))
     if args.csv:

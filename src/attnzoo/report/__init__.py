@@ -2,10 +2,11 @@
 
 from .document import results_document
 from .plots import plot_comparison, plot_curves, read_metrics
-from .published import published_errors, published_tables
+from .published import PublishedTable, published_errors, published_table, published_tables
 from .tables import Row, aggregate, csv_text, find_runs, markdown, read_summaries
 
 __all__ = [
+    "PublishedTable",
     "Row",
     "aggregate",
     "csv_text",
@@ -14,6 +15,7 @@ __all__ = [
     "plot_comparison",
     "plot_curves",
     "published_errors",
+    "published_table",
     "published_tables",
     "read_metrics",
     "read_summaries",

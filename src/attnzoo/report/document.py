@@ -16,7 +16,7 @@ from typing import Any
 from ..io import atomic_write_text
 from ..run_keys import read_sweep_record
 from .provenance import provenance_sentence
-from .published import Published, published_errors
+from .published import PublishedTable, published_table
 from .tables import Row, aggregate, csv_text, find_runs, markdown, read_summaries
 
 STATISTICS = (
@@ -115,9 +115,9 @@ def sweep_section(sweep: Sweep, pool: list[Row] | None = None) -> str:
     return "\n".join(lines)
 
 
-def _published(sweep: Sweep) -> Published | None:
+def _published(sweep: Sweep) -> PublishedTable | None:
     name = sweep.meta.get("published")
-    return published_errors(name) if name else None
+    return published_table(name) if name else None
 
 
 def write_tables(root: str | Path) -> str:

@@ -21,14 +21,14 @@ import json
 import os
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..markdown import table
 from ..run_keys import RESUMABLE_CHANGES
 from ..validation import AttnzooError
-from .published import Published
+from .published import PublishedTable
 from .stats import Difference, Summary, summarize, welch
 
 # What may differ between the runs of one row: seeds are the repeats, out_dir is where they went,
@@ -39,6 +39,8 @@ SUMMARY_KEYS = ("model", "attention", "seed", "params", "wall_seconds", "config"
 # equals no value.
 ABSENT = "absent"
 ATTENTION_KEYS = ("attention", "attention_options")  # all a row and its baseline may differ in
+# A summary's numbers that describe the run, not its results.
+RUN_NUMBERS = ("seed", "epochs", "params", "wall_seconds", "world_size")
 
 
 def find_runs(paths: Iterable[str | os.PathLike], marker: str = "summary.json") -> list[Path]:
@@ -89,6 +91,11 @@ class Metric:
     lower_is_better: bool
     keys: tuple[str, ...]  # the summary.json values it is read from: primary, secondary
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """What the values are called (the CSV's and the published tables' names)."""
+        return ("top1_err", "top5_err") if self is TOP1_ERR else self.keys
+
     def values(self, summary: dict[str, Any]) -> tuple[float, ...]:
         if self is TOP1_ERR:
             return tuple(100 - summary[k] for k in self.keys)
@@ -96,6 +103,7 @@ class Metric:
 
 
 TOP1_ERR = Metric("top1_err", "top-1 err %", True, ("top1", "top5"))
+LABELS = {"top1_err": "top-1 err %", "top5_err": "top-5 err %"}  # headers of the paper's columns
 
 
 def metric_of(summary: dict[str, Any]) -> Metric:
@@ -115,6 +123,7 @@ class Row:
     model: str
     attention: str
     data: str
+    task: str
     setting: str  # the config values that set this row apart from others of its label, or ""
     run_dirs: tuple[str, ...]
     seeds: tuple[int, ...]
@@ -124,6 +133,8 @@ class Row:
     params: int
     wall_seconds: float  # median
     base: str  # the config but its attention: what a row and its baseline share
+    # Every result its runs all have, per run: the metric's values by name, the summary's others.
+    measured: dict[str, tuple[float, ...]] = field(compare=False)
 
     @property
     def n(self) -> int:
@@ -187,6 +198,19 @@ def _label(summary: dict[str, Any]) -> tuple[str, str, str]:
     return summary["model"], summary["attention"], str(summary["config"]["data"])
 
 
+def _measured(runs: list[dict[str, Any]], metric: Metric) -> dict[str, tuple[float, ...]]:
+    """The numbers every run's summary has, by name, but those describing the run; the metric's
+    values under its names (classification: the errors beside the accuracies)."""
+    numbers = [
+        {k: v for k, v in r.items() if type(v) in (int, float) and k not in RUN_NUMBERS}
+        for r in runs
+    ]
+    shared = set(numbers[0]).intersection(*numbers)
+    measured = {k: tuple(n[k] for n in numbers) for k in sorted(shared)}
+    values = zip(*(metric.values(r) for r in runs), strict=True)
+    return measured | dict(zip(metric.names, values, strict=True))
+
+
 def _run_dir(summary: dict[str, Any]) -> str:
     # A summary straight from train() has no run_dir; its out_dir is where it was written.
     return summary.get("run_dir", summary["config"]["out_dir"])
@@ -194,9 +218,11 @@ def _run_dir(summary: dict[str, Any]) -> str:
 
 def _row(label: tuple[str, str, str], setting: str, runs: list[dict[str, Any]]) -> Row:
     metric = metric_of(runs[0])
-    values = list(zip(*(metric.values(r) for r in runs), strict=True))
+    measured = _measured(runs, metric)
+    values = [measured[name] for name in metric.names]
     return Row(
         *label,
+        task=runs[0].get("task", "classification"),
         setting=setting,
         run_dirs=tuple(_run_dir(r) for r in runs),
         seeds=tuple(r["seed"] for r in runs),
@@ -209,6 +235,7 @@ def _row(label: tuple[str, str, str], setting: str, runs: list[dict[str, Any]]) 
             {k: v for k, v in _setting(runs[0]).items() if k.split(".")[0] not in ATTENTION_KEYS},
             sort_keys=True,
         ),
+        measured=measured,
     )
 
 
@@ -247,13 +274,14 @@ def table_metric(rows: Sequence[Row]) -> Metric:
 
 
 def markdown(
-    rows: Sequence[Row], published: Published | None = None, pool: Sequence[Row] | None = None
+    rows: Sequence[Row], published: PublishedTable | None = None, pool: Sequence[Row] | None = None
 ) -> str:
     """A Markdown table of ``rows``: the metric's mean with its 95% interval, median and range
     (classification: top-1 error, and top-5's mean and interval), and each row against its
     baseline (found among ``pool``, default ``rows``). With ``published`` (see
-    ``published_errors``), the paper's errors and our median minus theirs (blank where the paper
-    has no such row)."""
+    ``published_table``), each metric the paper reports: our median where the table does not
+    already show it, the paper's figure and our median minus it (blank where the paper has no
+    such row)."""
     metric, settings = table_metric(rows), any(r.setting for r in rows)
     secondary = metric.label.replace("top-1", "top-5") if len(metric.keys) > 1 else None
     head = ["model", "attention", "data", *(["setting"] * settings), "seeds"]
@@ -262,7 +290,9 @@ def markdown(
     head += ["params (M)", "time (s)"]
     head += [f"{metric.label.split()[0]} vs baseline [95% CI]", "p (Welch)", "detectable (80%)"]
     if published is not None:
-        head += ["paper top-1 err %", "ours - paper", "paper top-5 err %", "ours - paper"]
+        for name, ours in _paper_metrics(rows, published):
+            label = LABELS.get(name, name)
+            head += [label] * ours + [f"paper {label}", "ours - paper"]
     body = []
     for r in rows:
         cells = [r.model, r.attention, r.data, *([r.setting] * settings), str(r.n)]
@@ -271,8 +301,7 @@ def markdown(
         cells += [f"{r.params / 1e6:.3f}", f"{r.wall_seconds:.0f}"]
         cells += difference_cells(versus_baseline(r, rows if pool is None else pool))
         if published is not None:
-            specs = (".2f", "+.2f") * 2
-            cells += [_fmt(v, f) for v, f in zip(_versus_paper(r, published), specs, strict=True)]
+            cells += [_fmt(v, spec) for v, spec in _versus_paper(r, published)]
         body.append(cells)
     return table(head, body)
 
@@ -295,11 +324,11 @@ def difference_cells(d: Difference | None) -> list[str]:
 
 
 def csv_text(
-    rows: Sequence[Row], published: Published | None = None, pool: Sequence[Row] | None = None
+    rows: Sequence[Row], published: PublishedTable | None = None, pool: Sequence[Row] | None = None
 ) -> str:
     """``rows`` as CSV, every statistic in its own column (blank: none, e.g. std of one run)."""
     metric = table_metric(rows)
-    names = ("top1_err", "top5_err") if metric is TOP1_ERR else (metric.name,)
+    names = metric.names
     stats = ("median", "mean", "std", "min", "max", "low", "high")
     versus = ("diff", "low", "high", "p", "df", "detectable", "n_b")
     head = ["model", "attention", "data", "setting", "n", "seeds"]
@@ -307,7 +336,8 @@ def csv_text(
     head += ["params", "wall_seconds_median", "run_dirs"]
     head += [f"baseline_{v}" for v in versus]
     if published is not None:
-        head += ["paper_top1_err", "diff_top1_err", "paper_top5_err", "diff_top5_err"]
+        for name, ours in _paper_metrics(rows, published):
+            head += [f"{name}_median"] * ours + [f"paper_{name}", f"diff_{name}"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(head)
@@ -319,19 +349,39 @@ def csv_text(
         d = versus_baseline(r, rows if pool is None else pool)
         cells += [_number(None if d is None else getattr(d, v)) for v in versus]
         if published is not None:
-            cells += [_number(v) for v in _versus_paper(r, published)]
+            cells += [_number(v) for v, _ in _versus_paper(r, published)]
         writer.writerow(cells)
     return out.getvalue()
 
 
-def _versus_paper(row: Row, published: Published) -> list[float | None]:
-    """Paper top-1, ours minus it, paper top-5, ours minus it; None where the paper has none."""
-    if row.metric is not TOP1_ERR:
-        raise AttnzooError(f"the published tables hold top-1 errors, not {row.metric.label}")
-    cells: list[float | None] = []
-    theirs = published.get((row.model, row.attention), (None, None))
-    for ours, paper in zip((row.primary, row.secondary), theirs, strict=True):
-        cells += [None, None] if paper is None else [paper, ours.median - paper]
+def _paper_metrics(rows: Sequence[Row], table: PublishedTable) -> list[tuple[str, bool]]:
+    """The metrics ``table`` reports, each with whether it needs a column of ours (the metric's
+    own columns show the others); refuses rows of another task or without those metrics."""
+    metric = table_metric(rows)
+    for r in rows:
+        missing = [m for m in table.metrics if m not in r.measured]
+        if r.task != table.task or missing:
+            lacking = f" without {', '.join(missing)}" if missing else ""
+            raise AttnzooError(
+                f"published table {table.id} holds {table.task} results "
+                f"({', '.join(table.metrics)}): {r.model} + {r.attention} is a {r.task} run"
+                f"{lacking}"
+            )
+    return [(m, m not in metric.names) for m in table.metrics]
+
+
+def _versus_paper(row: Row, table: PublishedTable) -> list[tuple[float | None, str]]:
+    """Per metric of ``table``: our median where :func:`_paper_metrics` asks for it, the paper's
+    figure and ours minus it (None where the paper has no row for ``row``'s model, attention
+    and config), each with its format."""
+    config = {k: json.loads(v) for k, v in json.loads(row.base).items()}
+    paper = table.find(row.model, row.attention, config)
+    cells: list[tuple[float | None, str]] = []
+    for name in table.metrics:
+        ours = statistics.median(row.measured[name])
+        theirs = None if paper is None else paper.values[name]
+        cells += [(ours, ".2f")] * (name not in row.metric.names)
+        cells += [(theirs, ".2f"), (None if theirs is None else ours - theirs, "+.2f")]
     return cells
 
 
