@@ -41,6 +41,7 @@ def tiny(**values) -> TrainConfig:
         lr=0.01,
         device="cpu",
         tensorboard=False,
+        workers=0,  # decoding in this process: worker start-up would dominate these tiny runs
     )
     return TrainConfig.from_dict({**base, **values})
 
