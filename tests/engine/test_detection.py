@@ -151,6 +151,19 @@ def test_frozen_stages_keep_their_attention_trainable():
         freeze_stages(create_model("resnet18", 1), 6)
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"train_sizes": [64, 16]}, r"train_sizes=\[64, 16\] must each be in \[32, max_size\]"),
+        ({"train_sizes": [96]}, r"train_sizes=\[96\] must each be in \[32, max_size\]"),
+        ({"aspect_ratio_group_factor": -2}, "aspect_ratio_group_factor=-2 must be -1"),
+    ],
+)
+def test_bad_batching_options_are_one_line(values, message):
+    with pytest.raises(ValueError, match=message):
+        check_config(tiny(**values))
+
+
 def test_instance_segmentation_refuses_retinanet():
     with pytest.raises(ValueError, match="detector='retinanet'"):
         check_config(tiny(task="instance-segmentation", detector="retinanet"))
