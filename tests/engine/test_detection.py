@@ -41,6 +41,7 @@ def tiny(**values) -> TrainConfig:
         lr=0.01,
         device="cpu",
         tensorboard=False,
+        workers=0,  # decoding in this process: worker start-up would dominate these tiny runs
     )
     return TrainConfig.from_dict({**base, **values})
 
@@ -148,6 +149,19 @@ def test_frozen_stages_keep_their_attention_trainable():
     assert any(n.startswith("stages.1.") for n in trainable)
     with pytest.raises(ValueError, match="trainable_stages=6"):
         freeze_stages(create_model("resnet18", 1), 6)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"train_sizes": [64, 16]}, r"train_sizes=\[64, 16\] must each be in \[32, max_size\]"),
+        ({"train_sizes": [96]}, r"train_sizes=\[96\] must each be in \[32, max_size\]"),
+        ({"aspect_ratio_group_factor": -2}, "aspect_ratio_group_factor=-2 must be -1"),
+    ],
+)
+def test_bad_batching_options_are_one_line(values, message):
+    with pytest.raises(ValueError, match=message):
+        check_config(tiny(**values))
 
 
 def test_instance_segmentation_refuses_retinanet():

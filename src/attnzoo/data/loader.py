@@ -97,13 +97,16 @@ class ShardedLoader(ABC):
         self._start = 0  # a later iteration (a second evaluation pass, say) is a whole epoch
         return self._iterate(epoch, start)
 
+    def _order(self, epoch: int) -> torch.Tensor:
+        """The epoch's sample order: drawn from (seed, epoch) when ``shuffle``, else 0, 1, ..."""
+        if not self.shuffle:
+            return torch.arange(self.num_samples)
+        generator = torch.Generator().manual_seed(seed_of(self.seed, epoch))
+        return torch.randperm(self.num_samples, generator=generator)
+
     def _plan(self, epoch: int, start: int) -> Iterator[tuple[int, torch.Tensor, slice]]:
         """(i, sample indices of global batch i, this rank's rows of it) for batches ``start``..."""
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(seed_of(self.seed, epoch))
-            order = torch.randperm(self.num_samples, generator=generator)
-        else:
-            order = torch.arange(self.num_samples)
+        order = self._order(epoch)
         size, first = self.batch_size * self.world_size, self.rank * self.batch_size
         # Only the last global batch can leave a rank's share empty, and len() excludes it then.
         for i in range(start, len(self)):

@@ -135,7 +135,9 @@ class TrainConfig:
         "weights; 0: as stored)",
     )
     image_size: int = _field(224, "crop size of the imagenet augmentation")
-    workers: int = _field(4, "image-decoding processes of the imagenet augmentation")
+    workers: int = _field(
+        4, "image-decoding processes of the imagenet augmentation and of detection"
+    )
     device: str = _field("auto", "cpu, cuda, cuda:N, or auto: cuda when available")
     amp: str = _field(
         "none", "mixed precision: bf16 (CPU/GPU) or fp16 with a gradient scaler (GPU)", choices=AMP
@@ -166,6 +168,16 @@ class TrainConfig:
         choices=("faster_rcnn", "retinanet"),
     )
     min_size: int = _field(800, "detection: resize the shorter image side to this (COCO: 800)")
+    train_sizes: list[int] = _field(
+        [],
+        "detection: multi-scale training: each training image's shorter side drawn from these "
+        "(e.g. [640, 672, 704, 736, 768, 800]); testing resizes to min_size ([]: min_size)",
+    )
+    aspect_ratio_group_factor: int = _field(
+        3,
+        "detection: batch training images of one aspect-ratio group, 2 x N + 2 groups "
+        "(torchvision's reference; 0: wider than tall or not; -1: no grouping)",
+    )
     max_size: int = _field(1333, "detection: longest image side at most (COCO: 1333)")
     trainable_stages: int | None = _field(
         None,

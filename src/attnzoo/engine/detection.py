@@ -170,6 +170,16 @@ class Detection(Task):
         )
         need(config.min_size >= 32, "min_size", "must be at least 32")
         need(config.max_size >= config.min_size, "max_size", "must be at least min_size")
+        need(
+            all(32 <= size <= config.max_size for size in config.train_sizes),
+            "train_sizes",
+            "must each be in [32, max_size]",
+        )
+        need(
+            config.aspect_ratio_group_factor >= -1,
+            "aspect_ratio_group_factor",
+            "must be -1 (no grouping) or more",
+        )
         need(config.fpn_channels >= 1, "fpn_channels", "must be positive")
         retinanet = self.detector(config) == "retinanet"
         need(
@@ -206,7 +216,13 @@ class Detection(Task):
         train_set = open_dataset(config.data, "train", train=True, masks=self.masks)
         if train_set.classes != test_set.classes:
             raise AttnzooError(f"{config.data}: the training and test splits' categories differ")
-        shard = {"rank": world.rank, "world_size": world.size, "device": world.device}
+        shard = {
+            "rank": world.rank,
+            "world_size": world.size,
+            "device": world.device,
+            "num_workers": config.workers,
+        }
+        factor = config.aspect_ratio_group_factor
         train = DetectionLoader(
             train_set,
             config.batch_size,
@@ -214,6 +230,8 @@ class Detection(Task):
             drop_last=True,
             flip=True,
             seed=config.seed,
+            group_factor=None if factor < 0 else factor,
+            train_sizes=config.train_sizes,
             **shard,
         )
         test = DetectionLoader(

@@ -12,6 +12,12 @@ the stages and the stem (5 for a ResNet: all; 3: stem and stage 1 frozen, torchv
 with pretrained weights, which is also MMDetection's ``frozen_stages=1``; 0: the FPN and heads
 alone). Deviation: the attention modules inside a frozen stage keep training (they are new, not
 pretrained); MMDetection would freeze a plugin inside a frozen stage with it.
+
+Multi-scale training (:class:`DrawnSizeTransform`): the shorter side of each training image is
+the size its target carries under ``TRAIN_SIZE``, drawn by the loader from (seed, epoch, batch),
+rather than torchvision's draw from ``min_size`` with torch's global RNG (which each process
+advances differently: RPN and RoI sampling use it too), so that it is the same on resume and
+for any number of processes.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.retinanet import RetinaNetHead
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
@@ -36,6 +43,26 @@ from .detection_heads import (
 )
 
 DETECTORS = ("faster_rcnn", "retinanet", "mask_rcnn")
+TRAIN_SIZE = "train_size"  # a training target's key: the shorter side to resize its image to
+
+
+class DrawnSizeTransform(GeneralizedRCNNTransform):
+    """torchvision's detection transform, except that a training image whose target carries
+    ``TRAIN_SIZE`` gets that shorter side (the longer still at most ``max_size``); without it,
+    torchvision's behaviour, global RNG draws included. Evaluation resizes to ``min_size``."""
+
+    _drawn: int | None = None
+
+    def resize(
+        self, image: torch.Tensor, target: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+        # forward() resizes a copy of each target dict: popping the key leaves the caller's.
+        size = None if target is None else target.pop(TRAIN_SIZE, None)
+        self._drawn = None if size is None else int(size)
+        return super().resize(image, target)
+
+    def torch_choice(self, k: list[int]) -> int:
+        return super().torch_choice(k) if self._drawn is None else self._drawn
 
 
 class BackboneFPN(nn.Module):
@@ -105,7 +132,21 @@ def build_detector(
         raise AttnzooError(f"cls_loss={cls_loss!r}: RetinaNet's {' or '.join(CLS_LOSSES)}")
     if ohem and kind == "retinanet":
         raise AttnzooError("ohem mines the RoIs of Faster/Mask R-CNN; RetinaNet has none")
-    common = {"min_size": min_size, "max_size": max_size, "image_mean": mean, "image_std": std}
+    common = {"min_size": min_size, "max_size": max_size}
+    model = _detector(kind, net, num_classes, fpn_channels, cls_loss, ohem, common)
+    model.transform = DrawnSizeTransform(min_size, max_size, mean, std)
+    return model
+
+
+def _detector(
+    kind: str,
+    net: nn.Module,
+    num_classes: int,
+    fpn_channels: int,
+    cls_loss: str,
+    ohem: bool,
+    common: dict,
+) -> nn.Module:
     if kind == "retinanet":
         return _retinanet(net, num_classes + 1, fpn_channels, cls_loss, common)
     backbone = BackboneFPN(net, min(4, len(net.feature_info)), fpn_channels, retinanet=False)
