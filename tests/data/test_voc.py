@@ -76,6 +76,15 @@ def test_training_targets_leave_out_difficult_objects_and_keep_the_images(devkit
     assert len(images) == 3 and images[2].shape == (3, 30, 25)
 
 
+def test_aspect_ratios_come_from_the_annotations_or_else_the_image_headers(devkit):
+    dataset = VocDetection(find_voc(devkit, "train"), train=True)
+    assert dataset.aspect_ratios() == [32 / 24, 20 / 20, 25 / 30]
+    xml = devkit / "VOC2012" / "Annotations" / "2008_000001.xml"
+    text = xml.read_text()
+    xml.write_text(text[: text.index("<size>")] + text[text.index("</size>") + 7 :])
+    assert VocDetection(find_voc(devkit, "train"), train=True).aspect_ratios()[2] == 25 / 30
+
+
 def test_the_test_split_keeps_images_without_objects(devkit):
     test = VocDetection(find_voc(devkit, "test"), train=False)
     assert [p.stem for p in test.paths] == ["000003", "000004"]

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .coco import Target, read_rgb
 from .dataset import DatasetError
@@ -111,11 +112,14 @@ def find_voc(source: str | os.PathLike, split: str) -> list[ImageSet]:
 @dataclass(frozen=True)
 class VocObjects:
     """One image's objects: ``boxes`` (n, 4) float32 x1, y1, x2, y2 (module docstring),
-    ``labels`` (n,) int64 in 1..20, ``difficult`` (n,) bool."""
+    ``labels`` (n,) int64 in 1..20, ``difficult`` (n,) bool; and the image's ``width`` and
+    ``height`` as its annotation states them (0 where it does not)."""
 
     boxes: np.ndarray
     labels: np.ndarray
     difficult: np.ndarray
+    width: int = 0
+    height: int = 0
 
 
 def _object(obj: ET.Element) -> tuple[list[float], int, bool]:
@@ -135,12 +139,15 @@ def _object(obj: ET.Element) -> tuple[list[float], int, bool]:
 def parse_annotation(path: Path) -> VocObjects:
     """The objects of one VOC XML file; unreadable or malformed: one line naming it."""
     try:
-        parsed = [_object(obj) for obj in ET.parse(path).getroot().findall("object")]
+        root = ET.parse(path).getroot()
+        parsed = [_object(obj) for obj in root.findall("object")]
+        width, height = (int(float(root.findtext(f"size/{k}") or 0)) for k in ("width", "height"))
     except (OSError, ET.ParseError, ValueError) as err:
         raise DatasetError(f"{path}: not a VOC annotation ({err})") from None
     boxes = np.array([p[0] for p in parsed], dtype=np.float32).reshape(-1, 4)
     labels = np.array([p[1] for p in parsed], dtype=np.int64)
-    return VocObjects(boxes, labels, np.array([p[2] for p in parsed], dtype=bool))
+    difficult = np.array([p[2] for p in parsed], dtype=bool)
+    return VocObjects(boxes, labels, difficult, width, height)
 
 
 def _image_ids(folder: Path, image_set: str) -> list[str]:
@@ -171,6 +178,18 @@ class VocDetection:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def aspect_ratios(self) -> list[float]:
+        """Each image's width / height, from its annotation's ``size`` (the image's header
+        where the annotation has none), for aspect-ratio grouping."""
+        ratios = []
+        for path, objects in zip(self.paths, self.objects, strict=True):
+            width, height = objects.width, objects.height
+            if not (width and height):
+                with Image.open(path) as image:  # reads the header, not the pixels
+                    width, height = image.size
+            ratios.append(width / height)
+        return ratios
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
         objects = self.objects[index]
