@@ -143,3 +143,26 @@ def test_synchronised_batchnorm_and_global_ba2m_match_one_process_exactly(tmp_pa
     for name, p in module.named_parameters():
         # Rank 0's gradient is the sum over the batch / 2: the full batch's mean loss, halved.
         torch.testing.assert_close(parts[0][name] * 2, p.grad, msg=name)
+
+
+def buffers_worker(rank: int, world: int, port: int, out: str) -> None:
+    from attnzoo.engine.distributed import World, broadcast_buffers
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    bn = torch.nn.BatchNorm2d(3).train()
+    bn(torch.randn(4, 3, 2, 2, generator=torch.Generator().manual_seed(rank)))  # rank's own stats
+    mine = {k: v.clone() for k, v in bn.state_dict().items()}
+    broadcast_buffers(World(rank, world), bn)
+    torch.save({"before": mine, "after": bn.state_dict()}, f"{out}/{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_every_rank_evaluates_with_rank_zeros_batchnorm_statistics(tmp_path):
+    """The trainer broadcasts rank 0's buffers before evaluating: without synchronised
+    BatchNorm, each rank's running statistics come from its own batches."""
+    mp.spawn(buffers_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    zero, one = (torch.load(tmp_path / f"{r}.pt", weights_only=True) for r in (0, 1))
+    assert not torch.equal(zero["before"]["running_mean"], one["before"]["running_mean"])
+    for name, value in zero["before"].items():
+        assert torch.equal(zero["after"][name], value) and torch.equal(one["after"][name], value)

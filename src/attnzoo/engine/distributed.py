@@ -112,6 +112,16 @@ def all_sum(world: World, values: list[float]) -> list[float]:
     return totals.tolist()
 
 
+def broadcast_buffers(world: World, model: nn.Module) -> None:
+    """Give every rank rank 0's buffers (BatchNorm's running statistics). DDP broadcasts them at
+    the start of each training forward, but the step then updates each rank's from its own batch:
+    without this, each rank would evaluate its shard with different statistics, and a rank's
+    model would not be the one the checkpoint (rank 0's) holds."""
+    if world.size > 1:
+        for buffer in model.buffers():
+            dist.broadcast(buffer, 0)
+
+
 def gather_rng_states(world: World) -> list[torch.Tensor]:
     """Every rank's torch CPU (and current CUDA) generator state, in rank order, on every rank."""
     state = torch.get_rng_state()

@@ -36,7 +36,7 @@ from . import distributed, stop
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
 from .compile import compile_model, step_begin
 from .config import TrainConfig, changes_since
-from .distributed import World
+from .distributed import World, broadcast_buffers
 from .optim import build_optimizer
 from .provenance import check_code, read_plan, save_diff, write_plan
 from .rundir import CHECKPOINT, claim_run_dir
@@ -356,6 +356,7 @@ def _train(
         log = RunLog(run.out_dir, epochs_done=done, tensorboard=config.tensorboard)
     for epoch in range(done, config.epochs):
         train_stats = train_one_epoch(run, epoch, start, sums, progress)
+        broadcast_buffers(world, run.model)
         test_stats = task.evaluate(run.eval_model, run.loaders.test, world)
         last = {"train": train_stats, "test": test_stats}
         record = {"epoch": epoch + 1, "lr": run.scheduler.get_last_lr()[0], **last}
