@@ -57,7 +57,7 @@ def test_held_out_count_refuses_to_leave_nothing_to_train():
 
 
 def test_summary_records_the_best_epoch_and_ba2m_kept_on(tiny_cifar10, tmp_path):
-    config = small_config(tiny_cifar10, tmp_path, attention=["ba2m"], epochs=3, val_split=20.0)
+    config = small_config(tiny_cifar10, tmp_path, attention=["ba2m"], val_split=20.0)
     summary = train(config, progress=False)
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all("val" in r for r in records)

@@ -411,7 +411,8 @@ def _protocol(run: Run, best: dict[str, Any] | None) -> dict[str, Any]:
         return out
     with kept_on(run.model) as switched:
         if switched:  # every rank has the same modules, so all take part in the collective
-            stats = run.task.evaluate(run.eval_model, loader, run.world)
+            # The plain model: a compiled one need not notice the changed mode (one pass only).
+            stats = run.task.evaluate(run.model, loader, run.world)
             out["kept_on"] = {"batch_size": run.config.batch_size, **stats}
     return out
 
