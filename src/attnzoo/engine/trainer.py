@@ -206,6 +206,8 @@ def _build_run(config: TrainConfig, task: Task, world: World) -> Run:
     if config.amp == "fp16" and world.device.type != "cuda":
         raise AttnzooError("config: amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
     loaders = task.build_loaders(config, world)
+    if config.val_split and loaders.val is None:
+        raise AttnzooError(f"config: val_split: the {task.name} task holds out no validation split")
     torch.manual_seed(config.seed)
     model = task.build_model(config, loaders.info)
     if config.sync_bn and world.size > 1:
