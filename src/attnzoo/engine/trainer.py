@@ -1,8 +1,9 @@
 """The training loop, shared by every task: steps, evaluation every epoch, metrics, checkpoints.
 
 What differs between tasks (data, model, loss, metrics) comes from a :class:`.task.Task`, named
-by ``config.task``; the loop knows attention modules only through ``aux_loss``: it never names
-a module.
+by ``config.task``; the loop knows attention modules only through ``aux_loss`` and ``kept_on``
+(the final test pass with the modules switched off at inference kept on): it never names a
+module.
 
 A run resumed from its checkpoint (``resume="auto"``) ends bit-identical, on CPU, to the same run
 never interrupted: the checkpoint holds the model, optimiser, scheduler, gradient scaler, every
