@@ -42,3 +42,39 @@ def test_first_per_class_keeps_dataset_order():
 def test_invalid_datasets_are_rejected(images, labels, classes, message):
     with pytest.raises(DatasetError, match=message):
         ImageDataset(images, labels, classes)
+
+
+def _numbered(labels: list[int], classes: int) -> ImageDataset:
+    """Images that spell their index (two bytes), so that a split can be checked by content."""
+    index = torch.arange(len(labels))
+    images = torch.stack([index // 256, index % 256], 1).to(torch.uint8).reshape(-1, 2, 1, 1)
+    return ImageDataset(images, torch.tensor(labels), tuple("abcdefghij"[:classes]))
+
+
+def _indices(data: ImageDataset) -> list[int]:
+    return (data.images[:, 0, 0, 0].long() * 256 + data.images[:, 1, 0, 0].long()).tolist()
+
+
+def test_hold_out_is_disjoint_complete_deterministic_and_class_balanced():
+    # Classes of 50, 30 and 20 samples, interleaved; hold out 17.
+    labels = [0] * 50 + [1] * 30 + [2] * 20
+    labels = [labels[(7 * i) % 100] for i in range(100)]
+    data = _numbered(labels, 3)
+    rest, held = data.hold_out(17, seed=4)
+    kept, out = _indices(rest), _indices(held)
+    assert not set(kept) & set(out) and sorted(kept + out) == list(range(100))
+    assert kept == sorted(kept) and out == sorted(out)  # dataset order
+    # Shares 8.5, 5.1, 3.4: floors 8, 5, 3 and the one left over to the largest remainder (0.5).
+    assert torch.bincount(held.labels, minlength=3).tolist() == [9, 5, 3]
+    assert all(labels[i] == label for i, label in zip(out, held.labels.tolist(), strict=True))
+    assert _indices(data.hold_out(17, seed=4)[1]) == out
+    assert _indices(data.hold_out(17, seed=5)[1]) != out
+    # Drawn at random within a class, not its first samples.
+    first_of_class_0 = [i for i in range(100) if labels[i] == 0][:9]
+    assert [i for i in out if labels[i] == 0] != first_of_class_0
+
+
+@pytest.mark.parametrize("count", [0, 6, 7, -1, 1.5])
+def test_hold_out_leaves_both_sides_non_empty(count):
+    with pytest.raises(ValueError, match="cannot hold out"):
+        ImageDataset(IMAGES, LABELS, ("a", "b", "c")).hold_out(count, seed=0)

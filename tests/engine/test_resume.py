@@ -58,6 +58,7 @@ def test_killed_and_resumed_runs_end_bit_identical(tiny_cifar10, tmp_path, save_
         lr=0.05,
         schedule="cosine",
         seed=3,
+        val_split=20,  # a validation split evaluated each epoch must not disturb training
         save_every=save_every,
         resume="auto",
         tensorboard=False,
@@ -84,3 +85,15 @@ def test_killed_and_resumed_runs_end_bit_identical(tiny_cifar10, tmp_path, save_
     assert [r["epoch"] for r in records] == [1, 2, 3]  # no epoch lost or logged twice
     summary = json.loads((interrupted / "summary.json").read_text())
     assert summary["top1"] == json.loads((reference / "summary.json").read_text())["top1"]
+    # The validation metrics, the best epoch they choose and BA2M kept on: the same, too.
+    assert _metrics(interrupted) == _metrics(reference)
+    ended = json.loads((reference / "summary.json").read_text())
+    assert summary["best"] == ended["best"] and summary["kept_on"] == ended["kept_on"]
+
+
+def _metrics(run_dir) -> list[dict]:
+    """metrics.jsonl without its timings, which differ between any two runs."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    for r in records:
+        del r["train"]["seconds"], r["train"]["images_per_s"]
+    return records

@@ -114,6 +114,12 @@ def test_a_task_defined_outside_the_engine_trains_and_evaluates(tmp_path):
     assert task.evaluate(model, loaders.test, None)["mse"] == summary["mse"]
 
 
+def test_a_task_without_a_validation_split_refuses_val_split(tmp_path):
+    config = TrainConfig(**CONFIG, val_split=0.1, out_dir=str(tmp_path / "run"))
+    with pytest.raises(ValueError, match="the toy-regression task holds out no validation split"):
+        train(config, progress=False)
+
+
 def test_an_unknown_task_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"task=.nope. is unknown; valid: .*toy-regression"):
         train(TrainConfig(**{**CONFIG, "task": "nope"}, out_dir=str(tmp_path)), progress=False)

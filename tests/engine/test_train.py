@@ -102,6 +102,9 @@ def test_loss_falls_on_real_images(tmp_path):
         ({"attention": ["nope"]}, "nope"),
         ({"attention": ["ba2m"], "attention_options": {"ba2m": {"sar": "x"}}}, "sar"),
         ({"attention": ["se"], "attention_options": {"ba2m": {"tau": 1}}}, "attention_options"),
+        ({"val_split": 1.5}, "val_split"),
+        ({"val_split": -0.1}, "val_split"),
+        ({"val_split": 0.1, "augment": "imagenet"}, "val_split"),
     ],
 )
 def test_bad_config_is_rejected_before_work(tiny_cifar10, tmp_path, override, message):

@@ -20,12 +20,13 @@ def write_run(
     wall_seconds: float = 60.0,
     summary: bool = True,
     results: dict[str, Any] | None = None,
+    recorded: dict[str, Any] | None = None,
     **config: Any,
 ) -> Path:
     """``metrics.jsonl`` with ``epochs`` records ending at ``top1``/``top5``, and, unless
-    ``summary`` is false (a run still training), ``summary.json``; ``config`` overrides keys.
-    ``results``: another task's summary entries in place of ``top1``/``top5`` (see
-    :func:`detection_results`)."""
+    ``summary`` is false (a run still training), ``summary.json`` with the entries of
+    ``recorded`` added (``best``, ``kept_on``); ``config`` overrides keys. ``results``: another
+    task's summary entries in place of ``top1``/``top5`` (see :func:`detection_results`)."""
     config = {
         "model": model,
         "attention": list(attention),
@@ -67,6 +68,7 @@ def write_run(
             "wall_seconds": wall_seconds,
             "data": {"train_images": 500, "test_images": 100},
             "config": config,
+            **(recorded or {}),
         }
         (run_dir / "summary.json").write_text(json.dumps(result, indent=2))
     return run_dir

@@ -41,6 +41,10 @@ def _pair(a: str, b: str = "none") -> dict:
     return {"a": {"sweep": "study", "attention": a}, "b": {"sweep": "study", "attention": b}}
 
 
+def _side(attention: str, measure: str) -> dict:
+    return {"sweep": "study", "attention": attention, "measure": measure}
+
+
 def _claims(path: Path, pairs, paper="lower", setting=BIGGER, correction="holm") -> Path:
     claim = {
         "claim": "attention improves on the baseline",
@@ -197,6 +201,8 @@ def test_the_table_and_the_cli(tmp_path, capsys):
         ({"compare": [{"a": {"sweep": "other", "attention": "se"}, "b": {}}]}, "no sweep 'other'"),
         ({"compare": [_pair("cbam")]}, "matches 0 rows"),
         ({"compare": [{"a": {"sweep": "study", "attn": "se"}, "b": {}}]}, "a side names sweep"),
+        ({"compare": [_pair("se") | {"a": _side("se", "kept_on")}]}, "record no 'kept_on'"),
+        ({"compare": [_pair("se") | {"a": _side("se", "peak")}]}, "measure 'peak' is unknown"),
     ],
 )
 def test_bad_claims_are_named(tmp_path, capsys, edit, message):
@@ -293,3 +299,32 @@ def test_the_readme_quotes_the_generated_verdict_counts():
     text = claims_document(REPO / "docs" / "claims.yaml", roots)
     counts = next(line for line in text.splitlines() if re.match(r"\d+ comparisons? \(", line))
     assert f"**{counts}**" in (REPO / "README.md").read_text()
+
+
+def test_ba2m_kept_on_at_test_is_compared_with_the_baseline(tmp_path):
+    """A side may read each run's test error with BA2M kept on (summary.json's ``kept_on``):
+    Welch's comparison of those errors with the baseline's final-epoch ones."""
+    final, kept = [80.0, 80.5, 79.5], [82.1, 82.3, 81.8]
+    root = tmp_path / "study"
+    for seed, (top1, on) in enumerate(zip(final, kept, strict=True)):
+        recorded = {"kept_on": {"batch_size": 128, "loss": 0.5, "top1": on, "top5": 99.0}}
+        write_run(
+            root / "resnet20" / "ba2m" / f"s{seed}",
+            seed=seed,
+            top1=top1,
+            attention=("ba2m",),
+            recorded=recorded,
+        )
+    _sweep(root, {"none": BASE})
+    pairs = [_pair("ba2m") | {"a": _side("ba2m", "kept_on")}, _pair("ba2m")]
+    kept_on, off = evaluate_claims(
+        read_claims(_claims(tmp_path / "c.yaml", pairs)), [read_sweep(root)]
+    )
+    errors, base = [100 - v for v in kept], [100 - v for v in BASE]
+    assert kept_on.a.primary.values == tuple(errors) and kept_on.b.primary.values == tuple(base)
+    welch = sps.ttest_ind(errors, base, equal_var=False)
+    assert kept_on.difference.p == pytest.approx(welch.pvalue)
+    assert kept_on.difference.diff == pytest.approx(sum(errors) / 3 - sum(base) / 3)
+    assert off.a.primary.values == tuple(100 - v for v in final)  # the default: final epoch
+    text = claims_document(tmp_path / "c.yaml", [root])
+    assert "resnet20 ba2m (kept on at test) < resnet20 none?" in text

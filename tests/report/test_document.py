@@ -2,7 +2,7 @@ import json
 import subprocess
 import sys
 
-from attnzoo.report.document import read_sweep, sweep_section
+from attnzoo.report.document import best_epoch_sentence, read_sweep, sweep_section
 
 from .fake_runs import write_run
 
@@ -40,3 +40,12 @@ def test_the_report_does_not_import_the_engine():
     code = "import sys, attnzoo.report; print('attnzoo.engine' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_best_epoch_sentence_says_which_runs_held_out_a_validation_split():
+    plain = {"data": {"train_images": 900}}
+    held = {"data": {"train_images": 900, "val_images": 1000}, "best": {"epoch": 3}}
+    assert "No run here held out a validation split" in best_epoch_sentence([plain, plain])
+    both = best_epoch_sentence([held, held])
+    assert "on 1,000 training images held out" in both and "held out none" not in both
+    assert "1 of the 3 runs held out none" in best_epoch_sentence([held, plain, held])

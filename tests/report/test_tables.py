@@ -223,3 +223,45 @@ def test_another_task_is_tabled_by_its_primary_metric(tmp_path):
     write_run(tmp_path / "cls", seed=0)  # a classification run beside them
     with pytest.raises(ValueError, match="measure different metrics: give the runs of one task"):
         markdown(aggregate(read_summaries([tmp_path]), split=True))
+
+
+def _best(top1: float, top5: float = 99.0) -> dict:
+    """A summary's ``best``: the test metrics at the best validation epoch."""
+    test = {"loss": 1.0, "top1": top1, "top5": top5}
+    return {"best": {"epoch": 2, "metric": "top1", "val": {"top1": 0.0}, "test": test}}
+
+
+def test_the_best_epoch_error_is_shown_beside_the_final_one(tmp_path):
+    root = tmp_path / "sweep"
+    best = [75.0, 76.5, 74.0]
+    for seed, top1 in enumerate(best):
+        write_run(root / "se" / f"s{seed}", attention=("se",), seed=seed, recorded=_best(top1))
+    for seed in range(2):  # these held out no validation split
+        write_run(root / "none" / f"s{seed}", seed=seed, top1=80.0 + seed)
+    se, none = aggregate(read_summaries([root / "se", root / "none"]))
+    assert none.best is None
+    errors = [100 - v for v in best]
+    assert se.best.values == tuple(errors) and se.best.median == statistics.median(errors)
+    assert se.best.low == pytest.approx(
+        statistics.mean(errors) - sps.t.ppf(0.975, 2) * statistics.stdev(errors) / 3**0.5
+    )
+    lines = markdown([se, none]).splitlines()
+    head = [c.strip() for c in lines[0].split("|")]
+    at = head.index("best-epoch top-1 err % mean [95% CI]")
+    assert head[at - 1] == "median (min-max)" and head[at + 1] == "best-epoch median (min-max)"
+    se_cells, none_cells = ([c.strip() for c in line.split("|")] for line in lines[2:])
+    assert se_cells[at + 1] == "25.00 (23.50-26.00)" and se_cells[at].startswith("24.83 [")
+    assert none_cells[at : at + 2] == ["—", "—"]
+    rows = list(csv.DictReader(io.StringIO(csv_text([se, none]))))
+    assert float(rows[0]["best_epoch_top1_err_median"]) == 25.0
+    assert rows[1]["best_epoch_top1_err_median"] == ""
+    # No run with a best epoch: no column at all.
+    assert "best-epoch" not in markdown([none]).splitlines()[0]
+    assert "best_epoch" not in csv_text([none]).splitlines()[0]
+
+
+def test_a_row_with_one_run_lacking_a_best_epoch_has_none(tmp_path):
+    write_run(tmp_path / "s0", attention=("se",), seed=0, recorded=_best(75.0))
+    write_run(tmp_path / "s1", attention=("se",), seed=1)
+    (se,) = aggregate(read_summaries([tmp_path / "s0", tmp_path / "s1"]))
+    assert se.n == 2 and se.best is None

@@ -74,13 +74,38 @@ class ImageDataset:
         check_max_per_class(max_per_class)
         if max_per_class is None:
             return self
-        # A sample's rank within its class is its position after a stable sort by label minus the
-        # position where its label's run starts.
-        order = torch.sort(self.labels, stable=True).indices
-        sorted_labels = self.labels[order]
-        rank = torch.empty_like(order)
-        rank[order] = torch.arange(len(order)) - torch.searchsorted(sorted_labels, sorted_labels)
-        return self.subset(rank < max_per_class)
+        return self.subset(_rank_in_class(self.labels) < max_per_class)
+
+    def hold_out(self, count: int, seed: int) -> tuple[ImageDataset, ImageDataset]:
+        """(the rest, ``count`` samples held out), both in dataset order.
+
+        Class-balanced: each class gives its share of ``count`` (its size x count / total, the
+        largest remainders rounded up, ties to the lower class index), its samples drawn at random
+        by ``seed``. So the same ``seed`` always holds out the same samples.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 < count < len(self):
+            raise AttnzooError(
+                f"cannot hold out {count!r} of {len(self)} samples: leave at least one on each side"
+            )
+        exact = torch.bincount(self.labels, minlength=self.num_classes).double() * count / len(self)
+        quota = exact.floor().long()
+        by_remainder = sorted(range(self.num_classes), key=lambda c: (-float(exact[c] % 1), c))
+        quota[by_remainder[: count - int(quota.sum())]] += 1
+        shuffled = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        labels = self.labels[shuffled]
+        held = torch.zeros(len(self), dtype=torch.bool)
+        held[shuffled] = _rank_in_class(labels) < quota[labels]
+        return self.subset(~held), self.subset(held)
+
+
+def _rank_in_class(labels: torch.Tensor) -> torch.Tensor:
+    """Each sample's position among the samples of its class, in order."""
+    # The position after a stable sort by label minus the position where its label's run starts.
+    order = torch.sort(labels, stable=True).indices
+    sorted_labels = labels[order]
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order)) - torch.searchsorted(sorted_labels, sorted_labels)
+    return rank
 
 
 def _describe(value: object) -> str:

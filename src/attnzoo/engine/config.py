@@ -80,6 +80,11 @@ class TrainConfig:
         None, "keep only the first K training images of each class"
     )
     test_per_class: int | None = _field(None, "keep only the first K test images of each class")
+    val_split: float = _field(
+        0.0,
+        "training images held out as a validation split, never trained on, evaluated each epoch: "
+        "a count (1 or more) or a fraction (below 1), class-balanced, drawn by the seed; 0: none",
+    )
     epochs: int = _field(10, "training epochs")
     batch_size: int = _field(128, "images per step and per process")
     eval_batch_size: int = _field(500, "images per evaluation step")
@@ -243,6 +248,11 @@ class TrainConfig:
         need(all(v >= 0 for v in self.lr_scales.values()), "lr_scales", "must be non-negative")
         need(self.save_every >= 0, "save_every", "must be non-negative")
         need(self.keep_every >= 0, "keep_every", "must be non-negative")
+        need(
+            self.val_split >= 0 and (self.val_split < 1 or float(self.val_split).is_integer()),
+            "val_split",
+            "must be 0, a fraction below 1 or a whole number of images",
+        )
         for key in ("train_per_class", "test_per_class"):
             need(getattr(self, key) is None or getattr(self, key) >= 1, key, "must be positive")
         self._check_combinations()
@@ -261,6 +271,11 @@ class TrainConfig:
             self.resize == 0 or self.augment == "cifar",
             "resize",
             "is for augment=cifar; augment=imagenet crops image_size",
+        )
+        need(
+            self.val_split == 0 or self.augment == "cifar",
+            "val_split",
+            "is for augment=cifar (data held in memory)",
         )
         need(
             self.pretrained_lr_scale == 1 or bool(self.pretrained),

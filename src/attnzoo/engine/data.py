@@ -22,6 +22,7 @@ from ..data import (
     IMAGENET_STD,
     BatchLoader,
     EvalTransform,
+    ImageDataset,
     StreamLoader,
     TrainTransform,
     channel_stats,
@@ -68,11 +69,28 @@ def eval_transform(info: dict[str, Any]) -> EvalTransform:
     return EvalTransform(info["mean"], info["std"], resize, info.get("interpolation", "bilinear"))
 
 
-def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
-    """CIFAR-style: decoded datasets held as uint8 tensors, augmented a batch at a time."""
+def held_out_count(val_split: float, train_images: int) -> int:
+    """The images ``val_split`` holds out of ``train_images``: itself if 1 or more, else that
+    fraction of them rounded (at least one); an AttnzooError if none would be left to train."""
+    count = int(val_split) if val_split >= 1 else max(1, round(val_split * train_images))
+    if count >= train_images:
+        raise AttnzooError(
+            f"config: val_split={val_split!r} holds out {count} of the {train_images} training "
+            "images: none would be left to train on"
+        )
+    return count
+
+
+def _splits(config: TrainConfig) -> tuple[ImageDataset, ImageDataset | None, ImageDataset]:
+    """The training images, those ``val_split`` holds out of them (by the run's seed: see
+    :meth:`~attnzoo.data.ImageDataset.hold_out`) or None, and the test images."""
     train_set = load_dataset(
         config.data, "train", config.download, max_per_class=config.train_per_class
     )
+    val_set = None
+    if config.val_split:
+        count = held_out_count(config.val_split, len(train_set))
+        train_set, val_set = train_set.hold_out(count, config.seed)
     test_set = load_dataset(
         config.data, "test", config.download, max_per_class=config.test_per_class
     )
@@ -81,6 +99,16 @@ def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
             f"{config.data}: the test split's classes differ from the training split's "
             f"({len(test_set.classes)} vs {len(train_set.classes)}); labels would not match"
         )
+    return train_set, val_set, test_set
+
+
+def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
+    """CIFAR-style: decoded datasets held as uint8 tensors, augmented a batch at a time.
+
+    The images ``val_split`` holds out form the validation loader: never trained on, nor counted
+    in the channel statistics. ``batched_test`` is the test split in batches of the training size.
+    """
+    train_set, val_set, test_set = _splits(config)
     _check_batch(config, world, len(train_set))
     source = source_preprocessing(config)
     if source is None:
@@ -100,14 +128,13 @@ def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
         seed=config.seed,
         **shard,
     )
-    test = BatchLoader(
-        test_set,
-        config.eval_batch_size,
-        shuffle=False,
-        drop_last=False,
-        transform=EvalTransform(mean, std, **prepare),
-        **shard,
-    )
+
+    def evaluation(dataset: ImageDataset, batch_size: int) -> BatchLoader:
+        transform = EvalTransform(mean, std, **prepare)
+        return BatchLoader(
+            dataset, batch_size, shuffle=False, drop_last=False, transform=transform, **shard
+        )
+
     info = {
         "train_images": len(train_set),
         "test_images": len(test_set),
@@ -118,8 +145,15 @@ def in_memory_loaders(config: TrainConfig, world: World) -> Loaders:
         "interpolation": interpolation,
         "mean": mean,
         "std": std,
+        **({"val_images": len(val_set)} if val_set is not None else {}),
     }
-    return Loaders(train, test, info)
+    return Loaders(
+        train,
+        evaluation(test_set, config.eval_batch_size),
+        info,
+        val=None if val_set is None else evaluation(val_set, config.eval_batch_size),
+        batched_test=evaluation(test_set, config.batch_size),
+    )
 
 
 def streaming_loaders(config: TrainConfig, world: World) -> Loaders:

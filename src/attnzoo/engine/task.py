@@ -3,8 +3,10 @@
 The loop in :mod:`.trainer` (steps, checkpoints and kill -9 resume, DDP, AMP, channels_last,
 compile, preemption, run directories, logs, sweeps) is shared. A task supplies the rest:
 
-- ``build_loaders(config, world)``: the training and test loaders and what a checkpoint must
-  remember about the data (``info``: classes, channel statistics, ...);
+- ``build_loaders(config, world)``: the training and test loaders, optionally a validation
+  loader held out of the training set (``config.val_split``) and the test split in training-sized
+  batches, and what a checkpoint must remember about the data (``info``: classes, channel
+  statistics, ...);
 - ``build_model(config, info)``: the network, from the config and that ``info`` (a checkpoint
   rebuilds its model with the same call);
 - ``forward(model, batch)``: the model's output for a batch, run under the loop's autocast;
@@ -46,6 +48,11 @@ class Loaders:
     test: Loader
     # What a checkpoint needs to rebuild and evaluate the model: classes, channel statistics.
     info: dict[str, Any]
+    # Training images held out (config.val_split), evaluated each epoch to choose the best one.
+    val: Loader | None = None
+    # The test split in batches of the training size: what a module kept on at test time, whose
+    # output depends on the batch (BA2M's batch softmax), is evaluated on; None: not measured.
+    batched_test: Loader | None = None
 
 
 class Task(ABC):

@@ -1,8 +1,9 @@
 """The training loop, shared by every task: steps, evaluation every epoch, metrics, checkpoints.
 
 What differs between tasks (data, model, loss, metrics) comes from a :class:`.task.Task`, named
-by ``config.task``; the loop knows attention modules only through ``aux_loss``: it never names
-a module.
+by ``config.task``; the loop knows attention modules only through ``aux_loss`` and ``kept_on``
+(the final test pass with the modules switched off at inference kept on): it never names a
+module.
 
 A run resumed from its checkpoint (``resume="auto"``) ends bit-identical, on CPU, to the same run
 never interrupted: the checkpoint holds the model, optimiser, scheduler, gradient scaler, every
@@ -27,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..attention import aux_loss
+from ..attention.inference import kept_on
 from ..attention.spec import spec_name
 from ..io import write_json
 from ..machine import code_version, describe
@@ -40,7 +42,7 @@ from .distributed import World, broadcast_buffers
 from .optim import build_optimizer
 from .provenance import check_code, read_plan, save_diff, write_plan
 from .rundir import CHECKPOINT, claim_run_dir
-from .runlog import RunLog
+from .runlog import RunLog, best_epoch
 from .schedule import build_scheduler
 from .task import Loaders, Task, check_config
 
@@ -205,6 +207,8 @@ def _build_run(config: TrainConfig, task: Task, world: World) -> Run:
     if config.amp == "fp16" and world.device.type != "cuda":
         raise AttnzooError("config: amp='fp16' needs a CUDA device; use amp='bf16' on CPU")
     loaders = task.build_loaders(config, world)
+    if config.val_split and loaders.val is None:
+        raise AttnzooError(f"config: val_split: the {task.name} task holds out no validation split")
     torch.manual_seed(config.seed)
     model = task.build_model(config, loaders.info)
     if config.sync_bn and world.size > 1:
@@ -299,8 +303,10 @@ def train(config: TrainConfig, *, progress: bool = True, restart: bool = False) 
     """Train ``config.task`` (classification by default); write metrics, checkpoints, a summary.
 
     Under torchrun, every process calls this; rank 0 alone writes files. Returns the summary
-    written to ``<out_dir>/summary.json``: the final-epoch (not best) test metrics, the task's
-    primary metric, parameter count, wall time and the full resolved configuration.
+    written to ``<out_dir>/summary.json``: the final-epoch test metrics, the task's primary
+    metric, parameter count, wall time and the full resolved configuration; with ``val_split``,
+    the best epoch by the validation metric and its test metrics (``best``); for a network with
+    a module switched off at inference, its final test metrics kept on (``kept_on``).
 
     A run directory that already holds a run is refused (FileExistsError) unless
     ``config.resume`` is ``"auto"`` (continue it) or ``restart`` is True (move it aside to
@@ -355,15 +361,11 @@ def _train(
         save_diff(run.out_dir, code)
         log = RunLog(run.out_dir, epochs_done=done, tensorboard=config.tensorboard)
     for epoch in range(done, config.epochs):
-        train_stats = train_one_epoch(run, epoch, start, sums, progress)
-        broadcast_buffers(world, run.model)
-        test_stats = task.evaluate(run.eval_model, run.loaders.test, world)
-        last = {"train": train_stats, "test": test_stats}
-        record = {"epoch": epoch + 1, "lr": run.scheduler.get_last_lr()[0], **last}
+        last = _epoch(run, epoch, start, sums, progress)
         if world.is_main:
-            log.write(record)
+            log.write({"epoch": epoch + 1, "lr": run.scheduler.get_last_lr()[0], **last})
             if progress:
-                tqdm.write(_epoch_line(run, record))
+                tqdm.write(_epoch_line(run, epoch + 1, last))
         start, sums = 0, EpochSums()
         run.save(epoch + 1, 0, sums, last)
         if world.is_main and config.keep_every and (epoch + 1) % config.keep_every == 0:
@@ -371,21 +373,52 @@ def _train(
             snapshot = run.out_dir / f"epoch-{epoch + 1:03d}.safetensors"
             snapshot.unlink(missing_ok=True)
             os.link(run.out_dir / CHECKPOINT, snapshot)
+    best = None
     if world.is_main:
         log.close()
-    summary = _summary(run, last, code)
+        best = best_epoch(log.records, task.primary(config), task.higher_is_better)
+    summary = {**_summary(run, last, code), **_protocol(run, best)}
     if world.is_main:
         write_json(run.out_dir / "summary.json", summary)
     return summary
 
 
-def _epoch_line(run: Run, record: dict[str, Any]) -> str:
-    metric = run.task.primary(run.config)
-    train, test = record["train"], record["test"]
+def _epoch(run: Run, epoch: int, start: int, sums: EpochSums, progress: bool) -> dict[str, Any]:
+    """Train ``epoch`` from step ``start``; its training, validation (if held out) and test
+    metrics. Evaluation draws no random numbers, so a validation split leaves training as it was."""
+    stats = {"train": train_one_epoch(run, epoch, start, sums, progress)}
+    broadcast_buffers(run.world, run.model)
+    if run.loaders.val is not None:
+        stats["val"] = run.task.evaluate(run.eval_model, run.loaders.val, run.world)
+    stats["test"] = run.task.evaluate(run.eval_model, run.loaders.test, run.world)
+    return stats
+
+
+def _epoch_line(run: Run, epoch: int, stats: dict[str, Any]) -> str:
+    metric, train = run.task.primary(run.config), stats["train"]
+    val = f"val {metric} {stats['val'][metric]:.2f}  " if "val" in stats else ""
     return (
-        f"epoch {record['epoch']}/{run.config.epochs}  train loss {train['loss']:.3f}  "
-        f"test {metric} {test[metric]:.2f}  {train['images_per_s']:.0f} samples/s"
+        f"epoch {epoch}/{run.config.epochs}  train loss {train['loss']:.3f}  {val}"
+        f"test {metric} {stats['test'][metric]:.2f}  {train['images_per_s']:.0f} samples/s"
     )
+
+
+def _protocol(run: Run, best: dict[str, Any] | None) -> dict[str, Any]:
+    """The summary's measures beside the final epoch's: ``best`` (rank 0's), the epoch of the best
+    validation metric with its validation and test metrics (:func:`.runlog.best_epoch`), and
+    ``kept_on``, the final test metrics with every module switched off at inference kept on
+    (:func:`attnzoo.attention.inference.kept_on`), over test batches of the training size, in
+    the test split's order. Each is absent where it does not apply."""
+    out: dict[str, Any] = {} if best is None else {"best": best}
+    loader = run.loaders.batched_test
+    if loader is None:
+        return out
+    with kept_on(run.model) as switched:
+        if switched:  # every rank has the same modules, so all take part in the collective
+            # The plain model: a compiled one need not notice the changed mode (one pass only).
+            stats = run.task.evaluate(run.model, loader, run.world)
+            out["kept_on"] = {"batch_size": run.config.batch_size, **stats}
+    return out
 
 
 def _summary(run: Run, last: dict[str, Any], code: str | None) -> dict[str, Any]:

@@ -16,10 +16,13 @@ comparisons that test it::
               b: {sweep: cifar10-resnet20, attention: none}
 
 A side names its sweep (the name of one of the report's sweep directories), its ``attention`` and,
-where the sweep has them, its ``variant`` and ``model``; it must match exactly one row. A
-comparison is Welch's (:func:`.stats.welch`) on the final-epoch top-1 errors of the confirmatory
-runs: seed below the family's ``seeds``, and, where a run records it, planned for no more seeds
-than that. Runs beyond them are shown in an exploratory comparison, never in a verdict. The
+where the sweep has them, its ``variant`` and ``model``; it must match exactly one row. Its
+``measure`` (default ``final``) says which test error of each run it reads
+(:data:`.tables.MEASURES`): ``final``, the final epoch's; ``best``, the one at the epoch of the
+best validation error; ``kept_on``, the final one with BA2M's batch softmax kept on at test time.
+A comparison is Welch's (:func:`.stats.welch`) on those top-1 errors of the confirmatory runs:
+seed below the family's ``seeds``, and, where a run records it, planned for no more seeds than
+that. Runs beyond them are shown in an exploratory comparison, never in a verdict. The
 family's p-values are adjusted together, and :func:`.stats.verdict` reads the adjusted one with the
 words that the comparison's setting allows: "confirmed"/"contradicted" only at the paper's own
 ``setting`` (every field known and equal to the run's), "reproduced at this scale"/"not
@@ -42,9 +45,9 @@ from .document import Sweep
 from .multiplicity import CORRECTIONS, adjust
 from .provenance import confound
 from .stats import Difference, summarize, verdict, welch
-from .tables import Row
+from .tables import Row, remeasured
 
-SIDE_KEYS = frozenset({"sweep", "attention", "variant", "model"})
+SIDE_KEYS = frozenset({"sweep", "attention", "variant", "model", "measure"})
 FAMILY_KEYS = ("family", "correction", "seeds", "claims")
 CLAIM_KEYS = ("claim", "source", "paper", "setting", "compare")
 SETTING_KEYS = ("model", "data", "epochs", "train_images")  # what a run's scale is
@@ -110,10 +113,13 @@ def _require(entry: Any, keys: Sequence[str], where: str) -> None:
 
 
 def find_row(side: Mapping[str, str], sweeps: Mapping[str, Sweep]) -> Row:
-    """The one row of ``side``'s sweep with its attention (and variant and model, if given)."""
+    """The one row of ``side``'s sweep with its attention (and variant and model, if given),
+    measured as ``side`` says (:func:`.tables.remeasured`)."""
     unknown = set(side) - SIDE_KEYS
     if unknown or "sweep" not in side or "attention" not in side:
-        raise AttnzooError(f"a side names sweep, attention and optionally variant, model: {side}")
+        raise AttnzooError(
+            f"a side names sweep, attention and optionally variant, model, measure: {side}"
+        )
     if side["sweep"] not in sweeps:
         raise AttnzooError(f"no sweep {side['sweep']!r} among {sorted(sweeps)}")
     rows = [
@@ -125,7 +131,8 @@ def find_row(side: Mapping[str, str], sweeps: Mapping[str, Sweep]) -> Row:
     ]
     if len(rows) != 1:
         raise AttnzooError(f"{side} matches {len(rows)} rows, not one")
-    return rows[0]
+    summaries = {s["run_dir"]: s for s in sweeps[side["sweep"]].summaries}
+    return remeasured(rows[0], summaries, side.get("measure", "final"))
 
 
 def confirmatory(row: Row, seeds: int, summaries: Mapping[str, Mapping[str, Any]]) -> Row:

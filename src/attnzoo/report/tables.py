@@ -1,5 +1,9 @@
 """Results tables over run directories: each setting's final-epoch metric, over seeds.
 
+Where the runs held out a validation split (``val_split``), a table also gives the test metric at
+each run's best validation epoch (the BA2M paper's protocol; the test set never chooses the
+epoch), "—" in a row whose runs do not all have one; no column when no row has one.
+
 The metric is the task's primary one, as its runs' ``summary.json`` declares it: for
 classification the top-1 error (100 - top-1 accuracy, lower is better) with the top-5 error
 beside it, for another task its ``primary_metric`` and direction. One table holds one metric.
@@ -16,6 +20,7 @@ and p-value, and the smallest difference its seeds could detect (:mod:`.stats`).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -105,6 +110,23 @@ class Metric:
 TOP1_ERR = Metric("top1_err", "top-1 err %", True, ("top1", "top5"))
 LABELS = {"top1_err": "top-1 err %", "top5_err": "top-5 err %"}  # headers of the paper's columns
 
+# Where a run's summary.json holds the test metrics of each measure: the final epoch at its top
+# level; "best", the epoch of the best validation metric (a run with a val_split); "kept_on", the
+# final epoch with the modules switched off at inference kept on (BA2M's batch softmax).
+MEASURES = {"final": (), "best": ("best", "test"), "kept_on": ("kept_on",)}
+MEASURE_LABELS = {"final": "", "best": "best epoch", "kept_on": "kept on at test"}
+
+
+def measure_metrics(summary: dict[str, Any], measure: str) -> dict[str, Any] | None:
+    """The test metrics of ``measure`` (see :data:`MEASURES`) in a run's summary, or None where
+    the run does not record it."""
+    if measure not in MEASURES:
+        raise AttnzooError(f"measure {measure!r} is unknown; valid: {', '.join(MEASURES)}")
+    found: dict[str, Any] | None = summary
+    for key in MEASURES[measure]:
+        found = found.get(key) if found is not None else None
+    return found
+
 
 def metric_of(summary: dict[str, Any]) -> Metric:
     """The metric a run's table compares: its task's primary metric (runs written before tasks
@@ -135,6 +157,9 @@ class Row:
     base: str  # the config but its attention: what a row and its baseline share
     # Every result its runs all have, per run: the metric's values by name, the summary's others.
     measured: dict[str, tuple[float, ...]] = field(compare=False)
+    # The test metric at each run's best validation epoch; None unless every run held out a
+    # validation split (then a table shows "—").
+    best: Summary | None = None
 
     @property
     def n(self) -> int:
@@ -236,6 +261,37 @@ def _row(label: tuple[str, str, str], setting: str, runs: list[dict[str, Any]]) 
             sort_keys=True,
         ),
         measured=measured,
+        best=_best(metric, runs),
+    )
+
+
+def _best(metric: Metric, runs: list[dict[str, Any]]) -> Summary | None:
+    found = [measure_metrics(r, "best") for r in runs]
+    if any(f is None for f in found):
+        return None
+    return summarize([metric.values(f)[0] for f in found])
+
+
+def remeasured(row: Row, summaries: dict[str, dict[str, Any]], measure: str) -> Row:
+    """``row`` with its metric read from each run's ``measure`` (:data:`MEASURES`; run
+    directories' summaries in ``summaries``), its setting labelled with it; an AttnzooError names
+    a run that does not record it."""
+    found = [measure_metrics(summaries[d], measure) for d in row.run_dirs]
+    missing = [d for d, f in zip(row.run_dirs, found, strict=True) if f is None]
+    if missing:
+        raise AttnzooError(
+            f"{row.model} + {row.attention}: {len(missing)} of its {row.n} runs record no "
+            f"{measure!r} test metrics in summary.json (e.g. {missing[0]}): trained before they "
+            "were recorded, or without what they need (a val_split; a module off at inference)"
+        )
+    if measure == "final":
+        return row
+    values = list(zip(*(row.metric.values(f) for f in found), strict=True))
+    return dataclasses.replace(
+        row,
+        setting=", ".join(filter(None, (row.setting, MEASURE_LABELS[measure]))),
+        primary=summarize(values[0]),
+        secondary=summarize(values[1]) if len(values) > 1 else None,
     )
 
 
@@ -285,7 +341,9 @@ def markdown(
     metric, settings = table_metric(rows), any(r.setting for r in rows)
     secondary = metric.label.replace("top-1", "top-5") if len(metric.keys) > 1 else None
     head = ["model", "attention", "data", *(["setting"] * settings), "seeds"]
+    best = any(r.best is not None for r in rows)
     head += [f"{metric.label} mean [95% CI]", "median (min-max)"]
+    head += [f"best-epoch {metric.label} mean [95% CI]", "best-epoch median (min-max)"] * best
     head += [f"{secondary} mean [95% CI]"] * (secondary is not None)
     head += ["params (M)", "time (s)"]
     head += [f"{metric.label.split()[0]} vs baseline [95% CI]", "p (Welch)", "detectable (80%)"]
@@ -296,7 +354,8 @@ def markdown(
     body = []
     for r in rows:
         cells = [r.model, r.attention, r.data, *([r.setting] * settings), str(r.n)]
-        cells += [mean_interval(r.primary), f"{r.primary.median:.2f} ({spread(r.primary)})"]
+        cells += _summary_cells(r.primary)
+        cells += (["—", "—"] if r.best is None else _summary_cells(r.best)) * best
         cells += [] if r.secondary is None else [mean_interval(r.secondary)]
         cells += [f"{r.params / 1e6:.3f}", f"{r.wall_seconds:.0f}"]
         cells += difference_cells(versus_baseline(r, rows if pool is None else pool))
@@ -304,6 +363,10 @@ def markdown(
             cells += [_fmt(v, spec) for v, spec in _versus_paper(r, published)]
         body.append(cells)
     return table(head, body)
+
+
+def _summary_cells(s: Summary) -> list[str]:
+    return [mean_interval(s), f"{s.median:.2f} ({spread(s)})"]
 
 
 def mean_interval(s: Summary) -> str:
@@ -332,7 +395,9 @@ def csv_text(
     stats = ("median", "mean", "std", "min", "max", "low", "high")
     versus = ("diff", "low", "high", "p", "df", "detectable", "n_b")
     head = ["model", "attention", "data", "setting", "n", "seeds"]
+    best = any(r.best is not None for r in rows)
     head += [f"{m}_{s}" for m in names for s in stats]
+    head += [f"best_epoch_{names[0]}_{s}" for s in stats] * best
     head += ["params", "wall_seconds_median", "run_dirs"]
     head += [f"baseline_{v}" for v in versus]
     if published is not None:
@@ -343,8 +408,9 @@ def csv_text(
     writer.writerow(head)
     for r in rows:
         cells = [r.model, r.attention, r.data, r.setting, r.n, " ".join(map(str, r.seeds))]
-        measured = (r.primary, r.secondary)[: len(names)]
-        cells += [_number(getattr(m, s)) for m in measured for s in stats]
+        measures = (r.primary, r.secondary)[: len(names)]
+        cells += [_number(getattr(m, s)) for m in measures for s in stats]
+        cells += [_number(None if r.best is None else getattr(r.best, s)) for s in stats] * best
         cells += [r.params, _number(r.wall_seconds), ";".join(r.run_dirs)]
         d = versus_baseline(r, rows if pool is None else pool)
         cells += [_number(None if d is None else getattr(d, v)) for v in versus]
