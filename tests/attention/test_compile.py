@@ -68,17 +68,6 @@ def check_whole_graph(
     torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("name", list_attention())
-def test_no_graph_breaks(name, training):
-    torch._dynamo.reset()
-    module = build_attention(name, 64).train(training)
-    explanation = torch._dynamo.explain(module)(torch.randn(2, 64, 8, 8))
-    # An eval-mode module that is the identity (BA2M) traces to no graph at all: count -1.
-    assert explanation.graph_break_count <= 0, explanation.break_reasons
-    assert explanation.graph_count <= 1
-
-
 class Head(torch.nn.Module):
     """A module as a tiny network: its output pooled into two logits, so the loss is a scalar."""
 
