@@ -11,6 +11,21 @@ from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED_CIFAR10 = REPO / "data" / "cifar10-jpeg.tar.gz"
+# The detection tests' detector: ResNet-18 under a 16-channel FPN on 64 px images, decoding in the
+# training process (worker start-up would dominate runs this small).
+TINY_DETECTOR = dict(
+    task="detection",
+    model="resnet18",
+    min_size=64,
+    max_size=64,
+    fpn_channels=16,
+    batch_size=2,
+    eval_batch_size=4,
+    lr=0.01,
+    device="cpu",
+    tensorboard=False,
+    workers=0,
+)
 
 
 def write_cifar10(root: Path, per_batch: int = 40, seed: int = 0) -> Path:

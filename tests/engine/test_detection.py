@@ -10,6 +10,7 @@ import torch
 
 pytest.importorskip("pycocotools")
 from pycocotools import mask as mask_utils
+from tests.fixtures import TINY_DETECTOR
 
 from attnzoo.attention.ba2m import BA2M
 from attnzoo.data.coco import CocoDetection, DetectionLoader, find_coco, hflip
@@ -30,20 +31,7 @@ def pasted(tmp_path_factory):
 
 
 def tiny(**values) -> TrainConfig:
-    base = dict(
-        task="detection",
-        model="resnet18",
-        min_size=64,
-        max_size=64,
-        fpn_channels=16,
-        batch_size=2,
-        eval_batch_size=4,
-        lr=0.01,
-        device="cpu",
-        tensorboard=False,
-        workers=0,  # decoding in this process: worker start-up would dominate these tiny runs
-    )
-    return TrainConfig.from_dict({**base, **values})
+    return TrainConfig.from_dict({**TINY_DETECTOR, **values})
 
 
 def test_pasted_boxes_and_masks_are_exact_and_reproducible(pasted, tmp_path):

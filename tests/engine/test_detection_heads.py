@@ -9,6 +9,8 @@ from torchvision.ops import box_iou
 
 pytest.importorskip("pycocotools")
 
+from tests.fixtures import TINY_DETECTOR
+
 from attnzoo.data.pasted import build_pasted_coco
 from attnzoo.engine import TrainConfig
 from attnzoo.engine.distributed import World
@@ -19,19 +21,7 @@ INFO = {"classes": ["a", "b", "c"], "in_chans": 3, "mean": [0.5] * 3, "std": [0.
 
 
 def tiny(**values) -> TrainConfig:
-    base = dict(
-        task="detection",
-        model="resnet18",
-        min_size=64,
-        max_size=64,
-        fpn_channels=16,
-        batch_size=2,
-        eval_batch_size=4,
-        lr=0.01,
-        device="cpu",
-        tensorboard=False,
-    )
-    return TrainConfig.from_dict({**base, **values})
+    return TrainConfig.from_dict({**TINY_DETECTOR, **values})
 
 
 def reference_softmax_loss(logits, matched, labels) -> float:

@@ -25,6 +25,7 @@ import yaml
 pytest.importorskip("pycocotools")
 
 from tests.engine.test_distributed import free_port
+from tests.fixtures import TINY_DETECTOR
 
 from attnzoo.data.pasted import build_pasted_coco
 from attnzoo.engine import TrainConfig, load_checkpoint, train
@@ -40,24 +41,10 @@ def pasted(tmp_path_factory):
 
 
 def tiny(data, out_dir, **values) -> dict:
-    base = dict(
-        task="detection",
-        model="resnet18",
-        attention=["ba2m"],
-        data=str(data),
-        min_size=64,
-        max_size=64,
-        fpn_channels=16,
-        epochs=1,
-        batch_size=2,
-        eval_batch_size=2,
-        lr=0.01,
-        device="cpu",
-        tensorboard=False,
-        workers=0,
-        out_dir=str(out_dir),
+    run = dict(
+        attention=["ba2m"], data=str(data), epochs=1, eval_batch_size=2, out_dir=str(out_dir)
     )
-    return {**base, **values}
+    return {**TINY_DETECTOR, **run, **values}
 
 
 def worker(rank: int, world: int, port: int, values: dict) -> None:
