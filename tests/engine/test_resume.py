@@ -1,7 +1,7 @@
 """SIGKILL a run at random moments, resume it each time, and end with the uninterrupted weights.
 
 Runs are subprocesses with one thread each, so that both sides compute in the same order.
-``ATTNZOO_KILLS`` sets how many kills a run suffers (3 by default, to keep the suite short).
+``ATTNZOO_KILLS`` sets how many kills a run suffers (2 by default, to keep the suite short).
 """
 
 import json
@@ -68,7 +68,7 @@ def test_killed_and_resumed_runs_end_bit_identical(tiny_cifar10, tmp_path, save_
 
     interrupted = tmp_path / "interrupted"
     rng = random.Random(save_every)
-    kills = int(os.environ.get("ATTNZOO_KILLS", "3"))
+    kills = int(os.environ.get("ATTNZOO_KILLS", "2"))
     for _ in range(kills):
         process = start({**config, "out_dir": str(interrupted)})
         time.sleep(rng.uniform(0.2, 1.0) * duration)  # anywhere: start-up, a step, a write
