@@ -77,7 +77,7 @@ def test_loss_falls_on_real_images(tmp_path):
         data="cifar10-jpeg",
         train_per_class=25,
         test_per_class=10,
-        epochs=8,
+        epochs=6,  # measured: the loss at 0.75 of the first epoch's after 6, 0.72 after 8
         batch_size=25,
         lr=0.02,
         weight_decay=0.0,
