@@ -11,11 +11,16 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
+from tests.fixtures import write_cifar10
 
 from attnzoo.engine import load_checkpoint
+
+# Together on one worker, so that both share the module's uninterrupted run.
+pytestmark = pytest.mark.xdist_group("resume")
 
 SCRIPT = (
     "import json, sys, torch; torch.set_num_threads(1); "
@@ -46,12 +51,15 @@ def weights(run_dir):
     return load_checkpoint(run_dir / "checkpoint.safetensors")["model"]
 
 
-@pytest.mark.parametrize("save_every", [0, 1])
-def test_killed_and_resumed_runs_end_bit_identical(tiny_cifar10, tmp_path, save_every):
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[dict, Path, float]:
+    """The config, and its uninterrupted run (its directory and wall time): one for both tests
+    below, since how often a run saves must not change what it computes."""
+    root = tmp_path_factory.mktemp("resume")
     config = dict(
         model="resnet20",
         attention=["ba2m"],
-        data=str(tiny_cifar10),
+        data=str(write_cifar10(root)),
         epochs=3,
         batch_size=20,
         eval_batch_size=50,
@@ -59,12 +67,18 @@ def test_killed_and_resumed_runs_end_bit_identical(tiny_cifar10, tmp_path, save_
         schedule="cosine",
         seed=3,
         val_split=20,  # a validation split evaluated each epoch must not disturb training
-        save_every=save_every,
+        save_every=0,
         resume="auto",
         tensorboard=False,
     )
-    reference = tmp_path / "reference"
-    duration = finish({**config, "out_dir": str(reference)})
+    reference = root / "reference"
+    return config, reference, finish({**config, "out_dir": str(reference)})
+
+
+@pytest.mark.parametrize("save_every", [0, 1])
+def test_killed_and_resumed_runs_end_bit_identical(run, tmp_path, save_every):
+    config, reference, duration = run
+    config = {**config, "save_every": save_every}
 
     interrupted = tmp_path / "interrupted"
     rng = random.Random(save_every)
