@@ -15,10 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # pytest exits 5 when it collects no test; make treats any non-zero exit as a failure.
-# Three xdist workers on CI's two cores, each computing on one thread: with two, a core idled
-# for a sixth of the run while a worker waited on Slurm, a subprocess's start-up or a download
-# (not -n auto: a bigger machine would start more workers than the Slurm node and the 2-rank DDP
-# tests are sized for, each repeating the session fixtures). loadgroup keeps the tests marked
+# Two xdist workers, one per core of CI's two (not -n auto: a bigger machine would start more
+# workers than the Slurm node and the 2-rank DDP tests are sized for, each repeating the
+# session fixtures; three on two cores measured no faster). loadgroup keeps the tests marked
 # xdist_group (Slurm jobs, the wheel, the analysis runs) together on one worker. A plain
 # `pytest FILE` stays serial. --durations: the slowest tests, for whoever keeps the suite short.
 # The venv and the one-node Slurm are independent (pip and apt): they are built side by side.
@@ -26,7 +25,7 @@ test:
 	$(MAKE) --no-print-directory -j2 $(STAMP) slurm
 	$(PY) -m ruff check src tests
 	$(PY) -m ruff format --check src tests
-	$(PY) -m pytest -q -n 3 --dist loadgroup --durations=25
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
 
 # A one-node Slurm for tests/engine/test_slurm.py. Where it cannot start (not root, no apt), the
 # script says why in one line and those tests skip with the same line.

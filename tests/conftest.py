@@ -10,9 +10,9 @@ import torch
 
 from tests.fixtures import write_cifar10
 
-# `make test` runs the suite on three pytest-xdist workers on CI's two cores (Makefile). Each worker
-# then computes on one thread, and so do the processes its tests start that do not set their own:
-# workers at two threads each would ask twice the threads of the cores and spin.
+# `make test` runs the suite on two pytest-xdist workers, one per core of CI's two. Each worker then
+# computes on one thread, and so do the processes its tests start that do not set their own: two
+# workers at two threads each would ask four threads of two cores.
 THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
 if THREADS == 1:
     os.environ["OMP_NUM_THREADS"] = "1"

@@ -122,7 +122,7 @@ def kill_after_next_save(config_file, out_dir, delay: float) -> None:
 
 
 def test_attnzoo_train_killed_and_resumed_ends_bit_identical(pasted, tmp_path):
-    values = tiny(pasted, "", epochs=2, save_every=1, train_sizes=[32, 48, 64], workers=2)
+    values = tiny(pasted, "", epochs=1, save_every=1, train_sizes=[32, 48, 64], workers=2)
     del values["out_dir"]
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(yaml.safe_dump(values))
@@ -137,4 +137,4 @@ def test_attnzoo_train_killed_and_resumed_ends_bit_identical(pasted, tmp_path):
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[k], got[k]) for k in expected)
     lines = (interrupted / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert [json.loads(line)["epoch"] for line in lines] == [1]
