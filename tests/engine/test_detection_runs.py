@@ -24,7 +24,7 @@ import yaml
 
 pytest.importorskip("pycocotools")
 
-from tests.engine.test_distributed import free_port
+from tests.engine.test_distributed import as_rank, free_port
 from tests.fixtures import TINY_DETECTOR
 
 from attnzoo.data.pasted import build_pasted_coco
@@ -48,15 +48,7 @@ def tiny(data, out_dir, **values) -> dict:
 
 
 def worker(rank: int, world: int, port: int, values: dict) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(world),
-        LOCAL_RANK=str(rank),
-        OMP_NUM_THREADS="1",
-    )
-    torch.set_num_threads(1)
+    as_rank(rank, world, port)
     evaluate = Detection.evaluate
 
     def keep(self, model, loader, world_):  # each rank's model and metrics at the evaluation
@@ -75,8 +67,8 @@ def test_two_processes_train_one_model_and_evaluate_every_image_once(pasted, tmp
     ranks = [torch.load(tmp_path / f"run/rank{r}.pt", weights_only=True) for r in range(2)]
     models = [r["model"] for r in ranks]
     assert models[0].keys() == models[1].keys()
-    # Synchronised BatchNorm: the running statistics agree too (without it each rank's are those
-    # of its last batch, and each rank would evaluate its own model).
+    # Synchronised BatchNorm: the running statistics agree too (without it each rank's come from
+    # its own batches, and the trainer hands every rank rank 0's before evaluating).
     assert all(torch.equal(models[0][k], models[1][k]) for k in models[0])
     assert torch.equal(ranks[0]["metrics"], ranks[1]["metrics"])
     summary = json.loads((tmp_path / "run/summary.json").read_text())

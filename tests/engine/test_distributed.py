@@ -27,7 +27,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def worker(rank: int, world: int, port: int, values: dict) -> None:
+def as_rank(rank: int, world: int, port: int) -> None:
+    """Make this spawned process rank ``rank`` of ``world`` as torchrun would, on one thread."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -37,6 +38,10 @@ def worker(rank: int, world: int, port: int, values: dict) -> None:
         OMP_NUM_THREADS="1",
     )
     torch.set_num_threads(1)
+
+
+def worker(rank: int, world: int, port: int, values: dict) -> None:
+    as_rank(rank, world, port)
     train(TrainConfig(**values), progress=False)
 
 
