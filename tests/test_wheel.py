@@ -33,7 +33,7 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
 def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("wheel")
     dist = root / "dist"
-    subprocess.run(
+    built = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -46,10 +46,11 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
             str(dist),
             str(REPO),
         ],
-        check=True,
         capture_output=True,
+        text=True,
         timeout=300,
     )
+    assert built.returncode == 0, built.stderr[-3000:]  # pip's reason, not only its exit status
     (wheel,) = dist.glob("attnzoo-*.whl")
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=False)
