@@ -2,8 +2,9 @@
 
 Each file's docstring cites its paper and says where the module departs from it; docs/modules.md
 in the repository collects them: every module's formula, options, default placement (the hooks of
-:class:`AttentionModule`), source and deviations. Each module is plain PyTorch; a few have faster
-CPU paths behind the library's one switch, :func:`set_fast_paths` (see ``_ops.py``).
+:class:`AttentionModule`), source and deviations. Each module is plain PyTorch; two (CBAM and
+SPEM) have faster CPU paths behind the library's one switch, :func:`set_fast_paths` (see
+``_ops.py``).
 """
 
 from ._ops import fast_paths, fast_paths_enabled, set_fast_paths

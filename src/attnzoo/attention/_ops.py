@@ -2,11 +2,11 @@
 
 Every module is one implementation in plain PyTorch. A module may take a faster path only where a
 committed benchmark shows it saving at least 5% of a whole network's training step
-(docs/benchmarks.md, "Fast paths"), and a test checks it equal to the plain path (test_ops.py,
-test_ba2m_gsa_fold.py). There are two: the pooling and gating functions below, which CBAM and
-SPEM call, and BA2M's folded GSA (``_scalar_attention.py``). All of them sit behind one switch,
-:func:`set_fast_paths`, initially the environment variable ``ATTNZOO_FAST_PATHS`` (``1``, the
-default: on; ``0``: off), and apply only on the CPU in eager execution (:func:`fast_path`).
+(docs/benchmarks.md, "Fast paths"), and a test checks it equal to the plain path (test_ops.py).
+The fast paths are the pooling and gating functions below, which CBAM and SPEM call. They sit
+behind one switch, :func:`set_fast_paths`, initially the environment variable
+``ATTNZOO_FAST_PATHS`` (``1``, the default: on; ``0``: off), and apply only on the CPU in eager
+execution (:func:`fast_path`).
 
 Why the functions here are faster: on CPU a new (N, C, H, W) tensor can cost more than the
 arithmetic that fills it: allocations at or above glibc's mmap threshold (at most 32 MiB) get

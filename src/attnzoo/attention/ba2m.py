@@ -22,11 +22,10 @@ At inference the paper deactivates the module: ``eval_mode="identity"`` (default
 weight 1, so the module returns its input unchanged (in training too: the softmax over one sample
 has no gradient, and its BatchNorm statistics are left as they are).
 
-The GSA runs ``scaled_dot_product_attention``, then its projection W^O. With the library's fast
-paths on (the default; :func:`attnzoo.attention.set_fast_paths`), in eager execution on the CPU, it
-folds W^O into the values instead: the same function with fewest multiply-adds, through a kernel of
-its own (see :class:`GlobalSpatialBranch`). The multiply-add counts of ``attnzoo complexity`` are
-the order it runs in: folded on the CPU with the fast paths on.
+The GSA runs ``scaled_dot_product_attention``, then its projection W^O: one implementation on
+every device; ``attnzoo complexity`` counts its two (HW x HW x h/G) products per group, q k^T and
+p v. (A CPU fast path that folded W^O into one-channel values was removed: it saved
+nothing measurable of a ResNet-50's training step, docs/benchmarks.md, "Fast paths".)
 
 ``sync="global"`` takes the softmax over the batches of all data-parallel processes (scores gathered
 with their gradients); it needs an initialised ``torch.distributed`` process group and equal batch
@@ -44,7 +43,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..validation import AttnzooError
-from . import _ops, _scalar_attention
 from ._checks import check_choice, check_feature_map, check_positive
 from .base import AttentionModule
 from .registry import register_attention
@@ -114,13 +112,6 @@ class GlobalSpatialBranch(nn.Module):
     q, k and v (h channels each, G groups) come from one 1x1 convolution; each group attends
     through ``scaled_dot_product_attention``, whose fused kernels keep no (HW x HW) matrix, and
     W^O (h -> 1) projects the result to one map.
-
-    The fast path (:func:`._ops.fast_path`: the library's switch on, the CPU, eager execution):
-    W^O is linear, so it can act on the values before the attention instead of on its output:
-    per group g, W^O_g P_g V_g = P_g (W^O_g V_g), with a value of one channel. One 1x1 convolution
-    then makes q, k and the G one-channel values, and :func:`._scalar_attention.attend` builds
-    the scores a block at a time and rebuilds them in the backward pass: of the seven
-    (HW x HW x h/G) matrix products of a forward and backward pass it keeps four.
     """
 
     def __init__(self, channels: int, hidden: int, groups: int) -> None:
@@ -131,26 +122,11 @@ class GlobalSpatialBranch(nn.Module):
         self.bn = nn.BatchNorm2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _ops.fast_path(x):
-            return self.bn(self._folded(x))
         n, _, h, w = x.shape
         # (N, 3h, H, W) -> 3 x (N, G, HW, h/G): tokens are positions, features are channels.
         qkv = self.qkv(x).reshape(n, 3, self.groups, -1, h * w).transpose(-1, -2).contiguous()
         o = F.scaled_dot_product_attention(*qkv.unbind(1))
         return self.bn(self.proj(o.transpose(-1, -2).reshape(n, -1, h, w)))
-
-    def _folded(self, x: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = x.shape
-        g = self.groups
-        w_q, w_k, w_v = self.qkv.weight.chunk(3)
-        # W^O_g W_v,g for each group g: (G, 1, h/G) @ (G, h/G, C) -> G one-channel values.
-        w_v = self.proj.weight.reshape(g, 1, -1) @ w_v.reshape(g, -1, x.shape[1])
-        qkv = F.conv2d(x, torch.cat([w_q, w_k, w_v.reshape(g, -1, 1, 1)]))
-        q, k, v = qkv.reshape(n, -1, h * w).split([w_q.shape[0], w_k.shape[0], g], dim=1)
-        o = _scalar_attention.attend(
-            q.reshape(n * g, -1, h * w), k.reshape(n * g, -1, h * w), v.reshape(n * g, 1, h * w)
-        )
-        return o.reshape(n, g, h, w).sum(1, keepdim=True)
 
 
 def mean_of_max(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

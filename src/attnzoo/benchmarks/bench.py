@@ -189,10 +189,7 @@ def run_bench(
     train = interleaved([train_step_fn(c, m) for c, m in pairs], warmup, repeats, clock)
     say("inference")
     infer = interleaved([infer_fn(c, m) for c, m in pairs], warmup, repeats, clock)
-    costs = []
-    for c, m in pairs:
-        with fast_paths(c.fast_paths):  # BA2M's GSA counts the order it computes in
-            costs.append(complexity(m.cpu(), c.input_size))
+    costs = [complexity(m.cpu(), c.input_size) for c, m in pairs]
     mems: list[float | None] = []
     for c in configs:
         if memory:

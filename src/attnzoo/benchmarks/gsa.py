@@ -1,17 +1,15 @@
-"""BA2M's global spatial attention (GSA) branch alone, in three orders of computation side by side.
+"""BA2M's global spatial attention (GSA) branch alone, in two orders of computation side by side.
 
 The GSA (Cheng et al., "BA^2M: A Batch Aware Attention Module for Image Classification", 2021;
 docs/ba2m.md) attends over all H*W positions of a feature map, so its explicit form keeps an
 (N, G, HW, HW) softmax for the backward pass: 1.2 GiB in float32 for a batch of 32 at 56x56, the
-first stage of an ImageNet ResNet. The rows: ``sdpa``, the branch with the library's fast paths
-off (``scaled_dot_product_attention``'s fused kernels keep only per-row statistics); ``folded``,
-with them on (the CPU only: the projection folded into one-channel values, the scores rebuilt
-block by block); ``explicit``, the fast paths off and SDPA restricted to its math backend, which
-materialises the softmax and keeps it for the backward pass (the naive form). The branch is built
-exactly as BA2M builds it (same hidden width), and a step is its forward and backward on a fixed
-batch, with gradients for the input and the weights. Peak memory: a fresh subprocess per order
-(:mod:`.memory`); time: interleaved rounds after warm-up, each ratio the median over rounds of its
-time over sdpa's.
+first stage of an ImageNet ResNet. The rows: ``sdpa``, the branch as BA2M runs it
+(``scaled_dot_product_attention``'s fused kernels keep only per-row statistics), and
+``explicit``, SDPA restricted to its math backend, which materialises the softmax and keeps it
+for the backward pass (the naive form). The branch is built exactly as BA2M builds it (same
+hidden width), and a step is its forward and backward on a fixed batch, with gradients for the
+input and the weights. Peak memory: a fresh subprocess per order (:mod:`.memory`); time:
+interleaved rounds after warm-up, each ratio the median over rounds of its time over sdpa's.
 """
 
 from __future__ import annotations
@@ -26,26 +24,19 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ..attention._ops import fast_paths
 from ..attention.ba2m import GlobalSpatialBranch, hidden_width
 from ..markdown import table
 from ..validation import AttnzooError
 from .memory import cuda_peak_mb, subprocess_peak_mb
 from .timing import Clock, interleaved, median_ratio, synchronize
 
-IMPLS = ("sdpa", "folded", "explicit")  # the first is the baseline of every ratio
-
-
-def impls(device: str) -> tuple[str, ...]:
-    """The orders measured on ``device``: the folded one is a CPU fast path."""
-    return IMPLS if device == "cpu" else tuple(i for i in IMPLS if i != "folded")
+IMPLS = ("sdpa", "explicit")  # the first is the baseline of every ratio
 
 
 @contextmanager
 def order(impl: str) -> Iterator[None]:
-    """The forward pass's setting for ``impl``: the fast paths, and SDPA's backend."""
-    backend = sdpa_kernel(SDPBackend.MATH) if impl == "explicit" else nullcontext()
-    with fast_paths(impl == "folded"), backend:
+    """The forward pass's setting for ``impl``: SDPA's backend."""
+    with sdpa_kernel(SDPBackend.MATH) if impl == "explicit" else nullcontext():
         yield
 
 
@@ -73,11 +64,8 @@ class GsaResult:
 
 def build_branch(config: GsaConfig) -> nn.Module:
     """The GSA branch at the hidden width BA2M gives it by default."""
-    if config.impl not in impls(config.device):
-        raise AttnzooError(
-            f"GSA order {config.impl!r} is not one of {', '.join(impls(config.device))} "
-            f"on {config.device}"
-        )
+    if config.impl not in IMPLS:
+        raise AttnzooError(f"GSA order {config.impl!r} is not one of {', '.join(IMPLS)}")
     hidden = hidden_width(config.channels)
     return GlobalSpatialBranch(config.channels, hidden, groups=1).to(config.device).train()
 
@@ -121,7 +109,7 @@ def run_gsa_bench(
 ) -> list[GsaResult]:
     """One row per order, sdpa first; ratios are to sdpa's."""
     say = progress or (lambda message: None)
-    configs = [GsaConfig(i, channels, input_size, batch_size, device) for i in impls(device)]
+    configs = [GsaConfig(i, channels, input_size, batch_size, device) for i in IMPLS]
     say("steps")
     times = interleaved([gsa_step_fn(c) for c in configs], warmup, repeats, clock)
     mems: list[float | None] = []

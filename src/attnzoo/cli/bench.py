@@ -100,7 +100,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "torch.profiler over one training step per setting: time in "
         "convolutions and in the rest, and the operators each adds to the baseline's",
     )
-    gsa = modes.add_parser("gsa", help="BA2M's GSA branch alone: sdpa, folded (CPU), explicit")
+    gsa = modes.add_parser("gsa", help="BA2M's GSA branch alone: sdpa against explicit")
     gsa.add_argument("--channels", type=int, default=256, help="input channels")
     gsa.add_argument("--input-size", type=int, default=56)
     gsa.add_argument("--batch-size", type=int, default=32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ...attention import BA2M, fast_paths
+from ...attention import BA2M
 from ...validation import AttnzooError
 from .base import Peer
 
@@ -55,10 +55,8 @@ class SGEPeer(Peer):
 class BA2MPeer(Peer):
     """BA2M: the three branches' maps, the SAR as the mean over channels of the elementwise
     maximum (built at full size), softmax over the batch, multiply. ``sync="local"`` only. Its
-    branches are stock layers already and are reused as they are, the GSA on its plain path (the
-    fast paths off): ``scaled_dot_product_attention`` and then the projection, as timm's attention
-    layers do, where the module, with the fast paths on, folds the projection into the values on
-    the CPU."""
+    branches are stock layers already and are reused as they are (the GSA:
+    ``scaled_dot_product_attention`` and then the projection, as timm's attention layers do)."""
 
     layers, settings = ("ca", "lsa", "gsa"), ("sar", "scale", "tau", "eval_mode")
 
@@ -77,8 +75,7 @@ class BA2MPeer(Peer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (not self.training and self.eval_mode == "identity") or x.shape[0] == 1:
             return x
-        with fast_paths(False):  # the GSA's attention, then its projection
-            maps = [torch.sigmoid(b(x)) for b in (self.lsa, self.gsa) if b is not None]
+        maps = [torch.sigmoid(b(x)) for b in (self.lsa, self.gsa) if b is not None]
         s = torch.stack(maps).amax(0) if maps else None
         if self.ca is not None:
             ca = self._channel(x)
