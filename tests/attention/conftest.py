@@ -1,7 +1,7 @@
 """The attention tests use tiny tensors: they run on one intra-op thread (``one_thread``).
 
 They check each module's plain path, its one implementation: the library's fast paths are off
-here, and test_ops.py and test_ba2m_gsa_fold.py check them equal to the plain path.
+here, and test_ops.py checks them equal to the plain path.
 """
 
 import pytest

@@ -363,3 +363,30 @@ def test_whole_module_passes_gradcheck_in_float64():
     m = build_attention("ba2m", 8, min_channels=4, branches="ca+lsa").double()
     x = torch.randn(3, 8, 3, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(m, (x,))
+
+
+def saved_shapes(m: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
+    """Shapes of every tensor autograd saves for the backward pass of m(x) (through
+    ``saved_tensors_hooks``: cheap, and independent of profiler output formats)."""
+    shapes = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        shapes.append(tuple(t.shape))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        m(x)
+    return shapes
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_the_gsa_keeps_no_attention_matrix(dtype, groups):
+    """The reference above builds the (HW x HW) matrix; the module's backward pass must not keep
+    it (a non-square map, so that HW x HW is not confused with H x W)."""
+    h, w = 5, 7
+    x = torch.randn(3, C, h, w, dtype=dtype, requires_grad=True)
+    m = build_attention("ba2m", C, gsa_groups=groups).to(dtype).train()
+    shapes = saved_shapes(m, x)
+    assert len(shapes) > 10  # the hook sees what autograd saves
+    assert [s for s in shapes if s[-2:] == (h * w, h * w)] == []

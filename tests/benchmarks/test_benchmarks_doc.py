@@ -15,7 +15,7 @@ SHOWN_WHOLE = (
     "cpu-peers-r50-cifar-b16",
     "cpu-peers-aa-sasa-r50-cifar-b8",
     "fast-paths-r50-cifar-b32",
-    "fast-paths-ba2m-r50-cifar-b32",
+    "fast-paths-ba2m-r50-cifar-b32-quiet",
     "gpu-gsa-56-c256-b32",
     "gpu-r50-cifar-b64",
     "gpu-r50-cifar-b256-bf16-cl",

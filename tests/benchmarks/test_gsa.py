@@ -11,19 +11,17 @@ from attnzoo.benchmarks.gsa import GsaConfig, markdown, peak_memory_mb, run_gsa_
 from attnzoo.cli.main import main
 
 
-def test_explicit_keeps_the_attention_matrix_sdpa_and_folded_do_not():
+def test_explicit_keeps_the_attention_matrix_sdpa_does_not():
     # 16 x 1024 x 1024 float32 = 64 MiB per copy of the attention matrix; the explicit form keeps
-    # the softmax for backward and builds the scores and their gradient besides. The folded
-    # kernel's blocks of scores are 2 MiB each.
-    sdpa, folded, explicit = run_gsa_bench(16, 32, 16, warmup=0, repeats=1)
-    assert (sdpa.impl, folded.impl, explicit.impl) == ("sdpa", "folded", "explicit")
+    # the softmax for backward and builds the scores and their gradient besides.
+    sdpa, explicit = run_gsa_bench(16, 32, 16, warmup=0, repeats=1)
+    assert (sdpa.impl, explicit.impl) == ("sdpa", "explicit")
     assert sdpa.attn_matrix_mb == explicit.attn_matrix_mb == 64
     assert sdpa.time_ratio == sdpa.mem_ratio == 1.0
     assert explicit.peak_mem_mb > sdpa.peak_mem_mb + 64
-    assert explicit.peak_mem_mb > folded.peak_mem_mb + 64
     assert explicit.mem_ratio == pytest.approx(explicit.peak_mem_mb / sdpa.peak_mem_mb)
     assert math.isfinite(explicit.time_ratio) and explicit.time_ratio > 0
-    assert "| explicit | 16 | 32 | 16 | 64 |" in markdown([sdpa, folded, explicit])
+    assert "| explicit | 16 | 32 | 16 | 64 |" in markdown([sdpa, explicit])
 
 
 def test_a_failing_memory_subprocess_is_reported():
@@ -38,5 +36,5 @@ def test_cli_gsa_mode_writes_its_rows(tmp_path, capsys):
     )
     assert "| sdpa | 16 | 6 | 2 |" in capsys.readouterr().out
     data = json.loads((tmp_path / "bench.json").read_text())
-    assert [r["impl"] for r in data["rows"]] == ["sdpa", "folded", "explicit"]
+    assert [r["impl"] for r in data["rows"]] == ["sdpa", "explicit"]
     assert data["args"]["mode"] == "gsa" and data["args"]["input_size"] == 6
