@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.fixtures import write_cifar10
 
 from attnzoo.engine import load_checkpoint
 from attnzoo.engine.config import TrainConfig
@@ -134,8 +135,11 @@ def test_two_task_ddp_job_with_global_ba2m_matches_one_process(
     assert max_difference(weights(tmp_path / "one"), weights(tmp_path / "ddp")) < 1e-4
 
 
-def test_preempted_job_requeues_and_ends_bit_identical(slurm_cluster, tiny_cifar10, tmp_path):
-    values = {**base(tiny_cifar10), "epochs": 3, "batch_size": 10, "save_every": 2}
+def test_preempted_job_requeues_and_ends_bit_identical(slurm_cluster, tmp_path):
+    # 100 training images, 10 steps an epoch: still 28 steps left when the first checkpoint
+    # (step 2) lets the test preempt the job, which it trains twice (preempted, then locally).
+    data = write_cifar10(tmp_path, per_batch=20)
+    values = {**base(data), "epochs": 3, "batch_size": 10, "save_every": 2}
     (run,) = plan_sweep(
         values, models=["resnet20"], attention=[["se"]], seeds=1, root=tmp_path / "p"
     )
