@@ -1,8 +1,11 @@
 """The detection tasks: COCO-format data, the loader, BA2M in a detector, freezing, resume, and an
 end-to-end run on the pasted CIFAR-10 set whose AP50 must rise well above the untrained model's."""
 
+import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -20,6 +23,7 @@ from attnzoo.engine.detection import Detection
 from attnzoo.engine.distributed import World
 from attnzoo.engine.task import check_config, get_task
 from attnzoo.models import create_model
+from attnzoo.models.detection_heads import CLS_LOSSES
 from attnzoo.models.detector import freeze_stages
 
 INFO = {"classes": ["a", "b", "c"], "in_chans": 3, "mean": [0.5] * 3, "std": [0.25] * 3}
@@ -150,6 +154,23 @@ def test_frozen_stages_keep_their_attention_trainable():
 def test_bad_batching_options_are_one_line(values, message):
     with pytest.raises(ValueError, match=message):
         check_config(tiny(**values))
+
+
+def test_the_engine_imports_detection_only_for_a_detection_config():
+    """torchvision's detection models cost every process 1.5 s of start-up: classification
+    never imports them, and a config naming a detection task still finds its task."""
+    code = (
+        "import sys; from attnzoo.engine import TrainConfig; from attnzoo.engine.task import "
+        "get_task, list_tasks; assert 'torchvision' not in sys.modules, 'imported'; "
+        "print(list_tasks(), type(get_task('instance-segmentation')).__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "'detection', 'instance-segmentation'" in done.stdout
+    assert done.stdout.split()[-1] == "InstanceSegmentation"
+    # The config's choices, written out so as not to import the heads, are the heads'.
+    (field,) = [f for f in dataclasses.fields(TrainConfig) if f.name == "cls_loss"]
+    assert field.metadata["choices"] == CLS_LOSSES
 
 
 def test_instance_segmentation_refuses_retinanet():

@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+from tests.fixtures import write_cifar10
 
 from attnzoo import machine
 from attnzoo.cli.main import main
@@ -119,13 +120,12 @@ def test_a_run_records_its_provenance_in_full(repo, tiny_cifar10, tmp_path):
         train(resumed, progress=False)
 
 
-def test_a_sweep_records_when_it_planned_each_run_and_for_how_many_seeds(
-    tiny_cifar10, tmp_path, monkeypatch
-):
+def test_a_sweep_records_when_it_planned_each_run_and_for_how_many_seeds(tmp_path, monkeypatch):
     import attnzoo.engine.sweep as sweep_module
 
     root = tmp_path / "sweep"
-    base = {**TINY, "data": str(tiny_cifar10)}
+    # 50 training images: what is checked is the plans the runs record, not what they learn.
+    base = {**TINY, "data": str(write_cifar10(tmp_path, per_batch=10))}
     for seeds, at in ((1, "2025-01-01T00:00:00+00:00"), (2, "2025-02-01T00:00:00+00:00")):
         monkeypatch.setattr(sweep_module, "utc_now", lambda at=at: at)
         runs = plan_sweep(base, models=["resnet20"], attention=[[]], seeds=seeds, root=root)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tests.fixtures import write_cifar10
 
 from attnzoo.engine import load_checkpoint
 from attnzoo.engine.config import TrainConfig
@@ -70,7 +71,8 @@ def table(root: Path, runs) -> list[str]:
 
 def test_sweep_through_slurm_gives_the_local_table(slurm_cluster, tiny_cifar10, tmp_path):
     def plan(root):
-        grid = dict(models=["resnet20"], attention=[[], ["se"]], seeds=2, root=tmp_path / root)
+        # Two runs, one a row each: a run that went astray or into the wrong row would show.
+        grid = dict(models=["resnet20"], attention=[[], ["se"]], seeds=1, root=tmp_path / root)
         return plan_sweep(base(tiny_cifar10), **grid)
 
     local, remote = plan("local"), plan("slurm")
@@ -80,15 +82,15 @@ def test_sweep_through_slurm_gives_the_local_table(slurm_cluster, tiny_cifar10, 
     began = time.perf_counter()
     outcomes = run_sweep_slurm(remote, tmp_path / ".slurm", OPTIONS)
     slurm_s = time.perf_counter() - began
-    print(f"\n4-run sweep: local executor {local_s:.1f} s, slurm executor {slurm_s:.1f} s")
-    assert [o.status for o in outcomes] == ["finished"] * 4, [o.detail for o in outcomes]
+    print(f"\n2-run sweep: local executor {local_s:.1f} s, slurm executor {slurm_s:.1f} s")
+    assert [o.status for o in outcomes] == ["finished"] * 2, [o.detail for o in outcomes]
     assert table(tmp_path / "slurm", remote) == table(tmp_path / "local", local)
     for run in remote:  # each run's Slurm log is in its directory
         assert (run.out_dir / "slurm.log").read_text() is not None
         assert json.loads((run.out_dir / "slurm.json").read_text())["job_id"]
     assert {s.state for s in sweep_status(remote)} == {"done"}
     again = run_sweep_slurm(remote, tmp_path / ".slurm", OPTIONS)  # nothing resubmitted
-    assert [o.status for o in again] == ["done"] * 4
+    assert [o.status for o in again] == ["done"] * 2
 
 
 def weights(out_dir: Path) -> dict:
@@ -133,8 +135,11 @@ def test_two_task_ddp_job_with_global_ba2m_matches_one_process(
     assert max_difference(weights(tmp_path / "one"), weights(tmp_path / "ddp")) < 1e-4
 
 
-def test_preempted_job_requeues_and_ends_bit_identical(slurm_cluster, tiny_cifar10, tmp_path):
-    values = {**base(tiny_cifar10), "epochs": 3, "batch_size": 10, "save_every": 2}
+def test_preempted_job_requeues_and_ends_bit_identical(slurm_cluster, tmp_path):
+    # 100 training images, 10 steps an epoch: still 28 steps left when the first checkpoint
+    # (step 2) lets the test preempt the job, which it trains twice (preempted, then locally).
+    data = write_cifar10(tmp_path, per_batch=20)
+    values = {**base(data), "epochs": 3, "batch_size": 10, "save_every": 2}
     (run,) = plan_sweep(
         values, models=["resnet20"], attention=[["se"]], seeds=1, root=tmp_path / "p"
     )

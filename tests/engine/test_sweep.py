@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from tests.fixtures import write_cifar10
 
 from attnzoo.cli.main import main
 from attnzoo.engine.config import TrainConfig
@@ -10,6 +11,12 @@ from attnzoo.engine.config_files import packaged_configs, read_config_file
 from attnzoo.engine.sweep import plan_sweep, run_sweep, sweep_from_file
 from attnzoo.models.sources import cache_weights
 from attnzoo.report import published_table
+
+
+@pytest.fixture
+def small_cifar10(tmp_path):
+    """50 training and 10 test images: a sweep's runs are then mostly their start-up."""
+    return write_cifar10(tmp_path, per_batch=10)
 
 
 def shipped_configs():
@@ -88,12 +95,12 @@ def test_sweep_runs_skips_and_reports(tiny_cifar10, tmp_path):
     assert (failed.run.out_dir / "train.log").read_text().count("non-finite") == 2  # retried once
 
 
-def test_sweep_command_writes_tables(tiny_cifar10, tmp_path, capsys):
+def test_sweep_command_writes_tables(small_cifar10, tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text(
         json.dumps(
             {
-                "data": str(tiny_cifar10),
+                "data": str(small_cifar10),
                 "epochs": 1,
                 "batch_size": 20,
                 "eval_batch_size": 50,
@@ -114,7 +121,7 @@ def test_sweep_command_writes_tables(tiny_cifar10, tmp_path, capsys):
     doc = tmp_path / "results.md"
     assert main(["report", str(root), "--out", str(doc)]) == 0
     text = doc.read_text()
-    assert f"## {config}" in text and "200 training and 40 test images, 1 epochs" in text
+    assert f"## {config}" in text and "50 training and 10 test images, 1 epochs" in text
     assert f"Reproduce: `attnzoo sweep {config} --root {root} --set lr=0.02`" in text
     assert "| resnet20 | se+ba2m |" in text and "Measured on" in text
 
@@ -189,8 +196,8 @@ def test_a_config_extends_another_without_its_sweep(tmp_path):
         read_config_file(str(loop))
 
 
-def test_variant_sweep_tables_label_rows_by_variant(tiny_cifar10, tmp_path, capsys):
-    base = {"data": str(tiny_cifar10), "epochs": 1, "batch_size": 20, "tensorboard": False}
+def test_variant_sweep_tables_label_rows_by_variant(small_cifar10, tmp_path, capsys):
+    base = {"data": str(small_cifar10), "epochs": 1, "batch_size": 20, "tensorboard": False}
     config = write_yaml(
         tmp_path / "ablation.yaml",
         {

@@ -1,6 +1,5 @@
 """Training and evaluation engine."""
 
-from . import detection  # noqa: F401  (registers the detection tasks)
 from .checkpoint import CheckpointError, load_checkpoint, load_latest, save_checkpoint
 from .classification import evaluate
 from .config import TrainConfig

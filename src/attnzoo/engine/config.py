@@ -12,7 +12,6 @@ from typing import Any
 from .. import validation
 from ..attention.spec import parse_setting, spec_name
 from ..models import check_model_options, list_models, plan_attention
-from ..models.detection_heads import CLS_LOSSES
 from ..run_keys import config_changes
 from ..validation import AttnzooError
 from .compile import COMPILE_MODES
@@ -194,7 +193,8 @@ class TrainConfig:
         "focal",
         "detection, RetinaNet: classification loss, focal (sigmoid focal loss, alpha 0.25, "
         "gamma 2) or softmax (cross-entropy over background and the classes)",
-        choices=CLS_LOSSES,
+        choices=("focal", "softmax"),  # models.detection_heads.CLS_LOSSES (not imported:
+        # that module imports torchvision's detection models, 1.5 s of every process's start)
     )
     ohem: bool = _field(
         False,
