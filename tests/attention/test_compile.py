@@ -18,7 +18,6 @@ import torch._dynamo
 import torch.nn.functional as F
 
 from attnzoo.attention import aux_loss, build_attention, get_attention_class, list_attention
-from attnzoo.models import create_model
 from attnzoo.models.densenet import DenseNet
 from attnzoo.models.efficientnet import SETTINGS as EFFICIENTNET
 from attnzoo.models.inverted_residual import InvertedResidualNet
@@ -100,7 +99,8 @@ def test_ba2m_batch_of_one_compiles_whole(training):
 
 def test_spem_aux_loss_compiles_into_the_training_graph():
     torch.manual_seed(0)
-    model = create_model("resnet20", attention="spem")
+    build = FAMILIES["resnet_cifar_A"][0]  # ResNet-20's blocks, one a stage
+    model = build(num_classes=10, in_chans=3, attention=plan_attention("spem"), name="resnet")
     check_whole_graph(model, torch.randn(2, 3, 16, 16), training=True)
     assert all(p.grad is not None for n, p in model.named_parameters() if n.endswith(".p"))
 
@@ -109,10 +109,15 @@ def _resnet(block, layers, widths, **kw):
     return partial(ResNet, block, layers, widths, **kw)
 
 
+def _first_groups(settings):
+    """The first group of each of the first three stages, at most two blocks each: expansion 1
+    and 6, strides 1 and 2, residual blocks (EfficientNet's 3x3 and 5x5 kernels too)."""
+    firsts = (stage[0] for stage in settings[:3])
+    return tuple(((t, c, min(n, 2), k, s),) for t, c, n, k, s in firsts)
+
+
 # One small network per backbone family and block type of attnzoo.models (every registered
 # backbone is one of these at another depth or width), with the conv-placed module each takes.
-# The inverted-residual nets keep the first group of each of their first three stages: expansion
-# 1 and 6, strides 1 and 2, residual blocks (EfficientNet's 3x3 and 5x5 kernels too).
 FAMILIES = {
     "resnet_cifar_A": (
         _resnet(BasicBlock, (1, 1, 1), (16, 32, 64), stem="cifar", shortcut="A"),
@@ -151,15 +156,13 @@ FAMILIES = {
     "densenet": (partial(DenseNet, (2, 2, 2), 12, 0.5), None),
     "shufflenetv2": (partial(ShuffleNetV2, (24, 48, 96), (1, 1, 1), 128), None),
     "mobilenetv2": (
-        partial(
-            InvertedResidualNet, tuple(g[:1] for g in MOBILENET[:3]), activation=torch.nn.ReLU6
-        ),
+        partial(InvertedResidualNet, _first_groups(MOBILENET), activation=torch.nn.ReLU6),
         None,
     ),
     "efficientnet": (
         partial(
             InvertedResidualNet,
-            tuple(g[:1] for g in EFFICIENTNET[:3]),
+            _first_groups(EFFICIENTNET),
             activation=torch.nn.SiLU,
             se_ratio=0.25,
             drop_rate=0.2,
@@ -169,6 +172,18 @@ FAMILIES = {
 }
 
 
+def spread(modules: list[str], num_stages: int) -> list[tuple[str, dict]]:
+    """Each module in one stage, in turn, at its own placement (inside the blocks, after the
+    stage, or in place of the blocks' convolution): every module is still traced in the
+    family's block or after its stage, but a block holds a few modules, not all of them (the
+    graph with all of them in every block made this test 40% of the file's time)."""
+    return [(name, {"stages": [i % num_stages + 1]}) for i, name in enumerate(modules)]
+
+
+def names_in(module: torch.nn.Module) -> set[str]:
+    return {type(m).__name__.lower() for m in module.modules()}
+
+
 # In training only: the forward and the backward, the costlier trace (a quarter of the suite's
 # time with evaluation too). Each module's evaluation path compiles whole in
 # test_module_compiles_whole_with_backward; the backbones have no evaluation-only code of their own.
@@ -176,7 +191,12 @@ FAMILIES = {
 def test_backbone_with_every_module_compiles_whole(family):
     build, conv_module = FAMILIES[family]
     attention = STACKED + ([conv_module] if conv_module else [])
+    num_stages = len(build(num_classes=10, in_chans=3, name=family).stages)
+    spec = spread(attention, num_stages)
     torch.manual_seed(0)
-    model = build(num_classes=10, in_chans=3, attention=plan_attention(attention), name=family)
-    assert {type(m).__name__.lower() for m in model.modules()} >= set(attention)
+    model = build(num_classes=10, in_chans=3, attention=plan_attention(spec), name=family)
+    for name, options in spec:  # each module where the spec puts it
+        stage = options["stages"][0] - 1
+        after = get_attention_class(name).default_placement == "stage"
+        assert name in names_in(model.stage_attn[stage] if after else model.stages[stage])
     check_whole_graph(model, torch.randn(2, 3, 32, 32), training=True)

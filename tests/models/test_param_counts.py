@@ -7,10 +7,19 @@ from running the code. Counts are of trainable parameters; buffers (BatchNorm st
 from __future__ import annotations
 
 import pytest
+import torch
 from torch import nn
 
 from attnzoo.attention import BA2M, BAM, CBAM, SE
 from attnzoo.models import create_model, list_models
+
+
+@pytest.fixture(autouse=True)
+def on_the_meta_device():
+    """Counting needs the shapes only: every model here is built on the meta device, with nothing
+    allocated or initialised (building the 100M-parameter nets took most of this file's time)."""
+    with torch.device("meta"):
+        yield
 
 
 def count(model: nn.Module) -> int:
