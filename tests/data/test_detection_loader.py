@@ -20,6 +20,7 @@ from attnzoo.data.grouping import aspect_ratio_groups
 from attnzoo.data.pasted import build_pasted_coco
 from attnzoo.models import create_model
 from attnzoo.models.detector import TRAIN_SIZE, build_detector
+from attnzoo.validation import AttnzooError
 
 # (width, height): ratios 0.5, 0.75, 1, 4/3 and 2, in proportions that leave each group's last
 # global batch incomplete.
@@ -88,7 +89,7 @@ def test_groups_are_torchvisions_bins():
         edges = [2 ** (-1 + 2 * j / (2 * factor)) for j in range(2 * factor + 1)] if factor else [1]
         expected = [bisect.bisect_right(edges, r) for r in ratios]
         assert aspect_ratio_groups(ratios, factor).tolist() == expected
-    with pytest.raises(ValueError, match="factor must be >= 0"):
+    with pytest.raises(AttnzooError, match="factor must be >= 0"):
         aspect_ratio_groups(ratios, -1)
 
 

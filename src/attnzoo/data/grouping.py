@@ -19,13 +19,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..validation import AttnzooError
+
 
 def aspect_ratio_groups(ratios: Sequence[float], factor: int) -> torch.Tensor:
     """The group of each width / height ratio: ``2 * factor + 2`` groups between the edges
     ``2 ** linspace(-1, 1, 2 * factor + 1)`` (factor 0: the single edge 1, MMDetection's two
     groups), a ratio on an edge going to the group above it (torchvision's ``bisect_right``)."""
     if factor < 0:
-        raise ValueError(f"aspect-ratio group factor must be >= 0, got {factor}")
+        raise AttnzooError(f"aspect-ratio group factor must be >= 0, got {factor}")
     edges = 2 ** np.linspace(-1, 1, 2 * factor + 1) if factor else np.ones(1)
     return torch.from_numpy(np.searchsorted(edges, np.asarray(ratios), side="right"))
 

@@ -125,13 +125,13 @@ class VocObjects:
 def _object(obj: ET.Element) -> tuple[list[float], int, bool]:
     name = (obj.findtext("name") or "").strip()
     if name not in CLASSES:
-        raise ValueError(f"unknown class {name!r}")
+        raise DatasetError(f"unknown class {name!r}")
     box = obj.find("bndbox")
     if box is None:
-        raise ValueError(f"object {name!r} has no bndbox")
+        raise DatasetError(f"object {name!r} has no bndbox")
     text = [box.findtext(k) for k in ("xmin", "ymin", "xmax", "ymax")]
     if None in text:
-        raise ValueError(f"object {name!r}: bndbox needs xmin, ymin, xmax and ymax")
+        raise DatasetError(f"object {name!r}: bndbox needs xmin, ymin, xmax and ymax")
     corners = [int(float(v)) - 1 for v in text]  # MMDetection's rounding and shift
     return corners, CLASSES.index(name) + 1, (obj.findtext("difficult") or "0").strip() == "1"
 
