@@ -16,6 +16,8 @@ def test_train_eval_compare(tiny_cifar10, tmp_path, capsys):
         "1",
         "--batch-size",
         "20",
+        "--train-per-class",
+        "10",
         "--quiet",
     ]
     assert main([*common, "--out-dir", str(runs[0])]) == 0
