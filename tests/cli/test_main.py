@@ -141,6 +141,8 @@ def test_train_into_a_run_refuses_then_restart_moves_it_aside(tiny_cifar10, tmp_
         "1",
         "--batch-size",
         "20",
+        "--train-per-class",
+        "10",
         "--quiet",
         "--out-dir",
         str(out),
