@@ -189,6 +189,7 @@ def test_cli_exports_a_trained_checkpoint(tiny_cifar10, tmp_path, capsys, monkey
         model="resnet20",
         data=str(tiny_cifar10),
         epochs=1,
+        train_per_class=10,
         batch_size=20,
         eval_batch_size=50,
         out_dir=str(tmp_path / "run"),

@@ -16,6 +16,8 @@ def test_train_eval_compare(tiny_cifar10, tmp_path, capsys):
         "1",
         "--batch-size",
         "20",
+        "--train-per-class",
+        "10",
         "--quiet",
     ]
     assert main([*common, "--out-dir", str(runs[0])]) == 0
@@ -139,6 +141,8 @@ def test_train_into_a_run_refuses_then_restart_moves_it_aside(tiny_cifar10, tmp_
         "1",
         "--batch-size",
         "20",
+        "--train-per-class",
+        "10",
         "--quiet",
         "--out-dir",
         str(out),

@@ -27,6 +27,8 @@ pytest.importorskip("timm")  # the source's preprocessing is timm's pretrained_c
 SOURCE = "timm:resnet18.a1_in1k"
 FROZEN = ("stem.", "stages.0.")  # the smoke config's freeze patterns: the stem and stage 1
 needs_bundled = pytest.mark.skipif(not BUNDLED_CIFAR10.is_file(), reason="no bundled CIFAR-10")
+# Half the smoke config's images: 5 steps of 20 and 50 test images check the recipe as well.
+HALF = {"train_per_class": 10, "test_per_class": 5}
 
 
 def source_tensors() -> dict[str, torch.Tensor]:
@@ -72,7 +74,7 @@ def test_finetune_starts_from_the_file_keeps_frozen_tensors_and_its_lr_groups(
     caches, published, one_thread
 ):
     cache_weights(SOURCE, published)
-    config = smoke_config(caches / "run", attention=["se"])
+    config = smoke_config(caches / "run", attention=["se"], **HALF)
     info = {"classes": list(range(10)), "in_chans": 3}
     model = Classification().build_model(config, info)
     pairs = backbone_pairs(create_model("resnet18", 10), published)
@@ -102,7 +104,7 @@ def test_finetune_starts_from_the_file_keeps_frozen_tensors_and_its_lr_groups(
     lrs = sorted(g["initial_lr"] for g in saved["optimizer"]["param_groups"])
     assert lrs == [pytest.approx(0.001), 0.01]
     # The source's mean and std, not the data's: stored for attnzoo eval.
-    data = load_dataset("cifar10-jpeg", "train", False, max_per_class=20)
+    data = load_dataset("cifar10-jpeg", "train", False, max_per_class=HALF["train_per_class"])
     assert summary["data"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
     assert summary["data"]["std"] == pytest.approx([0.229, 0.224, 0.225])
     assert summary["data"]["mean"] != pytest.approx(channel_stats(data.images)[0], abs=1e-3)
@@ -118,23 +120,23 @@ def test_finetune_resumes_bit_identically_and_evaluates_without_the_cache(
     caches, published, monkeypatch, capsys, one_thread
 ):
     cache_weights(SOURCE, published)
-    common = {"resume": "auto", "save_every": 4}
+    common = {"resume": "auto", "save_every": 2, **HALF}
     reference = train(smoke_config(caches / "reference", **common), progress=False)
 
     step = trainer_module.train_step
     calls = []
 
-    def crash_at_six(*args):
+    def crash_at_four(*args):
         calls.append(1)
-        if len(calls) == 6:  # mid-epoch, after the step-4 checkpoint
+        if len(calls) == 4:  # mid-epoch, after the step-2 checkpoint
             raise Crash
         step(*args)
 
-    monkeypatch.setattr(trainer_module, "train_step", crash_at_six)
+    monkeypatch.setattr(trainer_module, "train_step", crash_at_four)
     with pytest.raises(Crash):
         train(smoke_config(caches / "resumed", **common), progress=False)
     monkeypatch.setattr(trainer_module, "train_step", step)
-    assert load_checkpoint(caches / "resumed" / "checkpoint.safetensors")["step"] == 4
+    assert load_checkpoint(caches / "resumed" / "checkpoint.safetensors")["step"] == 2
     train(smoke_config(caches / "resumed", **common), progress=False)
 
     expected = load_checkpoint(caches / "reference" / "checkpoint.safetensors")["model"]
@@ -146,7 +148,7 @@ def test_finetune_resumes_bit_identically_and_evaluates_without_the_cache(
     monkeypatch.setenv("HF_HUB_CACHE", str(caches / "empty"))
     capsys.readouterr()
     checkpoint = str(caches / "reference" / "checkpoint.safetensors")
-    assert main(["eval", "--checkpoint", checkpoint, "--per-class", "10", "--no-download"]) == 0
+    assert main(["eval", "--checkpoint", checkpoint, "--per-class", "5", "--no-download"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["loss"] == pytest.approx(reference["test_loss"], rel=1e-5)
     assert result["top1"] == reference["top1"]
@@ -239,6 +241,7 @@ def test_a_resized_run_is_evaluated_at_its_size(tiny_cifar10, tmp_path, capsys, 
         model="resnet20",
         data=str(tiny_cifar10),
         epochs=1,
+        train_per_class=10,
         batch_size=20,
         eval_batch_size=50,
         resize=48,

@@ -57,11 +57,13 @@ def test_held_out_count_refuses_to_leave_nothing_to_train():
 
 
 def test_summary_records_the_best_epoch_and_ba2m_kept_on(tiny_cifar10, tmp_path):
-    config = small_config(tiny_cifar10, tmp_path, attention=["ba2m"], val_split=20.0)
+    config = small_config(
+        tiny_cifar10, tmp_path, attention=["ba2m"], val_split=20.0, train_per_class=10
+    )
     summary = train(config, progress=False)
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all("val" in r for r in records)
-    assert summary["data"]["val_images"] == 20 and summary["data"]["train_images"] == 180
+    assert summary["data"]["val_images"] == 20 and summary["data"]["train_images"] == 80
     top = max(r["val"]["top1"] for r in records)
     chosen = next(r for r in records if r["val"]["top1"] == top)
     assert summary["best"]["epoch"] == chosen["epoch"]

@@ -26,7 +26,7 @@ def small_config(data: Path, out_dir: Path, **overrides) -> TrainConfig:
 
 
 def test_train_writes_metrics_checkpoint_and_summary(tiny_cifar10, tmp_path):
-    config = small_config(tiny_cifar10, tmp_path / "run", attention=["spem"])
+    config = small_config(tiny_cifar10, tmp_path / "run", attention=["spem"], train_per_class=10)
     summary = train(config, progress=False)
 
     lines = [
@@ -38,7 +38,7 @@ def test_train_writes_metrics_checkpoint_and_summary(tiny_cifar10, tmp_path):
     assert on_disk["config"]["attention"] == ["spem"]
     model = create_model("resnet20", 10, attention="spem")
     assert on_disk["params"] == sum(p.numel() for p in model.parameters())
-    assert summary["data"]["train_images"] == 200 and summary["data"]["test_images"] == 40
+    assert summary["data"]["train_images"] == 100 and summary["data"]["test_images"] == 40
 
     state = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
     assert state["epoch"] == 2
@@ -47,8 +47,9 @@ def test_train_writes_metrics_checkpoint_and_summary(tiny_cifar10, tmp_path):
 
 
 def test_training_is_reproducible_for_a_seed(tiny_cifar10, tmp_path):
-    a = train(small_config(tiny_cifar10, tmp_path / "a", epochs=1), progress=False)
-    b = train(small_config(tiny_cifar10, tmp_path / "b", epochs=1), progress=False)
+    common = {"epochs": 1, "train_per_class": 10}
+    a = train(small_config(tiny_cifar10, tmp_path / "a", **common), progress=False)
+    b = train(small_config(tiny_cifar10, tmp_path / "b", **common), progress=False)
     assert a["train_loss"] == b["train_loss"]
     wa = load_checkpoint(tmp_path / "a" / "checkpoint.safetensors")["model"]
     wb = load_checkpoint(tmp_path / "b" / "checkpoint.safetensors")["model"]
@@ -125,7 +126,8 @@ def test_batch_larger_than_dataset(tiny_cifar10, tmp_path):
 
 def test_eval_can_switch_ba2m_to_its_batch_softmax(tiny_cifar10, tmp_path):
     """The paper's inference claim: do predictions depend on the test batch?"""
-    train(small_config(tiny_cifar10, tmp_path, epochs=1, attention=["ba2m"]), progress=False)
+    config = small_config(tiny_cifar10, tmp_path, epochs=1, attention=["ba2m"], train_per_class=10)
+    train(config, progress=False)
     path = tmp_path / "checkpoint.safetensors"
     identity = evaluate_checkpoint(path, batch_size=7)
     batch = {"ba2m": {"eval_mode": "batch"}}
